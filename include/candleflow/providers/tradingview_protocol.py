@@ -1,0 +1,106 @@
+"""TradingView websocket framing: ``~m~<len>~m~<payload>`` envelopes, several per frame.
+
+Lengths count UTF-16 code units (JavaScript's ``String.length``): Python's ``len`` except
+that a character above U+FFFF counts twice. Outgoing JSON is ASCII-only, so the question
+never arises for what we send. Heartbeats (``~h~<n>``) are payloads too; the caller echoes
+them re-framed. See ``shared/docs/TRADINGVIEW_PROTOCOL.md`` section 2.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from candleflow.errors import ProtocolError
+
+ENVELOPE = "~m~"
+HEARTBEAT = "~h~"
+LEGACY_JSON = "~j~"
+_SPLIT = re.compile(r"~m~\d+~m~")
+
+
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units."""
+    if text.isascii():
+        return len(text)
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def frame(payload: str | dict[str, Any]) -> str:
+    """One envelope. A dict is dumped as compact ASCII-only JSON."""
+    if not isinstance(payload, str):
+        payload = json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
+    return f"{ENVELOPE}{utf16_len(payload)}{ENVELOPE}{payload}"
+
+
+def message(method: str, *params: Any) -> str:
+    """A framed ``{"m": method, "p": [...]}`` client or server message."""
+    return frame({"m": method, "p": list(params)})
+
+
+def _take_units(text: str, pos: int, units: int) -> int:
+    """Index just past ``units`` UTF-16 code units of ``text`` starting at ``pos``."""
+    end = pos + units
+    if text[pos:end].isascii():
+        return end
+    count, idx = 0, pos  # rare path: walk, counting astral characters twice
+    while idx < len(text) and count < units:
+        count += 2 if ord(text[idx]) > 0xFFFF else 1
+        idx += 1
+    return idx
+
+
+def split_frame(data: str) -> list[str]:
+    """The payloads of one websocket text frame, in order.
+
+    Parses by declared length; if the text after a payload is not another envelope (a
+    server that counted bytes, or an astral character), falls back to splitting on the
+    envelope markers, as the protocol notes recommend. Anything that is not an envelope
+    raises ``ProtocolError`` naming the offset.
+    """
+    payloads: list[str] = []
+    pos, size = 0, len(data)
+    while pos < size:
+        if not data.startswith(ENVELOPE, pos):
+            raise ProtocolError(f"malformed frame at offset {pos}: expected '~m~', got {data[pos:pos + 20]!r}")
+        digits_end = data.find(ENVELOPE, pos + 3)
+        length_text = data[pos + 3 : digits_end] if digits_end > 0 else ""
+        if not length_text.isdigit() or not length_text.isascii():
+            raise ProtocolError(f"malformed frame at offset {pos}: bad length {length_text[:20]!r}")
+        start = digits_end + 3
+        end = _take_units(data, start, int(length_text))
+        if end > size or (end < size and not data.startswith(ENVELOPE, end)):
+            return payloads + _split_by_markers(data[pos:])
+        payloads.append(data[start:end])
+        pos = end
+    return payloads
+
+
+def _split_by_markers(data: str) -> list[str]:
+    parts = _SPLIT.split(data)
+    if parts[0]:
+        raise ProtocolError(f"malformed frame: unexpected text {parts[0][:20]!r}")
+    return parts[1:]
+
+
+def is_heartbeat(payload: str) -> bool:
+    return payload.startswith(HEARTBEAT)
+
+
+def parse_payload(payload: str) -> dict[str, Any]:
+    """Decode one non-heartbeat payload into a dict (a leading ``~j~`` is tolerated)."""
+    if payload.startswith(LEGACY_JSON):
+        payload = payload[3:]
+    try:
+        obj = json.loads(payload)
+    except ValueError as exc:
+        raise ProtocolError(f"payload is not JSON ({exc}): {payload[:60]!r}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"payload is not a JSON object: {payload[:60]!r}")
+    return obj
+
+
+def decode(data: str) -> list[dict[str, Any] | str]:
+    """Every message of a frame: dicts for JSON payloads, the raw string for heartbeats."""
+    return [p if is_heartbeat(p) else parse_payload(p) for p in split_frame(data)]
