@@ -43,7 +43,9 @@ class SymbolNotFound(ProviderError):
     """The provider does not know the symbol. Permanent: fail the symbol, keep the others."""
 
     def __init__(self, symbol: str, *, reason: str | None = None) -> None:
-        super().__init__(f"symbol not found: {symbol!r} ({reason or 'unknown symbol'})", reason=reason)
+        super().__init__(
+            f"symbol not found: {symbol!r} ({reason or 'unknown symbol'})", reason=reason
+        )
         self.symbol = symbol
 
 
@@ -68,4 +70,7 @@ class ValidationFailed(CandleflowError):
 
 
 class MigrationError(CandleflowError):
-    """The warehouse schema is not at the version this code expects. Run ``candleflow db migrate``."""
+    """The warehouse schema is not at the version this code expects.
+
+    Handled by the operator: run ``candleflow db migrate``.
+    """

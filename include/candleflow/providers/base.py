@@ -39,7 +39,9 @@ def to_utc(value: dt.datetime | str, *, name: str = "timestamp") -> dt.datetime:
         try:
             value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(f"bad {name} {value!r}; expected ISO-8601, e.g. 2024-01-02T00:00Z") from None
+            raise ValueError(
+                f"bad {name} {value!r}; expected ISO-8601, e.g. 2024-01-02T00:00Z"
+            ) from None
     if not isinstance(value, dt.datetime):
         raise TypeError(f"{name} must be a datetime or ISO-8601 string, got {type(value).__name__}")
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -73,7 +75,9 @@ class IDataProvider(ABC):
         tf = Timeframe.parse(timeframe)
         start, end = to_utc(start, name="start"), to_utc(end, name="end")
         if start >= end:
-            raise ValueError(f"empty window [{start:%Y-%m-%dT%H:%MZ}, {end:%Y-%m-%dT%H:%MZ}) for {symbol}")
+            raise ValueError(
+                f"empty window [{start:%Y-%m-%dT%H:%MZ}, {end:%Y-%m-%dT%H:%MZ}) for {symbol}"
+            )
         now = to_utc(now or dt.datetime.now(UTC), name="now")
         raw = self._fetch_bars(symbol, tf, start, end)
         bars = normalize_bars(raw, tf, start, end, now)
@@ -85,7 +89,9 @@ class IDataProvider(ABC):
         self._require(Capability.RESOLVE)
         return self._resolve(symbol)
 
-    def search(self, text: str, *, type: str | None = None, exchange: str | None = None) -> list[Instrument]:
+    def search(
+        self, text: str, *, type: str | None = None, exchange: str | None = None
+    ) -> list[Instrument]:
         """Instruments matching ``text``, optionally of one type or exchange."""
         self._require(Capability.SEARCH)
         return list(self._search(text, type=type, exchange=exchange))
@@ -109,7 +115,9 @@ class IDataProvider(ABC):
 
     # ----- transport primitives (override what ``capabilities`` declares) ------------------
 
-    def _fetch_bars(self, symbol: str, tf: Timeframe, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+    def _fetch_bars(
+        self, symbol: str, tf: Timeframe, start: dt.datetime, end: dt.datetime
+    ) -> pd.DataFrame:
         raise UnsupportedOperation(f"provider {self.name!r} does not fetch bars")
 
     def _resolve(self, symbol: str) -> Instrument:
@@ -125,7 +133,8 @@ class IDataProvider(ABC):
         if capability not in self.capabilities:
             supported = ", ".join(sorted(self.capabilities)) or "nothing"
             raise UnsupportedOperation(
-                f"provider {self.name!r} does not support {capability.value!r} (it supports: {supported})"
+                f"provider {self.name!r} does not support {capability.value!r}"
+                f" (it supports: {supported})"
             )
 
     def __repr__(self) -> str:

@@ -36,7 +36,9 @@ def provider_class(name: str) -> type[IDataProvider]:
     try:
         target = targets[name]
     except KeyError:
-        raise ValueError(f"unknown provider {name!r}; expected one of {', '.join(sorted(targets))}") from None
+        raise ValueError(
+            f"unknown provider {name!r}; expected one of {', '.join(sorted(targets))}"
+        ) from None
     module_name, _, attr = target.partition(":")
     cls = getattr(importlib.import_module(module_name), attr)
     if not (isinstance(cls, type) and issubclass(cls, IDataProvider)):

@@ -1,0 +1,46 @@
+# Candleflow: `make up` runs the local Airflow stack, `make test` the whole suite.
+# Needs only Python 3.11+ and make: the Makefile bootstraps uv, which installs the
+# locked dependencies (uv.lock) into .venv.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+BOOT := .candleflow/bootstrap
+UV := $(BOOT)/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.PHONY: up test lint bench install clean-venv help
+
+help:
+	@echo "make up     - install, start PostgreSQL and Airflow (UI on http://localhost:8080)"
+	@echo "make test   - install and run the whole test suite"
+	@echo "make lint   - ruff check and format check"
+	@echo "make bench  - run the benchmarks and write benchmarks/README.md"
+
+$(UV):
+	@mkdir -p .candleflow
+	$(PYTHON) -m venv $(BOOT)
+	$(BOOT)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.synced
+
+up: install
+	$(VENV)/bin/candleflow up
+
+test: install
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: install
+	$(VENV)/bin/python benchmarks/run_all.py
+
+clean-venv:
+	rm -rf $(VENV) $(BOOT)

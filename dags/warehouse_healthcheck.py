@@ -1,0 +1,44 @@
+"""Warehouse health check, hourly.
+
+Checks that the warehouse answers and that its schema is at the version the deployed code
+expects, and records each result in ``candleflow.health_checks``. It fails loudly (and is
+retried twice, since an unreachable database is often a passing fault) so that a broken
+warehouse shows up here first rather than as obscure failures in the data DAGs. A re-run
+only adds another health record. Runs are independent: no catch-up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import dag, task
+
+DEFAULT_ARGS = {
+    "owner": "candleflow",
+    "retries": 2,
+    "retry_delay": dt.timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+}
+
+
+@dag(
+    schedule="@hourly",
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["candleflow", "ops"],
+    is_paused_upon_creation=False,
+    doc_md=__doc__,
+)
+def warehouse_healthcheck():
+    @task
+    def check_warehouse(run_id: str | None = None) -> dict:
+        from candleflow.services.health import check_warehouse
+
+        return check_warehouse(run_id=run_id)
+
+    check_warehouse()
+
+
+warehouse_healthcheck()

@@ -1,0 +1,118 @@
+"""Connections to the warehouse: which URL, how to connect, and one transaction per command.
+
+The URL comes from ``CANDLEFLOW_DATABASE_URL`` when set, else the Airflow connection
+``candleflow_warehouse`` when running inside Airflow with one configured, else the
+embedded server (started on demand). Errors name the host, never the password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from candleflow import config
+from candleflow.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def warehouse_url(*, start_embedded: bool = True) -> str:
+    """The warehouse DSN (see module docstring for the order of precedence)."""
+    configured = config.configured_database_url()
+    if configured:
+        return configured
+    from_airflow = _airflow_connection_url()
+    if from_airflow:
+        return from_airflow
+    from candleflow.db import embedded
+
+    if start_embedded:
+        embedded.start()
+    return embedded.url(config.WAREHOUSE_DB)
+
+
+def _airflow_connection_url() -> str | None:
+    """The ``candleflow_warehouse`` connection, only when given through the environment.
+
+    Reading it from the environment (``AIRFLOW_CONN_CANDLEFLOW_WAREHOUSE``) keeps this
+    free of Airflow imports and of metadata-database round trips.
+    """
+    import os
+
+    value = os.environ.get("AIRFLOW_CONN_" + config.WAREHOUSE_CONN_ID.upper())
+    if value and value.startswith(("postgres://", "postgresql://")):
+        return value.replace("postgres://", "postgresql://", 1)
+    return None
+
+
+def describe(url: str) -> str:
+    """``host:port/db`` of a URL, safe to print (no user, no password)."""
+    parts = urlsplit(url)
+    netloc_host = parts.netloc.rpartition("@")[2].rsplit(":", 1)[0]
+    host = unquote(netloc_host) or parse_qs(parts.query).get("host", ["localhost"])[0]
+    port = parts.port or parse_qs(parts.query).get("port", ["5432"])[0]
+    return f"{host}:{port}{parts.path or '/'}"
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***``."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def connect(
+    url: str | None = None, *, autocommit: bool = False, application_name: str = "candleflow"
+):
+    """A psycopg2 connection; an unreachable server raises ``DatabaseUnavailable``."""
+    import psycopg2
+
+    url = url or warehouse_url()
+    try:
+        conn = psycopg2.connect(url, application_name=application_name, connect_timeout=10)
+    except psycopg2.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailable(
+            f"cannot connect to PostgreSQL at {describe(url)}: {reason}"
+        ) from None
+    conn.autocommit = autocommit
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(url: str | None = None) -> Iterator:
+    """A connection whose work commits on success and rolls back on any error."""
+    conn = connect(url)
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
+
+
+def admin_url(url: str, database: str = "postgres") -> str:
+    """The same server, another database (to create or drop databases)."""
+    parts = urlsplit(url)
+    return parts._replace(path=f"/{database}").geturl()
+
+
+def ensure_database(url: str) -> bool:
+    """Create the database ``url`` names if it does not exist; True when created."""
+    from psycopg2 import sql
+
+    name = urlsplit(url).path.lstrip("/")
+    conn = connect(admin_url(url), autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone():
+                return False
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            log.info("created database %s", name)
+            return True
+    finally:
+        conn.close()

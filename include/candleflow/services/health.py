@@ -1,0 +1,62 @@
+"""The warehouse health check behind the ``warehouse_healthcheck`` DAG.
+
+It proves the two things every other DAG assumes: the warehouse answers, and its schema
+is at the version this code was written for. Each check is recorded in
+``candleflow.health_checks`` when the database can take the write; a failed check raises,
+so the task fails loudly instead of the data DAGs failing obscurely later.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+from candleflow.db import connection, migrate
+from candleflow.errors import MigrationError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    ok: bool
+    schema_version: int | None
+    expected_version: int
+    detail: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_warehouse(url: str | None = None, *, run_id: str | None = None) -> dict:
+    """Check reachability and schema version, record the result, raise when unhealthy."""
+    expected = migrate.latest_version()
+    conn = connection.connect(url)  # DatabaseUnavailable (transient) propagates: retried
+    try:
+        version = migrate.current_version(conn)
+        ok = version == expected
+        if version is None:
+            detail = "warehouse was never migrated; run `candleflow db migrate`"
+        elif version < expected:
+            detail = (
+                f"schema at version {version}, code expects {expected}; run `candleflow db migrate`"
+            )
+        elif version > expected:
+            detail = f"schema at version {version} is newer than this code ({expected}); deploy it"
+        else:
+            detail = f"reachable, schema at version {version}"
+        result = HealthResult(ok, version, expected, detail)
+        if version is not None:
+            with conn, conn.cursor() as cur:
+                cur.execute(
+                    "INSERT INTO candleflow.health_checks"
+                    " (ok, schema_version, expected_version, detail, run_id)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    (ok, version, expected, detail, run_id),
+                )
+    finally:
+        conn.close()
+    log.info("warehouse health: ok=%s version=%s expected=%s (%s)", ok, version, expected, detail)
+    if not ok:
+        raise MigrationError(detail)
+    return result.as_dict()

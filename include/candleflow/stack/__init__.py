@@ -1,0 +1,1 @@
+"""The local Airflow stack behind ``make up``: configuration, first-run setup, processes."""

@@ -1,0 +1,139 @@
+"""Shared fixtures: a real PostgreSQL per test, and an Airflow environment for DAG runs.
+
+The server is the embedded one of this checkout unless ``CANDLEFLOW_TEST_DATABASE_URL``
+(or ``CANDLEFLOW_DATABASE_URL``) names another. Each test that asks for ``db_url`` gets a
+database of its own, cloned from a migrated template, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from candleflow.db import connection, embedded, migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = "cf_test_template"
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """A URL to the test server's maintenance database ``postgres``."""
+    url = os.environ.get("CANDLEFLOW_TEST_DATABASE_URL") or os.environ.get(
+        "CANDLEFLOW_DATABASE_URL"
+    )
+    if not url:
+        embedded.start()
+        url = embedded.url("postgres")
+    return connection.admin_url(url, "postgres")
+
+
+def _admin(server_url: str):
+    return connection.connect(server_url, autocommit=True)
+
+
+def _create_database(server_url: str, name: str, template: str | None = None) -> str:
+    from psycopg2 import sql
+
+    conn = _admin(server_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+            query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+            if template:
+                query += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+            cur.execute(query)
+    finally:
+        conn.close()
+    return connection.admin_url(server_url, name)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    from psycopg2 import sql
+
+    conn = _admin(server_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def template_db(server_url: str) -> str:
+    """A freshly migrated database that per-test databases are cloned from."""
+    url = _create_database(server_url, TEMPLATE)
+    conn = connection.connect(url)
+    try:
+        migrate.migrate(conn)
+    finally:
+        conn.close()
+    return TEMPLATE
+
+
+@pytest.fixture
+def empty_db_url(server_url: str):
+    """A new, empty (never migrated) database."""
+    name = f"cf_test_{uuid.uuid4().hex[:12]}"
+    yield _create_database(server_url, name)
+    drop_database(server_url, name)
+
+
+@pytest.fixture
+def db_url(server_url: str, template_db: str, monkeypatch: pytest.MonkeyPatch):
+    """A migrated database of this test's own; services see it as the warehouse."""
+    name = f"cf_test_{uuid.uuid4().hex[:12]}"
+    url = _create_database(server_url, name, template=template_db)
+    monkeypatch.setenv("CANDLEFLOW_DATABASE_URL", url)
+    yield url
+    drop_database(server_url, name)
+
+
+@pytest.fixture
+def db(db_url: str):
+    """An open psycopg2 connection to this test's database."""
+    conn = connection.connect(db_url)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def airflow_env(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for ``airflow`` subprocesses: a migrated metadata DB of the test session."""
+    from candleflow.stack import env as stack_env
+
+    home = tmp_path_factory.mktemp("airflow_home")
+    meta = _create_database(server_url, "cf_test_airflow")
+    env = stack_env.airflow_env()
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": stack_env.sqlalchemy_url(meta),
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        }
+    )
+    env.pop("AIRFLOW_CONN_CANDLEFLOW_WAREHOUSE", None)
+    result = subprocess.run(
+        [_airflow_bin(), "db", "migrate"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return env
+
+
+def _airflow_bin() -> str:
+    return str(Path(sys.executable).with_name("airflow"))
+
+
+@pytest.fixture(scope="session")
+def airflow_bin() -> str:
+    return _airflow_bin()
