@@ -18,6 +18,7 @@ ENVELOPE = "~m~"
 HEARTBEAT = "~h~"
 LEGACY_JSON = "~j~"
 _SPLIT = re.compile(r"~m~\d+~m~")
+_MAX_DIGITS = 12  # no frame is a terabyte; also keeps int() clear of its digit limit
 
 
 def utf16_len(text: str) -> int:
@@ -27,16 +28,20 @@ def utf16_len(text: str) -> int:
     return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
-def frame(payload: str | dict[str, Any]) -> str:
-    """One envelope. A dict is dumped as compact ASCII-only JSON."""
+def frame(payload: str | dict[str, Any], *, ensure_ascii: bool = True) -> str:
+    """One envelope. A dict is dumped as compact JSON, ASCII-only unless told otherwise.
+
+    ``ensure_ascii=False`` is for the replay server, which must put raw non-ASCII (and
+    astral) characters on the wire to exercise UTF-16 length counting in clients.
+    """
     if not isinstance(payload, str):
-        payload = json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
+        payload = json.dumps(payload, separators=(",", ":"), ensure_ascii=ensure_ascii)
     return f"{ENVELOPE}{utf16_len(payload)}{ENVELOPE}{payload}"
 
 
-def message(method: str, *params: Any) -> str:
-    """A framed ``{"m": method, "p": [...]}`` client or server message."""
-    return frame({"m": method, "p": list(params)})
+def message(method: str, *params: Any, ensure_ascii: bool = True, **extra: Any) -> str:
+    """A framed ``{"m": method, "p": [...]}`` message; ``extra`` adds keys such as ``t``."""
+    return frame({"m": method, "p": list(params), **extra}, ensure_ascii=ensure_ascii)
 
 
 def _take_units(text: str, pos: int, units: int) -> int:
@@ -51,6 +56,31 @@ def _take_units(text: str, pos: int, units: int) -> int:
     return idx
 
 
+def _length_at(data: str, pos: int) -> tuple[int, int] | None:
+    """``(declared length, payload start)`` of the envelope at ``pos``; ``None`` if cut short.
+
+    Raises ``ProtocolError`` when the text at ``pos`` cannot be the start of an envelope.
+    """
+    if not data.startswith(ENVELOPE, pos):
+        if ENVELOPE.startswith(data[pos:]):
+            return None
+        raise ProtocolError(
+            f"malformed frame at offset {pos}: expected '~m~', got {data[pos : pos + 20]!r}"
+        )
+    digits_end = data.find(ENVELOPE, pos + 3)
+    if digits_end < 0:  # the header is cut short, or is not a header at all
+        rest = data[pos + 3 : pos + 3 + _MAX_DIGITS + 3]
+        digits = rest.rstrip("~m") if rest.endswith(("~", "~m")) else rest
+        numeric = not digits or (digits.isascii() and digits.isdigit())
+        if numeric and len(digits) <= _MAX_DIGITS and len(data) - pos - 3 == len(rest):
+            return None
+        raise ProtocolError(f"malformed frame at offset {pos}: bad length {rest[:20]!r}")
+    length_text = data[pos + 3 : digits_end]
+    if not (length_text.isascii() and length_text.isdigit() and len(length_text) <= _MAX_DIGITS):
+        raise ProtocolError(f"malformed frame at offset {pos}: bad length {length_text[:20]!r}")
+    return int(length_text), digits_end + 3
+
+
 def split_frame(data: str) -> list[str]:
     """The payloads of one websocket text frame, in order.
 
@@ -61,20 +91,51 @@ def split_frame(data: str) -> list[str]:
     """
     payloads: list[str] = []
     pos, size = 0, len(data)
+    ascii_only = data.isascii()  # one scan; then a declared length is a plain offset
     while pos < size:
-        if not data.startswith(ENVELOPE, pos):
-            raise ProtocolError(f"malformed frame at offset {pos}: expected '~m~', got {data[pos:pos + 20]!r}")
-        digits_end = data.find(ENVELOPE, pos + 3)
-        length_text = data[pos + 3 : digits_end] if digits_end > 0 else ""
-        if not length_text.isdigit() or not length_text.isascii():
-            raise ProtocolError(f"malformed frame at offset {pos}: bad length {length_text[:20]!r}")
-        start = digits_end + 3
-        end = _take_units(data, start, int(length_text))
+        header = _length_at(data, pos)
+        if header is None:
+            raise ProtocolError(f"malformed frame at offset {pos}: truncated envelope header")
+        units, start = header
+        end = start + units if ascii_only else _take_units(data, start, units)
         if end > size or (end < size and not data.startswith(ENVELOPE, end)):
             return payloads + _split_by_markers(data[pos:])
         payloads.append(data[start:end])
         pos = end
     return payloads
+
+
+class EnvelopeReader:
+    """Incremental splitting for a stream cut at arbitrary points (captures, raw sockets).
+
+    ``feed`` returns the payloads completed by a chunk and keeps the incomplete rest.
+    Declared lengths are trusted (UTF-16 units); a bad header raises ``ProtocolError``.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = ""
+
+    @property
+    def pending(self) -> str:
+        """Text received but not yet part of a complete envelope."""
+        return self._buffer
+
+    def feed(self, chunk: str) -> list[str]:
+        data = self._buffer + chunk
+        payloads: list[str] = []
+        pos = 0
+        while pos < len(data):
+            header = _length_at(data, pos)
+            if header is None:
+                break
+            units, start = header
+            end = _take_units(data, start, units)
+            if utf16_len(data[start:end]) < units:
+                break
+            payloads.append(data[start:end])
+            pos = end
+        self._buffer = data[pos:]
+        return payloads
 
 
 def _split_by_markers(data: str) -> list[str]:

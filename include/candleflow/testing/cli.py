@@ -1,0 +1,43 @@
+"""``candleflow replay-server``: run the fake TradingView server in the foreground.
+
+For offline demos and for pointing a client at a local server by hand; tests use
+``ReplayServer`` as a context manager instead. The lead registers this function in the main
+CLI, so it is a plain function with Typer annotations and no ``typer.Typer`` app of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from candleflow.testing.replay_server import ReplayServer
+from candleflow.testing.scenarios import SCENARIOS
+
+log = logging.getLogger(__name__)
+
+
+def replay_server(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one.")] = 8765,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic bars and ticks.")] = 1,
+    bar_cap: Annotated[int, typer.Option(help="Most bars per history page.")] = 5000,
+    scenario: Annotated[
+        str | None,
+        typer.Option(help=f"Server-wide fault scenario: one of {', '.join(SCENARIOS)}."),
+    ] = None,
+) -> None:
+    """Serve the TradingView websocket protocol with synthetic data until Ctrl-C."""
+    if scenario is not None and scenario not in SCENARIOS:
+        raise typer.BadParameter(
+            f"unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}",
+            param_hint="--scenario",
+        )
+    server = ReplayServer(host, port, seed=seed, bar_cap=bar_cap, scenario=scenario)
+    # The URL is printed by the event loop once the port is bound (port 0 resolves then).
+    server.on_ready = lambda: typer.echo(server.url, err=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        log.info("replay server on %s stopped", server.url)

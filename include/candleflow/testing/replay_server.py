@@ -1,0 +1,257 @@
+"""A TradingView-protocol websocket server on localhost, for tests and offline demos.
+
+``ReplayServer`` speaks the protocol of ``TRADINGVIEW_PROTOCOL.md`` with deterministic
+synthetic data (``candleflow.testing.synthetic``), so the real client can be tested
+without the network and its results compared against ``synthetic.bars``::
+
+    with ReplayServer(port=0, seed=1) as srv:
+        client.connect(srv.url)            # ws://127.0.0.1:PORT/socket.io/websocket
+        ...
+        assert srv.stats.methods["create_series"] == 1
+
+It runs its asyncio loop in a background thread (``start``/``stop`` or the context
+manager) or in the foreground (``serve_forever``, used by the CLI). Fault scenarios are
+listed in ``candleflow.testing.scenarios.SCENARIOS``; choose one per connection with
+``?scenario=NAME`` or for the whole server with ``scenario=``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import http
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Self
+from urllib.parse import parse_qsl, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from candleflow.testing.scenarios import ConnectionOptions, check_scenario
+from candleflow.testing.session import ClientConnection
+
+log = logging.getLogger(__name__)
+
+PATH = "/socket.io/websocket"
+
+
+@dataclasses.dataclass(slots=True)
+class ConnectionRecord:
+    """What one connection did; tokens other than the anonymous one are recorded as <token>."""
+
+    id: int
+    path: str
+    query: dict[str, str]
+    scenario: str | None
+    headers: dict[str, str]
+    requests: list[tuple[str, list[Any]]] = dataclasses.field(default_factory=list)
+    frames_sent: int = 0
+    heartbeats_sent: int = 0
+    heartbeats_echoed: int = 0
+    ticks_sent: int = 0
+    malformed: int = 0
+    closed: str | None = None
+
+    def methods(self) -> list[str]:
+        return [method for method, _ in self.requests]
+
+
+@dataclasses.dataclass(slots=True)
+class ServerStats:
+    """Every handshake the server saw: accepted connections and rejected (429/4xx) ones."""
+
+    connections: list[ConnectionRecord] = dataclasses.field(default_factory=list)
+    rejected: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    @property
+    def methods(self) -> collections.Counter[str]:
+        """How often each client method arrived, over all connections."""
+        return collections.Counter(m for c in list(self.connections) for m in c.methods())
+
+    @property
+    def ticks_sent(self) -> int:
+        return sum(c.ticks_sent for c in list(self.connections))
+
+
+class ServerState:
+    """Settings and memory shared by all connections of one server."""
+
+    def __init__(
+        self, *, seed: int, bar_cap: int, options: ConnectionOptions, now: float | None
+    ) -> None:
+        self.seed, self.bar_cap, self.options, self.fixed_now = seed, bar_cap, options, now
+        self.stats = ServerStats()
+        self._once: set[tuple[str, str]] = set()
+        self._rejections: collections.Counter[str] = collections.Counter()
+
+    def now(self) -> float:
+        return self.fixed_now if self.fixed_now is not None else time.time()
+
+    def claim_once(self, fault: str, key: str) -> bool:
+        """True the first time a one-shot fault fires for ``key`` on this server."""
+        if (fault, key) in self._once:
+            return False
+        self._once.add((fault, key))
+        return True
+
+    def should_reject(self, options: ConnectionOptions) -> bool:
+        if options.scenario != "http_429":
+            return False
+        self._rejections["http_429"] += 1
+        return self._rejections["http_429"] <= options.reject
+
+
+class ReplayServer:
+    """The server; ``port=0`` picks a free port, ``now`` freezes the clock (Unix seconds)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        seed: int = 1,
+        bar_cap: int = 5000,
+        scenario: str | None = None,
+        now: float | None = None,
+        **options: Any,
+    ) -> None:
+        if bar_cap < 1:
+            raise ValueError(f"bar_cap must be positive, got {bar_cap}")
+        defaults = dataclasses.replace(
+            ConnectionOptions(), scenario=check_scenario(scenario), **options
+        )
+        self.host, self.port = host, port
+        self.state = ServerState(seed=seed, bar_cap=bar_cap, options=defaults, now=now)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: Server | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: OSError | None = None
+        self.on_ready: Callable[[], None] | None = None  # called in the loop once listening
+        self._next_id = 0
+        self._active: set[ServerConnection] = set()
+
+    @property
+    def stats(self) -> ServerStats:
+        return self.state.stats
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}{PATH}"
+
+    def _options(self, request: Request) -> tuple[ConnectionOptions, dict[str, str]]:
+        query = dict(parse_qsl(urlsplit(request.path).query))
+        return self.state.options.with_query(query), query
+
+    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        seen = {"path": request.path, "headers": dict(request.headers.raw_items())}
+        if path != PATH:
+            self.stats.rejected.append({**seen, "status": 404})
+            return conn.respond(http.HTTPStatus.NOT_FOUND, f"not found; use {PATH}\n")
+        try:
+            options, _ = self._options(request)
+        except ValueError as exc:
+            self.stats.rejected.append({**seen, "status": 400})
+            return conn.respond(http.HTTPStatus.BAD_REQUEST, f"{exc}\n")
+        if self.state.should_reject(options):
+            self.stats.rejected.append({**seen, "status": 429})
+            response = conn.respond(http.HTTPStatus.TOO_MANY_REQUESTS, "Too Many Requests\n")
+            response.headers = Headers([*response.headers.raw_items(), ("Retry-After", "1")])
+            return response
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        if ws.request is None:  # cannot happen after a successful handshake
+            raise RuntimeError("websocket connection without its handshake request")
+        options, query = self._options(ws.request)
+        self._next_id += 1
+        record = ConnectionRecord(
+            id=self._next_id,
+            path=ws.request.path,
+            query=query,
+            scenario=options.scenario,
+            headers=dict(ws.request.headers.raw_items()),
+        )
+        self.stats.connections.append(record)
+        log.info(
+            "connection %d from %s, scenario %s", record.id, ws.remote_address, options.scenario
+        )
+        self._active.add(ws)
+        try:
+            await ClientConnection(ws, self.state, options, record).run()
+        finally:
+            self._active.discard(ws)
+
+    async def _serve(self, stop: asyncio.Future[None] | None = None) -> None:
+        async with serve(
+            self._handle,
+            self.host,
+            self.port,
+            process_request=self._process_request,
+            max_size=None,
+            compression=None,
+            ping_interval=None,
+        ) as server:
+            self._server = server
+            self.port = server.sockets[0].getsockname()[1]
+            self._ready.set()
+            if self.on_ready is not None:
+                self.on_ready()
+            if stop is None:
+                await server.serve_forever()
+            else:
+                await stop
+                # Tests stop servers with clients still attached; a close handshake with a
+                # client that is not reading would wait out its timeout, so drop them.
+                for conn in list(self._active):
+                    conn.transport.abort()
+
+    def serve_forever(self) -> None:
+        """Run in the foreground until interrupted (Ctrl-C)."""
+        asyncio.run(self._serve())
+
+    def start(self) -> Self:
+        """Start the server in a daemon thread; returns once it accepts connections."""
+        if self._thread is not None:
+            raise RuntimeError("ReplayServer already started")
+        self._thread = threading.Thread(target=self._run_thread, name="replay-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout=10):
+            raise RuntimeError("ReplayServer did not start within 10 s")
+        if self._error is not None:
+            self._thread = None
+            raise self._error
+        return self
+
+    def _run_thread(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._stop: asyncio.Future[None] = loop.create_future()
+        try:
+            loop.run_until_complete(self._serve(self._stop))
+        except OSError as exc:  # e.g. the port is taken: reported by start()
+            self._error = exc
+            self._ready.set()
+        finally:
+            loop.close()
+
+    def stop(self) -> None:
+        """Close every connection and the listening socket; safe to call twice."""
+        if self._thread is None or self._loop is None:
+            return
+        stop = self._stop
+        self._loop.call_soon_threadsafe(lambda: stop.done() or stop.set_result(None))
+        self._thread.join(timeout=10)
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
