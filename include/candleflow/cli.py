@@ -112,6 +112,20 @@ def up(
     raise typer.Exit(supervisor.up(port=port or env.DEFAULT_PORT))
 
 
+def _register() -> None:
+    """Commands that live beside the code they drive."""
+    from candleflow import cli_bars
+    from candleflow.providers.tv_decode import tv_decode
+    from candleflow.testing.cli import replay_server
+
+    app.command("fetch")(cli_bars.fetch)
+    app.command("sync")(cli_bars.sync)
+    app.command("replay-server")(replay_server)
+    tv_app = typer.Typer(no_args_is_help=True, help="TradingView protocol tools.")
+    tv_app.command("decode")(tv_decode)
+    app.add_typer(tv_app, name="tv")
+
+
 def _configured() -> bool:
     from candleflow import config
 
@@ -122,6 +136,9 @@ def _require_embedded() -> None:
     if _configured():
         typer.echo("CANDLEFLOW_DATABASE_URL is set: the embedded server is not used", err=True)
         raise typer.Exit(2)
+
+
+_register()
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -181,7 +182,13 @@ class TradingViewProvider(IDataProvider):
 
 
 def _airflow_token() -> str | None:
-    """The password of connection ``tradingview_default``, if Airflow has one."""
+    """The password of connection ``tradingview_default``, if Airflow has one.
+
+    Only inside a running Airflow task (the SDK already imported): elsewhere importing
+    Airflow would cost seconds and reconfigure logging for a lookup that cannot succeed.
+    """
+    if "airflow.sdk" not in sys.modules:
+        return None
     try:
         from airflow.sdk import Connection as AirflowConnection
         from airflow.sdk.exceptions import AirflowNotFoundException

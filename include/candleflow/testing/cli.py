@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 
-from candleflow.testing.replay_server import ReplayServer
 from candleflow.testing.scenarios import SCENARIOS
 
 log = logging.getLogger(__name__)
@@ -34,6 +33,8 @@ def replay_server(
             f"unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}",
             param_hint="--scenario",
         )
+    from candleflow.testing.replay_server import ReplayServer
+
     server = ReplayServer(host, port, seed=seed, bar_cap=bar_cap, scenario=scenario)
     # The URL is printed by the event loop once the port is bound (port 0 resolves then).
     server.on_ready = lambda: typer.echo(server.url, err=False)
