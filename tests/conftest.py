@@ -18,7 +18,8 @@ import pytest
 from candleflow.db import connection, embedded, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = "cf_test_template"
+# Per pytest process: several sessions may share one server (CI, or developers in parallel).
+TEMPLATE = f"cf_test_template_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +78,8 @@ def template_db(server_url: str) -> str:
         migrate.migrate(conn)
     finally:
         conn.close()
-    return TEMPLATE
+    yield TEMPLATE
+    drop_database(server_url, TEMPLATE)
 
 
 @pytest.fixture
@@ -112,7 +114,7 @@ def airflow_env(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> di
     from candleflow.stack import env as stack_env
 
     home = tmp_path_factory.mktemp("airflow_home")
-    meta = _create_database(server_url, "cf_test_airflow")
+    meta = _create_database(server_url, f"cf_test_airflow_{os.getpid()}")
     env = stack_env.airflow_env()
     env.update(
         {
@@ -127,7 +129,8 @@ def airflow_env(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> di
         [_airflow_bin(), "db", "migrate"], env=env, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    return env
+    yield env
+    drop_database(server_url, f"cf_test_airflow_{os.getpid()}")
 
 
 def _airflow_bin() -> str:
