@@ -53,25 +53,33 @@ def sync(
         raise ValueError(f"reject_threshold must be within [0, 1], got {reject_threshold!r}")
     url = url or connection.warehouse_url()
     prov = get_provider(provider, **(provider_options or {}))
-    audit = AuditRecord(
-        run_id=run_id, instrument_id=None, symbol=symbol, timeframe=tf.name, provider=prov.name,
-        window_start=start, window_end=end, started_at=dt.datetime.now(UTC), outcome="failed",
-    )
+    audit: dict[str, Any] = {  # the load_audit row, filled in as the load goes
+        "run_id": run_id,
+        "instrument_id": None,
+        "symbol": symbol,
+        "timeframe": tf.name,
+        "provider": prov.name,
+        "window_start": start,
+        "window_end": end,
+        "started_at": dt.datetime.now(UTC),
+        "outcome": "failed",
+    }
     clock = time.perf_counter()
     try:
         instrument = _instrument(prov, symbol, url)
         bars = prov.fetch_bars(symbol, tf, start, end, now=now)
     except Exception as exc:  # audited, then re-raised unchanged: Airflow decides on retries
-        audit.error = f"{type(exc).__name__}: {exc}"
-        audit.duration_s = time.perf_counter() - clock
+        audit["error"] = f"{type(exc).__name__}: {exc}"
+        audit["duration_s"] = time.perf_counter() - clock
         with connection.transaction(url) as conn:
-            write_audit(conn, audit)
+            write_audit(conn, AuditRecord(**audit))
         raise
     finally:
         if not isinstance(provider, IDataProvider):
             prov.close()
-    return _validate_and_load(bars, instrument, tf, audit, url, reject_threshold,
-                              jump_threshold, now, clock)
+    return _validate_and_load(
+        bars, instrument, tf, audit, url, reject_threshold, jump_threshold, now, clock
+    )
 
 
 def _instrument(prov: IDataProvider, symbol: str, url: str) -> Instrument:
@@ -86,51 +94,86 @@ def _instrument(prov: IDataProvider, symbol: str, url: str) -> Instrument:
     return stored or Instrument(symbol=symbol, provider=prov.name)
 
 
-def _validate_and_load(bars, instrument, tf, audit, url, reject_threshold, jump_threshold,
-                       now, clock) -> dict[str, Any]:
-    from candleflow.db.upsert import advance_watermark, lock_series, upsert_bars, write_audit
+def _validate_and_load(
+    bars, instrument, tf, audit, url, reject_threshold, jump_threshold, now, clock
+) -> dict[str, Any]:
+    from candleflow.db.upsert import (
+        AuditRecord,
+        advance_watermark,
+        lock_series,
+        upsert_bars,
+        write_audit,
+    )
     from candleflow.validation import validate_bars
     from candleflow.validation.rejects import record_rejects
 
-    result = validate_bars(bars, instrument=instrument, timeframe=tf, start=audit.window_start,
-                           end=audit.window_end, now=now, jump_threshold=jump_threshold)
-    audit.rows_fetched = len(bars)
-    audit.rows_valid = len(result.valid)
-    audit.rows_rejected = len(result.rejected)
-    audit.rows_flagged = len(result.flagged)
-    audit.validation = {"summary": result.summary, "gx_result": result.gx_result}
+    start, end, run_id = audit["window_start"], audit["window_end"], audit["run_id"]
+    result = validate_bars(
+        bars,
+        instrument=instrument,
+        timeframe=tf,
+        start=start,
+        end=end,
+        now=now,
+        jump_threshold=jump_threshold,
+    )
+    audit.update(
+        rows_fetched=len(bars),
+        rows_valid=len(result.valid),
+        rows_rejected=len(result.rejected),
+        rows_flagged=len(result.flagged),
+        validation={"summary": result.summary, "gx_result": result.gx_result},
+    )
     failure: ValidationFailed | None = None
     with connection.transaction(url) as conn:
-        audit.instrument_id = instrument_id = ensure_instrument(conn, instrument)
+        audit["instrument_id"] = instrument_id = ensure_instrument(conn, instrument)
         lock_series(conn, instrument_id, tf.name)  # serialises overlapping windows of a series
-        record_rejects(conn, result.rejected, instrument_id=instrument_id,
-                       symbol=instrument.symbol, timeframe=tf.name, run_id=audit.run_id)
+        record_rejects(
+            conn,
+            result.rejected,
+            instrument_id=instrument_id,
+            symbol=instrument.symbol,
+            timeframe=tf.name,
+            run_id=run_id,
+        )
         if len(bars) and result.rejected_share > float(reject_threshold):
             failure = ValidationFailed(
-                f"{instrument.symbol} {tf} [{audit.window_start:%Y-%m-%dT%H:%MZ}, "
-                f"{audit.window_end:%Y-%m-%dT%H:%MZ}): {len(result.rejected)} of {len(bars)} bars "
-                f"rejected ({result.rejected_share:.1%} > {float(reject_threshold):.1%}); "
+                f"{instrument.symbol} {tf} [{start:%Y-%m-%dT%H:%MZ}, {end:%Y-%m-%dT%H:%MZ}): "
+                f"{len(result.rejected)} of {len(bars)} bars rejected "
+                f"({result.rejected_share:.1%} > {float(reject_threshold):.1%}); "
                 "nothing loaded, see candleflow.rejected_bars"
             )
-            audit.outcome, audit.error = "rejected", str(failure)
+            audit.update(outcome="rejected", error=str(failure))
         else:
-            counts = upsert_bars(conn, instrument_id, tf.name, result.valid, run_id=audit.run_id)
-            audit.rows_inserted, audit.rows_updated = counts.inserted, counts.updated
-            audit.rows_unchanged = counts.unchanged
+            counts = upsert_bars(conn, instrument_id, tf.name, result.valid, run_id=run_id)
+            audit.update(
+                rows_inserted=counts.inserted,
+                rows_updated=counts.updated,
+                rows_unchanged=counts.unchanged,
+                outcome="success",
+            )
             if len(result.valid):
                 last = result.valid["ts"].max().to_pydatetime()
-                advance_watermark(conn, instrument_id, tf.name, last, run_id=audit.run_id)
-            audit.outcome = "success"
-        audit.duration_s = time.perf_counter() - clock
-        write_audit(conn, audit)
+                advance_watermark(conn, instrument_id, tf.name, last, run_id=run_id)
+        audit["duration_s"] = time.perf_counter() - clock
+        write_audit(conn, AuditRecord(**audit))
     log.info(
         "loaded %s %s [%s, %s): %d fetched, %d inserted, %d updated, %d unchanged, %d rejected,"
-        " %d flagged (%s)", instrument.symbol, tf, audit.window_start, audit.window_end,
-        audit.rows_fetched, audit.rows_inserted, audit.rows_updated, audit.rows_unchanged,
-        audit.rows_rejected, audit.rows_flagged, audit.outcome,
+        " %d flagged (%s)",
+        instrument.symbol,
+        tf,
+        start,
+        end,
+        audit["rows_fetched"],
+        audit.get("rows_inserted", 0),
+        audit.get("rows_updated", 0),
+        audit.get("rows_unchanged", 0),
+        audit["rows_rejected"],
+        audit["rows_flagged"],
+        audit["outcome"],
     )
     if failure is not None:
         raise failure
-    record = audit.as_dict()
+    record = AuditRecord(**audit).as_dict()
     record.pop("validation", None)  # the full result stays in load_audit, not in XCom
     return record
