@@ -30,6 +30,7 @@ from candleflow.airflow.timetables import SettledIntervalTimetable, TradingSessi
 from candleflow.assets import bars_asset
 
 WATCHLIST = watchlist.load()
+HISTORY_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 DEFAULT_ARGS = {
     "owner": "candleflow",
@@ -45,9 +46,10 @@ def ohlcv_dag(spec: watchlist.DagSpec):
 
     @dag(
         dag_id=spec.dag_id,
-        schedule=TradingSessionTimetable(spec.calendar) if spec.calendar
+        schedule=TradingSessionTimetable(spec.calendar)
+        if spec.calendar
         else SettledIntervalTimetable(spec.every, spec.settle),
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        start_date=HISTORY_START,  # backfills may reach back this far; scheduling does not
         catchup=False,
         max_active_runs=4,
         max_active_tasks=8,
@@ -57,8 +59,9 @@ def ohlcv_dag(spec: watchlist.DagSpec):
             "symbols": Param([], type="array", description="Subset of the watchlist; empty = all"),
             "start": Param(None, type=["null", "string"], description="Window start (ISO-8601)"),
             "end": Param(None, type=["null", "string"], description="Window end (ISO-8601)"),
-            "reject_threshold": Param(WATCHLIST.reject_threshold, type="number",
-                                      minimum=0, maximum=1),
+            "reject_threshold": Param(
+                WATCHLIST.reject_threshold, type="number", minimum=0, maximum=1
+            ),
         },
         doc_md=__doc__,
     )

@@ -7,6 +7,7 @@ Expectations are written from the exchange's published calendar (NYSE 2024: clos
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pendulum
 import pytest
@@ -37,13 +38,17 @@ def test_trading_sessions_skip_holidays_and_weekends():
     runs = _runs(TradingSessionTimetable("XNYS"), _utc(2024, 7, 3), 4)
     starts = [r.data_interval.start for r in runs]
     # 3 July (open 09:30 EDT), no 4 July, 5 July, then Monday 8 July and Tuesday 9 July.
-    assert starts == [_utc(2024, 7, 3, 13, 30), _utc(2024, 7, 5, 13, 30),
-                      _utc(2024, 7, 8, 13, 30), _utc(2024, 7, 9, 13, 30)]
+    assert starts == [
+        _utc(2024, 7, 3, 13, 30),
+        _utc(2024, 7, 5, 13, 30),
+        _utc(2024, 7, 8, 13, 30),
+        _utc(2024, 7, 9, 13, 30),
+    ]
 
 
 def test_trading_session_intervals_tile_time_and_run_after_the_bar_is_final():
     runs = _runs(TradingSessionTimetable("XNYS", dt.timedelta(minutes=15)), _utc(2024, 7, 3), 4)
-    for run, following in zip(runs, runs[1:], strict=False):
+    for run, following in itertools.pairwise(runs):
         assert run.data_interval.end == following.data_interval.start
     for run in runs:
         assert run.run_after == run.data_interval.start + dt.timedelta(days=1, minutes=15)
@@ -72,7 +77,10 @@ def test_settled_intervals_are_aligned_and_wait_for_the_last_bar():
     hourly = SettledIntervalTimetable(dt.timedelta(hours=1), dt.timedelta(hours=1, seconds=30))
     runs = _runs(hourly, _utc(2024, 3, 1, 10, 20), 3)
     assert [r.data_interval.start for r in runs] == [
-        _utc(2024, 3, 1, 11), _utc(2024, 3, 1, 12), _utc(2024, 3, 1, 13)]
+        _utc(2024, 3, 1, 11),
+        _utc(2024, 3, 1, 12),
+        _utc(2024, 3, 1, 13),
+    ]
     # The XNYS 1h bar of 11:30 UTC ends at 12:30: the run of [11:00, 12:00) waits past it.
     assert runs[0].run_after == _utc(2024, 3, 1, 13, 0, 30)
 

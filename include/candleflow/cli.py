@@ -87,13 +87,14 @@ def db_url(database: str = typer.Option("candleflow", help="Database name on the
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Create the warehouse database if needed and apply pending migrations."""
-    from candleflow.db import connection, migrate
+    from candleflow.db import connection, migrate, roles
 
     url = connection.warehouse_url()
     connection.ensure_database(url)
     conn = connection.connect(url)
     try:
         applied = migrate.migrate(conn)
+        roles.set_reader_password_from_env(conn)
         version = migrate.current_version(conn)
     finally:
         conn.close()
@@ -116,10 +117,18 @@ def _register() -> None:
     """Commands that live beside the code they drive."""
     from candleflow import cli_bars
     from candleflow.providers.tv_decode import tv_decode
+    from candleflow.query_cli import bars_command
+    from candleflow.services import ticks_cli
     from candleflow.testing.cli import replay_server
 
     app.command("fetch")(cli_bars.fetch)
     app.command("sync")(cli_bars.sync)
+    app.command("bars")(bars_command)
+    ticks_app = typer.Typer(no_args_is_help=True, help="Quote ticks: capture and import.")
+    ticks_app.command("stream")(ticks_cli.ticks_stream)
+    ticks_app.command("import")(ticks_cli.ticks_import)
+    app.add_typer(ticks_app, name="ticks")
+    app.command("rollup")(ticks_cli.rollup)
     app.command("replay-server")(replay_server)
     tv_app = typer.Typer(no_args_is_help=True, help="TradingView protocol tools.")
     tv_app.command("decode")(tv_decode)

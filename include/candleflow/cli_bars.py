@@ -20,8 +20,9 @@ File = Annotated[Path | None, typer.Option(help="For --provider files: the file 
 Preset = Annotated[str, typer.Option(help="For --provider files: the layout preset, or auto.")]
 
 
-def provider_options(symbols: list[str], options: list[str] | None, file: Path | None,
-                     preset: str) -> dict:
+def provider_options(
+    symbols: list[str], options: list[str] | None, file: Path | None, preset: str
+) -> dict:
     """``-o key=value`` pairs (values parsed as JSON when they are), plus the file shortcut."""
     parsed: dict = {}
     for item in options or []:
@@ -83,8 +84,15 @@ def sync(
     failed = 0
     for symbol in symbols:
         try:
-            record = sync_window(symbol, timeframe, start, end, provider=provider,
-                                 provider_options=options, reject_threshold=reject_threshold)
+            record = sync_window(
+                symbol,
+                timeframe,
+                start,
+                end,
+                provider=provider,
+                provider_options=options,
+                reject_threshold=reject_threshold,
+            )
         except CandleflowError as exc:
             failed += 1
             typer.echo(f"{symbol}: FAILED: {exc}", err=True)

@@ -27,12 +27,17 @@ def _rows(bars: pd.DataFrame, extra: tuple[str, ...]):
         row["ts"] = row["ts"].strftime("%Y-%m-%dT%H:%M:%S") + "Z"
         for key in ("open", "high", "low", "close", "volume"):
             value = row[key]
-            row[key] = None if value is None or (isinstance(value, float) and math.isnan(value)) \
+            row[key] = (
+                None
+                if value is None or (isinstance(value, float) and math.isnan(value))
                 else float(value)
+            )
         yield row
 
 
-def write_bars(bars: pd.DataFrame, fmt: Format, out: IO[str], *, extra: tuple[str, ...] = ()) -> int:
+def write_bars(
+    bars: pd.DataFrame, fmt: Format, out: IO[str], *, extra: tuple[str, ...] = ()
+) -> int:
     """Write ``bars`` to ``out``; returns the number of rows. ``extra`` columns go first."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -45,7 +50,9 @@ def write_bars(bars: pd.DataFrame, fmt: Format, out: IO[str], *, extra: tuple[st
     sep = "," if fmt == "csv" else "  "
     out.write(sep.join(header) + "\n")
     for row in rows:
-        cells = ["" if row[c] is None else (repr(row[c]) if isinstance(row[c], float) else
-                                             str(row[c])) for c in header]
+        cells = [
+            "" if row[c] is None else (repr(row[c]) if isinstance(row[c], float) else str(row[c]))
+            for c in header
+        ]
         out.write(sep.join(cells) + "\n")
     return len(rows)

@@ -56,20 +56,28 @@ def load(path: str | Path | None = None) -> Watchlist:
     schedules = []
     for name, options in (data.get("timeframes") or {}).items():
         tf = Timeframe.parse(name)
-        every = _duration(options["every"], where=f"{path} [timeframes.{name}]") \
-            if "every" in options else tf.delta
+        every = (
+            _duration(options["every"], where=f"{path} [timeframes.{name}]")
+            if "every" in options
+            else tf.delta
+        )
         schedules.append(TimeframeSchedule(tf, every, options.get("calendar")))
     threshold = float(data.get("reject_threshold", 0.05))
     if not 0 <= threshold <= 1:
         raise ValueError(f"{path}: reject_threshold must be within [0, 1], got {threshold}")
     return Watchlist(
-        provider=data.get("provider", "tradingview"), symbols=symbols,
-        timeframes=tuple(schedules), reject_threshold=threshold,
-        provider_options=dict(data.get("provider_options", {})), path=path,
+        provider=data.get("provider", "tradingview"),
+        symbols=symbols,
+        timeframes=tuple(schedules),
+        reject_threshold=threshold,
+        provider_options=dict(data.get("provider_options", {})),
+        path=path,
     )
 
 
-def select(watchlist_symbols: list[str] | tuple[str, ...], requested: list[str] | None) -> list[str]:
+def select(
+    watchlist_symbols: list[str] | tuple[str, ...], requested: list[str] | None
+) -> list[str]:
     """The symbols a run loads: all, or the requested subset (each must be on the list)."""
     if not requested:
         return list(watchlist_symbols)
@@ -82,8 +90,13 @@ def select(watchlist_symbols: list[str] | tuple[str, ...], requested: list[str] 
 # Exchanges whose instruments trade in sessions, and the exchange_calendars name of each.
 # Symbols of other exchanges (crypto venues) are taken to trade 24x7.
 EXCHANGE_CALENDARS: dict[str, str] = {
-    "NASDAQ": "XNYS", "NYSE": "XNYS", "AMEX": "XNYS", "ARCA": "XNYS", "BATS": "XNYS",
-    "SP": "XNYS", "TVC": "XNYS",
+    "NASDAQ": "XNYS",
+    "NYSE": "XNYS",
+    "AMEX": "XNYS",
+    "ARCA": "XNYS",
+    "BATS": "XNYS",
+    "SP": "XNYS",
+    "TVC": "XNYS",
 }
 SETTLE_GRACE = dt.timedelta(seconds=30)
 
@@ -110,13 +123,15 @@ def dag_specs(watchlist: Watchlist) -> list[DagSpec]:
             specs.append(DagSpec(f"ohlcv_{tf}", tf, watchlist.symbols, sched.every, settle, None))
             continue
         on_calendar = tuple(
-            s for s in watchlist.symbols
+            s
+            for s in watchlist.symbols
             if EXCHANGE_CALENDARS.get(split_symbol(s)[0]) == sched.calendar
         )
         rest = tuple(s for s in watchlist.symbols if s not in on_calendar)
         if on_calendar:
-            specs.append(DagSpec(f"ohlcv_{tf}", tf, on_calendar, sched.every, settle,
-                                 sched.calendar))
+            specs.append(
+                DagSpec(f"ohlcv_{tf}", tf, on_calendar, sched.every, settle, sched.calendar)
+            )
         if rest:
             specs.append(DagSpec(f"ohlcv_{tf}_24x7", tf, rest, sched.every, settle, None))
     return specs

@@ -20,7 +20,12 @@ class SyncBarsOperator(BaseOperator):
     """Fetch, validate and load one instrument's bars for one window (``services.sync``)."""
 
     template_fields: Sequence[str] = (
-        "symbol", "timeframe", "start", "end", "provider_options", "reject_threshold",
+        "symbol",
+        "timeframe",
+        "start",
+        "end",
+        "provider_options",
+        "reject_threshold",
     )
     ui_color = "#d6eaf8"
 
@@ -50,11 +55,19 @@ class SyncBarsOperator(BaseOperator):
         from candleflow.services.sync import DEFAULT_REJECT_THRESHOLD, sync
 
         threshold = self.reject_threshold
-        threshold = DEFAULT_REJECT_THRESHOLD if threshold in (None, "", "None") else float(threshold)
+        threshold = (
+            DEFAULT_REJECT_THRESHOLD if threshold in (None, "", "None") else float(threshold)
+        )
         return sync(
-            self.symbol, self.timeframe, self.start, self.end,
-            provider=self.provider, provider_options=self.provider_options,
-            run_id=context["run_id"], url=warehouse_url(), reject_threshold=threshold,
+            self.symbol,
+            self.timeframe,
+            self.start,
+            self.end,
+            provider=self.provider,
+            provider_options=self.provider_options,
+            run_id=context["run_id"],
+            url=warehouse_url(),
+            reject_threshold=threshold,
         )
 
 
@@ -63,8 +76,14 @@ class SyncInstrumentsOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("symbols", "provider_options")
 
-    def __init__(self, *, symbols: list[str] | str, provider: str = "tradingview",
-                 provider_options: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        symbols: list[str] | str,
+        provider: str = "tradingview",
+        provider_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.symbols = symbols
         self.provider = provider
@@ -74,5 +93,9 @@ class SyncInstrumentsOperator(BaseOperator):
         from candleflow.airflow.connections import warehouse_url
         from candleflow.services.instruments import resolve_and_store
 
-        return resolve_and_store(self.symbols, provider=self.provider,
-                                 provider_options=self.provider_options, url=warehouse_url())
+        return resolve_and_store(
+            self.symbols,
+            provider=self.provider,
+            provider_options=self.provider_options,
+            url=warehouse_url(),
+        )

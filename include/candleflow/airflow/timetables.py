@@ -60,8 +60,10 @@ class TradingSessionTimetable(Timetable):
 
     def interval(self, session) -> DataInterval:
         cal = _calendar(self.calendar)
-        return DataInterval(_pendulum(cal.session_open(session)),
-                            _pendulum(cal.session_open(cal.next_session(session))))
+        return DataInterval(
+            _pendulum(cal.session_open(session)),
+            _pendulum(cal.session_open(cal.next_session(session))),
+        )
 
     def _run_after(self, interval: DataInterval):
         return interval.start + dt.timedelta(days=1) + self.delay
@@ -94,7 +96,9 @@ class TradingSessionTimetable(Timetable):
     ) -> DagRunInfo | None:
         cal = _calendar(self.calendar)
         if last_automated_data_interval is not None:
-            session = cal.next_session(self._session_on_or_after(last_automated_data_interval.start))
+            session = cal.next_session(
+                self._session_on_or_after(last_automated_data_interval.start)
+            )
         elif restriction.earliest is None:
             return None
         else:

@@ -110,5 +110,7 @@ def resolve_and_store(
     with connection.transaction(url) as conn:
         stored = sync_instruments(conn, resolved)
     if failed:
-        raise SymbolNotFound(", ".join(sorted(failed)), reason=f"{len(failed)} of {len(symbols)} failed")
+        raise SymbolNotFound(
+            ", ".join(sorted(failed)), reason=f"{len(failed)} of {len(symbols)} failed"
+        )
     return {"stored": len(stored), "symbols": sorted(stored)}

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from candleflow import config
-from candleflow.db import connection, embedded, migrate
+from candleflow.db import connection, embedded, migrate, roles
 from candleflow.errors import ConfigError
 from candleflow.stack import env as stack_env
 
@@ -73,6 +73,7 @@ def prepare(port: int) -> dict[str, str]:
     conn = connection.connect(warehouse)
     try:
         applied = migrate.migrate(conn)
+        roles.set_reader_password_from_env(conn)
     finally:
         conn.close()
     log.info("warehouse migrations applied: %s", applied or "none pending")

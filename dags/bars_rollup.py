@@ -1,0 +1,63 @@
+"""Roll stored ticks into bars (1m, 5m, 15m, 1h, 1d; ``source = 'rollup'``).
+
+Runs whenever new ticks land (the ``TICKS`` asset, updated by ``ticks_capture`` and tick
+imports). The rollup is incremental: it builds only the closed intervals that received new
+or late ticks since the last run, so an empty run (nothing new, or only the still-forming
+minute) is normal and cheap. It is idempotent: a re-run or a retry rewrites no unchanged
+bar. Late ticks within the lookback (1 day) revise their bars and the higher timeframes
+built from them. Daily bars follow each instrument's exchange session.
+
+A manual run may name ``symbols`` and an explicit ``start``/``end`` (ISO-8601, UTC) to
+rebuild a window, e.g. after a fix. Rolled-up bars never overwrite provider bars.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Param, dag, task
+
+from candleflow.assets import TICKS, bars_asset
+
+TIMEFRAMES = ("1m", "5m", "15m", "1h", "1d")
+
+DEFAULT_ARGS = {
+    "owner": "candleflow",
+    "retries": 2,
+    "retry_delay": dt.timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+}
+
+
+@dag(
+    schedule=[TICKS],
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["candleflow", "bars", "rollup"],
+    params={
+        "symbols": Param([], type="array", description="Only these symbols; empty = all"),
+        "start": Param(None, type=["null", "string"], description="Rebuild from (ISO-8601)"),
+        "end": Param(None, type=["null", "string"], description="Rebuild until (ISO-8601)"),
+    },
+    doc_md=__doc__,
+)
+def bars_rollup():
+    @task(outlets=[bars_asset(tf) for tf in TIMEFRAMES])
+    def roll_up_ticks(params: dict | None = None, run_id: str | None = None) -> dict:
+        from candleflow.services.tick_jobs import run_rollup
+
+        params = params or {}
+        return run_rollup(
+            run_id=run_id,
+            symbols=params.get("symbols") or None,
+            start=dt.datetime.fromisoformat(params["start"]) if params.get("start") else None,
+            end=dt.datetime.fromisoformat(params["end"]) if params.get("end") else None,
+            timeframes=TIMEFRAMES,
+        )
+
+    roll_up_ticks()
+
+
+bars_rollup()

@@ -1,0 +1,58 @@
+"""Live quote ticks, captured in bounded windows: one run collects for ``CAPTURE_SECONDS``.
+
+Each run streams the TradingView quote session for the watchlist symbols (or the ``symbols``
+param) into ``candleflow.ticks`` in micro-batches, then stops, flushing every tick it read.
+Runs follow each other back to back (every 5 minutes, one at a time, no catch-up: a missed
+window of live ticks cannot be fetched later). Reconnects inside a run are handled by the
+collector; a run that fails anyway is retried, and a retry only adds ticks (the key
+``(instrument, ts, seq)`` makes a replayed tick a duplicate, never a second row).
+
+A run with few ticks is normal outside exchange sessions. The run updates the ``TICKS``
+asset, which schedules ``bars_rollup``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Param, dag, task
+
+from candleflow import watchlist
+from candleflow.assets import TICKS
+
+CAPTURE_SECONDS = 270.0  # leaves the 5-minute slot room to start up and flush
+
+DEFAULT_ARGS = {
+    "owner": "candleflow",
+    "retries": 2,
+    "retry_delay": dt.timedelta(seconds=15),
+    "retry_exponential_backoff": True,
+}
+
+
+@dag(
+    schedule="*/5 * * * *",
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["candleflow", "ticks"],
+    params={
+        "symbols": Param([], type="array", description="Subset of the watchlist; empty = all"),
+        "seconds": Param(CAPTURE_SECONDS, type="number", minimum=1, maximum=3600),
+    },
+    doc_md=__doc__,
+)
+def ticks_capture():
+    @task(outlets=[TICKS])
+    def capture_ticks(params: dict | None = None, run_id: str | None = None) -> dict:
+        from candleflow.services.tick_jobs import capture_ticks
+
+        params = params or {}
+        symbols = watchlist.select(watchlist.load().symbols, params.get("symbols"))
+        return capture_ticks(symbols, run_id=run_id, duration=float(params["seconds"]))
+
+    capture_ticks()
+
+
+ticks_capture()

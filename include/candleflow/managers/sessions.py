@@ -1,0 +1,97 @@
+"""Trading sessions for daily bars: which 1m bars make a day, and when that day is stamped.
+
+A daily rolled-up bar follows the instrument's exchange (``instruments.timezone`` and
+``instruments.session``), not UTC midnight:
+
+- ``24x7`` (crypto, the default) or a session we cannot parse: the local calendar day,
+  stamped at local midnight (``Etc/UTC`` gives the usual 00:00 UTC bars).
+- ``HHMM-HHMM`` (TradingView's notation, e.g. ``0930-1600`` for XNYS; an optional
+  ``:1234567`` day list and further ``,``-separated ranges are allowed): the bars from the
+  first open to the last close, stamped **at the session open** (13:30 or 14:30 UTC for
+  XNYS, following daylight saving). Pre- and post-market bars stay in the 1m..1h bars but
+  are not part of the daily bar, which is what the exchange's official daily OHLC covers.
+  An overnight session (``1700-1600``, futures) is stamped at its evening open.
+
+The same rule is used when a 1m bar marks its day dirty and when the day is built, in SQL
+(below) from the offsets computed here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+_RANGE = re.compile(r"^(\d{2})(\d{2})-(\d{2})(\d{2})$")
+DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSpec:
+    """A day bucket in local time: it opens ``open_offset`` after local midnight and lasts
+    ``length``; bars outside ``[open, open + length)`` belong to no daily bar."""
+
+    timezone: str
+    open_offset: dt.timedelta
+    length: dt.timedelta
+
+
+def parse_session(session: str, timezone: str) -> SessionSpec:
+    """The ``SessionSpec`` of an ``instruments.session`` string (see module docstring)."""
+    text = (session or "").strip().lower()
+    if text in ("", "24x7", "0000-0000", "0000-2400"):
+        return SessionSpec(timezone, dt.timedelta(0), DAY)
+    ranges = [part.split(":", 1)[0] for part in text.split(",") if part]
+    parsed = [_RANGE.match(r) for r in ranges]
+    if not parsed or any(m is None for m in parsed):
+        log.warning("session %r not understood; daily bars use the whole local day", session)
+        return SessionSpec(timezone, dt.timedelta(0), DAY)
+    first, last = parsed[0], parsed[-1]
+    opens = dt.timedelta(hours=int(first.group(1)), minutes=int(first.group(2)))
+    closes = dt.timedelta(hours=int(last.group(3)), minutes=int(last.group(4)))
+    length = closes - opens
+    if length <= dt.timedelta(0):
+        length += DAY  # overnight: opens in the evening, closes the next day
+    return SessionSpec(timezone, opens, length)
+
+
+#: Dirty closed sessions, built from 1m bars inside the session (see ``sessions``).
+BUILD_DAILY_BARS = """
+CREATE TEMP TABLE _rollup_bars ON COMMIT DROP AS
+WITH taken AS (
+    DELETE FROM candleflow.rollup_dirty d USING _rollup_sessions s
+    WHERE d.timeframe = '1d' AND d.instrument_id = s.instrument_id
+      AND ((d.ts AT TIME ZONE s.tz) + s.length) AT TIME ZONE s.tz <= %(now)s
+      AND (%(ids)s::int[] IS NULL OR d.instrument_id = ANY(%(ids)s::int[]))
+    RETURNING d.instrument_id, d.ts, ((d.ts AT TIME ZONE s.tz) + s.length) AT TIME ZONE s.tz
+              AS end_ts
+)
+SELECT d.instrument_id, d.ts,
+       (array_agg(b.open ORDER BY b.ts))[1] AS open, max(b.high) AS high,
+       min(b.low) AS low, (array_agg(b.close ORDER BY b.ts DESC))[1] AS close,
+       sum(b.volume) AS volume
+FROM taken d
+JOIN candleflow.bars b ON b.instrument_id = d.instrument_id AND b.timeframe = '1m'
+     AND b.source = 'rollup' AND NOT b.filled AND b.ts >= d.ts AND b.ts < d.end_ts
+GROUP BY 1, 2;
+"""
+
+MARK_DAILY = """
+SELECT instrument_id, '1d'::text AS timeframe, (day + s.open_offset) AT TIME ZONE s.tz AS bucket
+FROM (
+    SELECT u.instrument_id, u.ts AT TIME ZONE s.tz AS local_ts,
+           date_trunc('day', (u.ts AT TIME ZONE s.tz) - s.open_offset) AS day
+    FROM up u JOIN _rollup_sessions s USING (instrument_id)
+) x JOIN _rollup_sessions s USING (instrument_id)
+WHERE x.local_ts < x.day + s.open_offset + s.length
+"""
+
+SESSIONS_TABLE = """
+CREATE TEMP TABLE _rollup_sessions (
+    instrument_id integer PRIMARY KEY, tz text NOT NULL,
+    open_offset interval NOT NULL, length interval NOT NULL
+) ON COMMIT DROP
+"""
