@@ -10,7 +10,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: up test lint bench install clean-venv help
+.PHONY: up test lint bench install browser clean-venv help
 
 help:
 	@echo "make up     - install, start PostgreSQL and Airflow (UI on http://localhost:8080)"
@@ -32,7 +32,15 @@ install: $(VENV)/.synced
 up: install
 	$(VENV)/bin/candleflow up
 
-test: install
+# The chart-page test drives Debian's Chromium (no browser download at run time).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the chart-page test"; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; \
+	  else echo "chromium not found: the chart-page test will skip (apt-get install chromium)"; fi; }
+
+test: install browser
 	$(VENV)/bin/pytest
 
 lint: install

@@ -1,8 +1,18 @@
-"""Candleflow's Airflow plugin: registers the trading-calendar timetable.
+"""Candleflow's Airflow plugin: the trading-calendar timetables, the HTTP API and the chart.
 
-The class lives in the ``candleflow`` package (so DAG files import it without relying on
-the plugins folder being on ``sys.path``); registering it here lets the scheduler
-deserialise DAGs that use it.
+The classes live in the ``candleflow`` package (so DAG files import them without relying on
+the plugins folder being on ``sys.path``); registering them here lets the scheduler
+deserialise DAGs that use the timetables, and lets the api-server mount the API.
+
+- ``fastapi_apps``: the API and chart page at ``/candleflow`` (``/candleflow/docs`` for the
+  OpenAPI docs). Plugin apps are not behind Airflow's auth on their own; every data route
+  checks the Airflow token itself (``candleflow.api.auth``).
+- ``external_views``: "Candles" under the UI's Browse menu, showing ``/candleflow/chart`` in
+  an iframe at ``/plugin/candleflow-chart``. Same origin, so the browser sends the UI's
+  ``_token`` cookie with the page's API calls.
+
+Building the app connects to nothing, so importing this module stays cheap in every
+Airflow process (scheduler, dag-processor, triggerer, workers).
 """
 
 from __future__ import annotations
@@ -10,8 +20,23 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from candleflow.airflow.timetables import SettledIntervalTimetable, TradingSessionTimetable
+from candleflow.api.app import create_app
+
+URL_PREFIX = "/candleflow"
 
 
 class CandleflowPlugin(AirflowPlugin):
     name = "candleflow"
     timetables = [TradingSessionTimetable, SettledIntervalTimetable]  # noqa: RUF012
+    fastapi_apps = [  # noqa: RUF012
+        {"app": create_app(), "url_prefix": URL_PREFIX, "name": "Candleflow API and chart"},
+    ]
+    external_views = [  # noqa: RUF012
+        {
+            "name": "Candles",
+            "href": f"{URL_PREFIX}/chart",
+            "url_route": "candleflow-chart",
+            "destination": "nav",
+            "category": "browse",
+        },
+    ]

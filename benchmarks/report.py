@@ -1,0 +1,219 @@
+"""Turn ``benchmarks/results/*.json`` into the table of ``benchmarks/README.md``.
+
+One function per benchmark maps its JSON to rows of (figure, value, anchor, ratio, target,
+met). Ratios are the ones the scripts measured side by side in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+Row = tuple[str, str, str, str, str, str]
+
+
+def _fmt(x: float, unit: str = "") -> str:
+    return f"{x:,.0f}{unit}" if abs(x) >= 100 else f"{x:.2f}{unit}"
+
+
+def _met(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("yes" if ok else "**no**")
+
+
+def tv_decode(d: dict) -> Iterator[Row]:
+    r = d["relative_speed"]
+    yield (
+        "TradingView capture decode (split + parse)",
+        f"{d['split_parse_mb_s']} MB/s",
+        f"json.loads {d['json_loads_mb_s']} MB/s",
+        f"{r:.2f}x",
+        ">= 0.8x",
+        _met(r >= 0.8),
+    )
+
+
+def tv_fetch(d: dict) -> Iterator[Row]:
+    b = d["best"]
+    yield (
+        "fetch_bars 50,000 1h bars via replay server",
+        _fmt(b["bars_per_s"], " bars/s"),
+        f"network {b['network_wait_s']:.2f}s, decode {b['decode_s']:.2f}s, "
+        f"DataFrame {b['frame_build_s']:.2f}s of {b['total_s']:.2f}s",
+        "",
+        "report",
+        "n/a",
+    )
+
+
+def validation(d: dict) -> Iterator[Row]:
+    b = d["best"]
+    yield (
+        "GX validation of 1M bars",
+        f"{b['gx_s']:.2f}s",
+        "load of 1M bars (load.json)",
+        "",
+        "<= load time",
+        "see load",
+    )
+    yield (
+        "validate_bars 1M bars (GX + attribution)",
+        _fmt(b["rows_per_s"], " rows/s"),
+        "",
+        "",
+        "",
+        "n/a",
+    )
+
+
+def load(d: dict) -> Iterator[Row]:
+    by = {r["method"]: r for r in d["results"]}
+    for method in ("upsert_bars (all new)", "upsert_bars (re-load, unchanged)"):
+        if method in by:
+            yield (
+                f"{method}, 1M bars",
+                _fmt(by[method]["rows_per_s"], " rows/s"),
+                "",
+                "",
+                "",
+                "n/a",
+            )
+    for label, ratio in d["targets"]["bars as is (with FK)"].items():
+        if isinstance(ratio, bool):
+            yield (label, str(ratio), "n_tup_upd before/after", "", "true", _met(ratio))
+            continue
+        goal = float(label.split(">=")[1].rstrip(")").strip())
+        anchor = label.split("/")[1].split("(")[0].strip()
+        yield (
+            label.split("/")[0].strip(),
+            "",
+            anchor,
+            f"{ratio:.2f}x",
+            f">= {goal:g}x",
+            _met(ratio >= goal),
+        )
+
+
+def rollup(d: dict) -> Iterator[Row]:
+    t, i = d["throughput"], d["incremental"]
+    yield (
+        "rollup 2M ticks -> 1m+5m+1h bars",
+        _fmt(t["rollup_ticks_per_s"], " ticks/s"),
+        f"SQL date_bin baseline {_fmt(t['baseline_ticks_per_s'], ' ticks/s')}",
+        f"{t['speedup']:.2f}x",
+        ">= 1x (aim 2x)",
+        _met(t["speedup"] >= 1),
+    )
+    yield (
+        f"incremental rollup of 100k ticks on {i['base_ticks']:,} rolled-up ticks",
+        f"{min(i['big_s']):.3f}s",
+        f"empty table {min(i['empty_s']):.3f}s",
+        f"{i['ratio']:.2f}x",
+        "<= 1.2x",
+        _met(i["ratio"] <= 1.2),
+    )
+
+
+def collector(d: dict) -> Iterator[Row]:
+    yield (
+        "tick collector, replay server -> PostgreSQL",
+        _fmt(d["ticks_per_s"], " ticks/s"),
+        f"tick-to-commit p50 {d['latency_p50_ms']:.0f} ms, p99 {d['latency_p99_ms']:.0f} ms",
+        "",
+        ">= 20,000 ticks/s",
+        _met(d["ticks_per_s"] >= 20000),
+    )
+
+
+def query(d: dict) -> Iterator[Row]:
+    r = d["query_pandas_vs_fastest_raw"]
+    fastest = min(x["seconds"] for x in d["results"] if x["method"].startswith("raw"))
+    mine = next(x for x in d["results"] if x["method"].startswith("query.bars(output='pandas"))
+    yield (
+        "query.bars 1M bars -> pandas",
+        f"{mine['seconds']:.2f}s",
+        f"fastest raw ADBC read {fastest:.2f}s",
+        f"{r:.2f}x",
+        "<= 1.5x",
+        _met(r <= 1.5),
+    )
+
+
+def api(d: dict) -> Iterator[Row]:
+    for r in d["rows"]:
+        if r["clients"] >= 20:
+            yield (
+                f"API one year of 1h bars ({r['bars']:,} bars), {r['clients']} clients",
+                f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms",
+                "",
+                "",
+                "p99 < 100 ms",
+                _met(r["p99_ms"] < 100),
+            )
+
+
+def dag(d: dict) -> Iterator[Row]:
+    yield (
+        f"airflow dags test ohlcv_1h, {d['instruments']} instruments, one interval",
+        f"{d['wall_s']:.1f}s wall",
+        f"tasks' own work {d['tasks_work_s']:.1f}s",
+        f"overhead {d['overhead_s']:.1f}s",
+        "report",
+        "n/a",
+    )
+
+
+def storage(d: dict) -> Iterator[Row]:
+    for key, value in d.get("per_row_bytes", {}).items():
+        yield (f"storage per row: {key}", f"{value:.0f} B", "", "", "report", "n/a")
+
+
+EXTRACTORS: dict[str, Callable[[dict], Iterator[Row]]] = {
+    "tv_decode": tv_decode,
+    "tv_fetch": tv_fetch,
+    "validation": validation,
+    "load": load,
+    "rollup": rollup,
+    "collector": collector,
+    "query": query,
+    "api": api,
+    "dag": dag,
+    "storage": storage,
+}
+
+
+def write_report(results: Path, out: Path, status: dict[str, str], machine: str, when: str) -> None:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`benchmarks/run_all.py`). Every ratio is measured side by "
+        "side in the same run; figures, not adjectives.",
+        "",
+        f"- Machine: {machine}",
+        f"- Written: {when}",
+        "",
+        "| figure | value | anchor (same run) | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, extract in EXTRACTORS.items():
+        path = results / f"{name}.json"
+        if not path.exists():
+            lines.append(f"| {name} | not run ({status.get(name, 'no result')}) | | | | |")
+            continue
+        try:
+            for row in extract(json.loads(path.read_text())):
+                lines.append("| " + " | ".join(row) + " |")
+        except (KeyError, ValueError, StopIteration, TypeError) as exc:
+            lines.append(f"| {name} | unreadable result ({type(exc).__name__}: {exc}) | | | | |")
+    failed = {k: v for k, v in status.items() if v != "ok"}
+    if failed:
+        lines += [
+            "",
+            "Scripts that did not finish: " + ", ".join(f"{k} ({v})" for k, v in failed.items()),
+        ]
+    lines += [
+        "",
+        "Raw results: `benchmarks/results/*.json` (not committed; re-run to refresh).",
+        "",
+    ]
+    out.write_text("\n".join(lines))

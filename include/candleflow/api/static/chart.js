@@ -1,0 +1,181 @@
+// Candleflow chart page: candlesticks + volume for one stored series, drawn with plotly.js.
+//
+// Auth: inside Airflow the page is same-origin with the api-server, so the browser sends
+// Airflow's HttpOnly `_token` cookie with every API call and no script ever sees the token.
+// Outside the UI (a bare api-server URL, a script), a token can be given once as
+// `#token=<jwt>` in the URL: it is moved to sessionStorage and sent as a Bearer header.
+//
+// State for tests and embedding: window.candleflowChart = {state, barCount, symbol, ...},
+// mirrored on #chart as data-state / data-bar-count once the chart has drawn.
+"use strict";
+
+(function () {
+  const TIMEFRAMES = ["1m", "3m", "5m", "15m", "30m", "45m", "1h", "2h", "3h", "4h", "1d", "1w", "1mo"];
+  const MAX_BARS = 100000; // stop following `next` pages past this many bars
+  const TOKEN_KEY = "candleflow.token";
+  const $ = (id) => document.getElementById(id);
+  const chart = $("chart");
+  const instruments = new Map();
+  const status = window.candleflowChart = { state: "idle", barCount: 0 };
+
+  function takeTokenFromFragment() {
+    const match = /(?:^|&)token=([^&]+)/.exec(location.hash.slice(1));
+    if (match) {
+      sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+      history.replaceState(null, "", location.pathname + location.search);
+    }
+  }
+
+  async function api(path) {
+    const headers = { Accept: "application/json" };
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) headers.Authorization = "Bearer " + token;
+    const response = await fetch(path, { headers, credentials: "same-origin" });
+    const body = await response.json().catch(() => ({}));
+    if (response.status === 401) {
+      throw new Error("Not logged in: open this page from the Airflow UI, or add #token=<jwt>");
+    }
+    if (!response.ok) throw new Error(body.detail || response.status + " " + response.statusText);
+    return body;
+  }
+
+  function say(text, isError) {
+    $("status").textContent = text;
+    $("status").classList.toggle("error", Boolean(isError));
+  }
+
+  function setState(state, extra) {
+    Object.assign(status, { state }, extra || {});
+    chart.dataset.state = state;
+    chart.dataset.barCount = String(status.barCount);
+  }
+
+  const isoDate = (date) => date.toISOString().slice(0, 10);
+
+  function setRange(days, until) {
+    const end = until || new Date();
+    $("end").value = isoDate(end);
+    $("start").value = isoDate(new Date(end.getTime() - days * 86400000));
+  }
+
+  // Without a range in the URL, show the year up to the symbol's latest data (the latest
+  // quote falls back to the last bar), which may be long before today for history loads.
+  async function rangeToLatest(symbol) {
+    try {
+      const quotes = await api("api/v1/quotes?symbols=" + encodeURIComponent(symbol));
+      const latest = quotes.items.length && quotes.items[0].ts ? new Date(quotes.items[0].ts) : null;
+      setRange(365, latest || undefined);
+    } catch (error) {
+      setRange(365);
+    }
+  }
+
+  async function fetchBars(symbol, timeframe, start, end) {
+    const bars = [];
+    let from = start;
+    while (from && bars.length < MAX_BARS) {
+      const query = new URLSearchParams({ timeframe, start: from, end, limit: "50000" });
+      const page = await api("api/v1/bars/" + encodeURIComponent(symbol) + "?" + query);
+      bars.push(...page.bars);
+      from = page.next;
+      say("Loading " + symbol + ": " + bars.length + " bars…");
+    }
+    return bars;
+  }
+
+  function draw(symbol, timeframe, bars) {
+    if (!bars.length) {
+      Plotly.purge(chart);
+      chart.replaceChildren();
+      return Promise.resolve();
+    }
+    const x = bars.map((b) => b.ts);
+    const up = bars.map((b) => (b.close >= b.open ? "#26a69a" : "#ef5350"));
+    const session = (instruments.get(symbol) || {}).session || "24x7";
+    const intraday = !["1d", "1w", "1mo"].includes(timeframe);
+    const dark = matchMedia("(prefers-color-scheme: dark)").matches;
+    const xaxis = { rangeslider: { visible: false }, showgrid: false, type: "date" };
+    if (session !== "24x7" && intraday) {
+      // Nights and weekends would dwarf the candles of a session market: space bars evenly.
+      Object.assign(xaxis, { type: "category", nticks: 10, tickangle: 0 });
+    } else if (session !== "24x7") {
+      xaxis.rangebreaks = [{ bounds: ["sat", "mon"] }];
+    }
+    const traces = [
+      { type: "candlestick", name: symbol, x, open: bars.map((b) => b.open),
+        high: bars.map((b) => b.high), low: bars.map((b) => b.low),
+        close: bars.map((b) => b.close), yaxis: "y2",
+        increasing: { line: { color: "#26a69a" } }, decreasing: { line: { color: "#ef5350" } } },
+      { type: "bar", name: "volume", x, y: bars.map((b) => b.volume), yaxis: "y",
+        marker: { color: up }, opacity: 0.6 },
+    ];
+    const layout = {
+      title: { text: symbol + " · " + timeframe, x: 0.01 }, showlegend: false,
+      margin: { l: 60, r: 20, t: 40, b: 40 }, xaxis,
+      yaxis: { domain: [0, 0.2], title: { text: "Volume" } },
+      yaxis2: { domain: [0.25, 1], title: { text: "Price" } },
+      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+      font: { color: dark ? "#e4e7eb" : "#1f2933" },
+    };
+    return Plotly.react(chart, traces, layout, { responsive: true, displaylogo: false });
+  }
+
+  async function load(event) {
+    if (event) event.preventDefault();
+    const symbol = $("symbol").value.trim();
+    const timeframe = $("timeframe").value;
+    const start = $("start").value;
+    const end = $("end").value;
+    if (!symbol) return;
+    history.replaceState(null, "", "?" + new URLSearchParams({ symbol, timeframe, start, end }));
+    setState("loading", { barCount: 0, symbol, timeframe, start, end });
+    try {
+      // The "To" day is inclusive for a person; the API's end is exclusive.
+      const until = isoDate(new Date(Date.parse(end) + 86400000));
+      const bars = await fetchBars(symbol, timeframe, start, until);
+      await draw(symbol, timeframe, bars);
+      setState("ready", { barCount: bars.length });
+      say(bars.length ? bars.length + " bars" : "No bars stored for " + symbol + " in this range");
+    } catch (error) {
+      setState("error", { error: String(error.message || error) });
+      say(status.error, true);
+    }
+  }
+
+  async function init() {
+    takeTokenFromFragment();
+    const params = new URLSearchParams(location.search);
+    for (const tf of TIMEFRAMES) $("timeframe").add(new Option(tf, tf));
+    $("timeframe").value = params.get("timeframe") || "1d";
+    const explicitRange = Boolean(params.get("start") && params.get("end"));
+    if (explicitRange) {
+      $("start").value = params.get("start");
+      $("end").value = params.get("end");
+    }
+    document.querySelectorAll("#presets button").forEach((button) => {
+      button.addEventListener("click", () => { setRange(Number(button.dataset.days)); load(); });
+    });
+    $("controls").addEventListener("submit", load);
+    $("timeframe").addEventListener("change", () => load());
+    $("symbol").addEventListener("change", async () => {
+      await rangeToLatest($("symbol").value.trim());
+      load();
+    });
+    try {
+      const list = await api("api/v1/instruments?limit=50000");
+      for (const item of list.items) {
+        instruments.set(item.symbol, item);
+        $("symbols").append(new Option(item.description || item.symbol, item.symbol));
+      }
+      $("symbol").value = params.get("symbol") || (list.items[0] || {}).symbol || "";
+      if ($("symbol").value && !explicitRange) await rangeToLatest($("symbol").value);
+      if ($("symbol").value) await load();
+      else say("No instruments stored yet: run a sync DAG first");
+    } catch (error) {
+      setState("error", { error: String(error.message || error) });
+      say(status.error, true);
+    }
+  }
+
+  init();
+})();
