@@ -39,7 +39,7 @@ def load_secrets() -> dict[str, str]:
         return json.loads(path.read_text())
     values = {
         "fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-        "jwt_secret": secrets.token_urlsafe(64)  # HS512 wants >= 64 bytes,
+        "jwt_secret": secrets.token_urlsafe(64),  # HS512 wants >= 64 bytes
         "api_secret_key": secrets.token_urlsafe(32),
         "admin_password": secrets.token_urlsafe(12),
     }
