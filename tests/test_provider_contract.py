@@ -122,12 +122,17 @@ CALLS: dict[Capability, Callable[[IDataProvider, str], object]] = {
 }
 
 
-@pytest.mark.parametrize("capability", list(Capability))
-def test_missing_capability_raises_unsupported_operation(contract_case, capability):
-    if capability in contract_case.provider.capabilities:
-        pytest.skip(f"{contract_case.provider.name} supports {capability}")
-    with pytest.raises(UnsupportedOperation, match=contract_case.provider.name):
-        CALLS[capability](contract_case.provider, contract_case.symbol)
+class _BarsOnly(IDataProvider):
+    """A provider declaring one capability: the base class must refuse the others."""
+
+    name = "bars-only"
+    capabilities = frozenset({Capability.BARS})
+
+
+@pytest.mark.parametrize("capability", [c for c in Capability if c is not Capability.BARS])
+def test_an_undeclared_capability_raises_unsupported_operation(capability):
+    with pytest.raises(UnsupportedOperation, match=r"'bars-only' does not support"):
+        CALLS[capability](_BarsOnly(), "X:Y")
 
 
 def test_capabilities_are_declared(contract_case):
