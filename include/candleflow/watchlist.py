@@ -132,6 +132,6 @@ def dag_specs(watchlist: Watchlist) -> list[DagSpec]:
             specs.append(
                 DagSpec(f"ohlcv_{tf}", tf, on_calendar, sched.every, settle, sched.calendar)
             )
-        if rest:
-            specs.append(DagSpec(f"ohlcv_{tf}_24x7", tf, rest, sched.every, settle, None))
+        if rest:  # 24x7 bars sit on the UTC grid: final as soon as the interval ends
+            specs.append(DagSpec(f"ohlcv_{tf}_24x7", tf, rest, sched.every, SETTLE_GRACE, None))
     return specs

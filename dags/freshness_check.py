@@ -1,0 +1,46 @@
+"""Freshness of the loaded bars, hourly.
+
+Compares each watchlist series' newest bar with the newest bar its exchange calendar says
+should be loaded by now (holidays and weekends are not gaps), records the result in
+``candleflow.freshness_checks`` (BI tools read ``analytics.freshness_checks``), and fails
+when a series is stale and ``on_stale`` is ``fail`` (the default), so the failure alerts
+like any other. A re-run only adds another check. A series never loaded is skipped (backfill it first).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Param, dag, task
+
+DEFAULT_ARGS = {
+    "owner": "candleflow",
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=1),
+}
+
+
+@dag(
+    schedule="@hourly",
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["candleflow", "ops", "freshness"],
+    params={"on_stale": Param("fail", enum=["fail", "warn"], description="Fail or only warn")},
+    doc_md=__doc__,
+)
+def freshness_check():
+    @task
+    def check_freshness(run_id: str | None = None, params: dict | None = None) -> dict:
+        from candleflow.airflow.connections import warehouse_url
+        from candleflow.services.freshness import check_freshness
+
+        return check_freshness(
+            url=warehouse_url(), run_id=run_id, on_stale=(params or {}).get("on_stale", "fail")
+        )
+
+    check_freshness()
+
+
+freshness_check()
