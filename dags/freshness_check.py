@@ -4,7 +4,8 @@ Compares each watchlist series' newest bar with the newest bar its exchange cale
 should be loaded by now (holidays and weekends are not gaps), records the result in
 ``candleflow.freshness_checks`` (BI tools read ``analytics.freshness_checks``), and fails
 when a series is stale and ``on_stale`` is ``fail`` (the default), so the failure alerts
-like any other. A re-run only adds another check. A series never loaded is skipped (backfill it first).
+like any other. A re-run only adds another check. A series never loaded is skipped
+(backfill it first).
 """
 
 from __future__ import annotations
