@@ -49,11 +49,12 @@ def check_port_free(port: int) -> None:
             ) from None
 
 
-def stop_leftovers() -> None:
+def stop_leftovers(timeout: float = 30) -> None:
     """Stop Airflow processes recorded by an earlier run that did not shut down cleanly."""
     path = _pid_file()
     if not path.exists():
         return
+    killed = []
     for pid in json.loads(path.read_text()).values():
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
@@ -62,7 +63,22 @@ def stop_leftovers() -> None:
         if "airflow" in cmdline:
             log.warning("stopping leftover Airflow process %s from an earlier run", pid)
             _signal_group(pid, signal.SIGKILL)
+            killed.append(pid)
+    deadline = time.monotonic() + timeout
+    while killed and time.monotonic() < deadline:  # their ports are free only once they exit
+        killed = [
+            pid for pid in killed if Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)
+        ]
+        time.sleep(0.2)
     path.unlink()
+
+
+def _state(pid: int) -> str:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return "zombie"
+    return next((line for line in status.splitlines() if line.startswith("State:")), "")
 
 
 def prepare(port: int) -> dict[str, str]:

@@ -1,0 +1,160 @@
+"""``candleflow up`` (what ``make up`` runs): the whole local stack, for real.
+
+It reaches the UI with the DAGs listed and no import errors; a port already taken is one
+clear line; a ``make up`` killed with SIGKILL is recovered by the next one; Ctrl-C stops
+every process it started. Uses its own CANDLEFLOW_HOME, embedded server and port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CLI = str(Path(sys.executable).with_name("candleflow"))
+pytestmark = pytest.mark.timeout(900)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def stack_env():
+    folder = Path(tempfile.mkdtemp(prefix="cf-stack-"))
+    folder.chmod(0o755)  # the embedded server runs as another user under root
+    env = dict(
+        os.environ, CANDLEFLOW_HOME=str(folder / "home"), CANDLEFLOW_AIRFLOW_PORT=str(_free_port())
+    )
+    for name in ("CANDLEFLOW_DATABASE_URL", "AIRFLOW_CONN_CANDLEFLOW_WAREHOUSE", "AIRFLOW_HOME"):
+        env.pop(name, None)
+    yield env
+    pids = Path(env["CANDLEFLOW_HOME"]) / "airflow-processes.json"
+    if pids.exists():
+        for pid in json.loads(pids.read_text()).values():
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    subprocess.run([CLI, "db", "stop"], env=env, capture_output=True, timeout=120)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _start(env) -> subprocess.Popen:
+    return subprocess.Popen(
+        [CLI, "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_for_ui(proc: subprocess.Popen, timeout: float = 400) -> str:
+    """Read the supervisor's output until it prints the UI line; returns all it printed."""
+    out, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        out.append(line)
+        if line.startswith("Airflow UI:"):
+            return "".join(out)
+    raise AssertionError("no UI line:\n" + "".join(out)[-3000:])
+
+
+def _api(env, path: str, token: str | None = None):
+    port = env["CANDLEFLOW_AIRFLOW_PORT"]
+    request = urllib.request.Request(f"http://localhost:{port}{path}")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def _token(env) -> str:
+    password = json.loads((Path(env["CANDLEFLOW_HOME"]) / "secrets.json").read_text())
+    port = env["CANDLEFLOW_AIRFLOW_PORT"]
+    body = json.dumps({"username": "admin", "password": password["admin_password"]}).encode()
+    request = urllib.request.Request(
+        f"http://localhost:{port}/auth/token",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["access_token"]
+
+
+def _dags_listed(env, token: str, timeout: float = 180) -> set[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dags = {d["dag_id"] for d in _api(env, "/api/v2/dags", token)["dags"]}
+        if {"warehouse_healthcheck", "ohlcv_1h"} <= dags:
+            return dags
+        time.sleep(3)
+    raise AssertionError(f"DAGs not listed: {dags}")
+
+
+def _alive(pids) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+            alive.append(pid)
+        except ProcessLookupError:
+            pass
+    return alive
+
+
+def test_up_serves_the_ui_survives_sigkill_and_stops_cleanly(stack_env):
+    first = _start(stack_env)
+    printed = _wait_for_ui(first)
+    assert f"http://localhost:{stack_env['CANDLEFLOW_AIRFLOW_PORT']}" in printed
+    assert "login: admin / " in printed
+    token = _token(stack_env)
+    assert "ohlcv_1d" in _dags_listed(stack_env, token)
+    assert _api(stack_env, "/api/v2/importErrors", token)["total_entries"] == 0
+    pid_file = Path(stack_env["CANDLEFLOW_HOME"]) / "airflow-processes.json"
+    old = list(json.loads(pid_file.read_text()).values())
+
+    os.kill(first.pid, signal.SIGKILL)  # leaves its four Airflow processes behind
+    first.wait(30)
+    second = _start(stack_env)
+    _wait_for_ui(second)
+    assert _alive(old) == []  # the leftovers were stopped before starting again
+    assert _api(stack_env, "/api/v2/monitor/health")["metadatabase"]["status"] == "healthy"
+    new = list(json.loads(pid_file.read_text()).values())
+
+    os.killpg(second.pid, signal.SIGINT)  # Ctrl-C
+    assert second.wait(120) == 0
+    assert "stopped; data kept" in second.stdout.read()
+    time.sleep(1)
+    assert _alive(new) == []
+
+
+def test_a_taken_port_is_one_clear_line(stack_env):
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("0.0.0.0", int(stack_env["CANDLEFLOW_AIRFLOW_PORT"])))  # noqa: S104
+        sock.listen()
+        result = subprocess.run(
+            [CLI, "up"], env=stack_env, capture_output=True, text=True, timeout=120
+        )
+    assert result.returncode == 1
+    port = stack_env["CANDLEFLOW_AIRFLOW_PORT"]
+    assert f"error: port {port} is already in use" in result.stderr
+    assert "CANDLEFLOW_AIRFLOW_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
