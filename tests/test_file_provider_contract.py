@@ -1,10 +1,10 @@
 """The ``IDataProvider`` contract for the files provider, in the shape of test_provider_contract.
 
 Each entry of ``FILE_CASES`` returns a ``ContractCase`` (the same fields as the one in
-``test_provider_contract.py``): a configured ``FileProvider``, a symbol, a timeframe, a window
-and the bars expected in it from an oracle that does not use the provider (the frame the test
-wrote, or pandas reading the vendor file directly). To merge, add
-``"files": lambda request: FILE_CASES["csv"](request)`` (or each entry) to ``CASES`` there.
+``test_provider_contract.py``, which runs the generic contract over these cases too): a
+configured ``FileProvider``, a symbol, a timeframe, a window and the bars expected in it from
+an oracle that does not use the provider (the frame the test wrote, or pandas reading the
+vendor file directly).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from candleflow.domain import BAR_COLUMNS, Timeframe
+from candleflow.domain import BAR_COLUMNS
 from candleflow.errors import SymbolNotFound, UnsupportedOperation
 from candleflow.providers.base import Capability, IDataProvider
 from candleflow.providers.files import FileMapping, FileProvider, FileSource
@@ -108,57 +108,11 @@ FILE_CASES: dict[str, Callable[[pytest.FixtureRequest], ContractCase]] = {
 
 @pytest.fixture(params=sorted(FILE_CASES))
 def contract_case(request: pytest.FixtureRequest):
+    """The generic contract runs these cases too (``test_provider_contract.CASES``); the
+    tests here are the files provider's own."""
     case = FILE_CASES[request.param](request)
     with case.provider:
         yield case
-
-
-@pytest.fixture
-def fetched(contract_case: ContractCase) -> pd.DataFrame:
-    c = contract_case
-    return c.provider.fetch_bars(c.symbol, c.timeframe, c.start, c.end)
-
-
-def test_columns_are_bar_columns(fetched):
-    assert tuple(fetched.columns) == BAR_COLUMNS
-    assert all(str(fetched[c].dtype) == "float64" for c in BAR_COLUMNS[1:])
-
-
-def test_ts_is_utc(fetched):
-    assert isinstance(fetched["ts"].dtype, pd.DatetimeTZDtype)
-    assert str(fetched["ts"].dt.tz) == "UTC"
-
-
-def test_sorted_and_unique(fetched):
-    assert fetched["ts"].is_monotonic_increasing
-    assert fetched["ts"].is_unique
-
-
-def test_within_window(fetched, contract_case):
-    assert len(fetched) > 0
-    assert (fetched["ts"] >= contract_case.start).all()
-    assert (fetched["ts"] < contract_case.end).all()
-
-
-def test_equals_expected_bars(fetched, contract_case):
-    pd.testing.assert_frame_equal(
-        fetched.reset_index(drop=True),
-        contract_case.expected.reset_index(drop=True),
-        check_exact=False,
-        rtol=1e-12,
-        check_dtype=False,
-    )
-
-
-def test_no_forming_bar(contract_case):
-    c = contract_case
-    tf = Timeframe.parse(c.timeframe)
-    now = c.start + (c.end - c.start) / 2 + dt.timedelta(minutes=7)  # inside a bar
-    got = c.provider.fetch_bars(c.symbol, c.timeframe, c.start, c.end, now=now)
-    ends = got["ts"].map(lambda ts: tf.bar_end(ts.to_pydatetime()))
-    assert (ends <= now).all()
-    complete = c.expected[c.expected["ts"].map(lambda ts: tf.bar_end(ts.to_pydatetime())) <= now]
-    assert list(got["ts"]) == list(complete["ts"])
 
 
 def test_window_without_data_is_empty_with_bar_columns(contract_case):
