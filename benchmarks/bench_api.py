@@ -11,6 +11,10 @@ session symbol (weekdays, 7 bars a day: ~1,820), a migrated Airflow metadata dat
 (``CANDLEFLOW_BENCH_API_WORKERS`` workers, default 1). Clients are threads with one
 keep-alive ``httpx.Client`` each; a request's latency is send to last body byte.
 Bounded: ``CANDLEFLOW_BENCH_API_REQUESTS`` per client (default 15) and a 180 s deadline.
+Clients send plain requests (no ``If-None-Match``): ``rows`` is the cost of a full answer.
+One extra run, reported apart under ``rows_if_none_match`` (not in ``rows``, which
+``report.py`` reads), has every client revalidate with the ETag it got, i.e. 304s.
+``load_average_1m`` is sampled just before the timed runs: the 2 cores are shared.
 Prints a markdown table, writes ``benchmarks/results/api.json``.
 
     .venv/bin/python benchmarks/bench_api.py
@@ -114,9 +118,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _client(base: str, token: str, path: str, n: int, deadline: float) -> list[float]:
+def _client(base: str, token: str, path: str, n: int, deadline: float, etag: str | None):
     latencies = []
     headers = {"Authorization": f"Bearer {token}"}
+    if etag:
+        headers["If-None-Match"] = etag
     with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
         for _ in range(n):
             if time.monotonic() > deadline:
@@ -124,20 +130,26 @@ def _client(base: str, token: str, path: str, n: int, deadline: float) -> list[f
             began = time.perf_counter()
             response = http.get(path)
             latencies.append(time.perf_counter() - began)
-            response.raise_for_status()
+            if response.status_code != (304 if etag else 200):  # raise_for_status passes 3xx
+                raise RuntimeError(f"{path}: HTTP {response.status_code} {response.text[:200]}")
     return latencies
 
 
-def run(base: str, token: str, symbol: str, expected: int, clients: int) -> dict:
+def run(
+    base: str, token: str, symbol: str, expected: int, clients: int, *, conditional: bool = False
+) -> dict:
     path = f"/api/v1/bars/{symbol}?timeframe=1h&start=2023-01-01&end=2024-01-01&limit=10000"
     # The first request imports Airflow (the token check) and warms the caches: not timed.
-    body = httpx.get(base + path, headers={"Authorization": f"Bearer {token}"}, timeout=120).json()
+    first = httpx.get(base + path, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+    body = first.json()
     assert body["count"] == expected and body["next"] is None, body.get("detail")
+    etag = first.headers["etag"] if conditional else None
     deadline = time.monotonic() + DEADLINE_S
     began = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         futures = [
-            pool.submit(_client, base, token, path, REQUESTS, deadline) for _ in range(clients)
+            pool.submit(_client, base, token, path, REQUESTS, deadline, etag)
+            for _ in range(clients)
         ]
         samples = sorted(x for f in futures for x in f.result())
     wall = time.perf_counter() - began
@@ -151,7 +163,7 @@ def run(base: str, token: str, symbol: str, expected: int, clients: int) -> dict
         "p99_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 1),
         "max_ms": round(ms[-1], 1),
         "req_per_s": round(len(ms) / wall, 1),
-        "mb_per_response": round(len(json.dumps(body)) / 1e6, 2),
+        "mb_per_response": 0.0 if conditional else round(len(first.content) / 1e6, 2),
     }
 
 
@@ -163,16 +175,16 @@ def breakdown(url: str, token: str, symbol: str, n: int = 10) -> dict[str, float
 
     from candleflow import query
     from candleflow.api.auth import auth_manager
-    from candleflow.api.bars import bars_json
+    from candleflow.api.encode import bars_json
 
     os.environ["CANDLEFLOW_DATABASE_URL"] = url
     start, end = dt.datetime(2023, 1, 1, tzinfo=dt.UTC), dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    frame = query.bars([symbol], "1h", start, end)
+    table = query.bars([symbol], "1h", start, end, output="arrow")
     parts = {
         "auth_token_check": lambda: asyncio.run(auth_manager().get_user_from_token(token)),
-        "query_bars": lambda: query.bars([symbol], "1h", start, end),
+        "query_bars_pooled_arrow": lambda: query.bars([symbol], "1h", start, end, output="arrow"),
         "adbc_connect_alone": lambda: adbc.connect(query._read_only_url(url)).close(),
-        "json_encode": lambda: bars_json(frame),
+        "json_encode": lambda: bars_json(table),
     }
     out = {}
     for name, call in parts.items():
@@ -193,6 +205,7 @@ def main() -> None:
         server = embedded.url("postgres")
     server = connection.admin_url(server, "postgres")
     load_before = round(os.getloadavg()[0], 2)
+    load_at_runs = load_before
     url, counts = warehouse(server)
     env = airflow_metadata(server)
     env["CANDLEFLOW_DATABASE_URL"] = url
@@ -222,9 +235,12 @@ def main() -> None:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
+        load_at_runs = round(os.getloadavg()[0], 2)
         rows = [
             run(base, token, symbol, n, c) for symbol, n in counts.items() for c in (1, CLIENTS)
         ]
+        btc = "BINANCE:BTCUSDT"
+        revalidated = [run(base, token, btc, counts[btc], CLIENTS, conditional=True)]
     finally:
         server_proc.terminate()
         server_proc.wait(timeout=30)
@@ -239,17 +255,19 @@ def main() -> None:
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "workers": WORKERS,
+        "load_average_1m": load_at_runs,
         "load_average_1m_before": load_before,
         "load_average_1m_after": round(os.getloadavg()[0], 2),
         "target_p99_ms": 100,
         "rows": rows,
+        "rows_if_none_match": revalidated,
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print("breakdown (ms, one request's parts alone):", parts)
     print("| benchmark | symbol | bars | clients | requests | p50 ms | p99 ms | req/s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
-    print("breakdown (ms, one request's parts alone):", parts)
-    for r in rows:
+    for r in rows + [dict(r, symbol=r["symbol"] + " (If-None-Match: 304)") for r in revalidated]:
         print(
             f"| api bars 1y 1h | {r['symbol']} | {r['bars']} | {r['clients']} | "
             f"{r['requests']} | {r['p50_ms']} | {r['p99_ms']} | {r['req_per_s']} |"

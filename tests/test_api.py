@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
@@ -23,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from candleflow.api.app import create_app
+from candleflow.db import upsert
 from tests.api_support import Series, airflow_auth, load_series  # noqa: F401 - fixture
 
 UTC = dt.UTC
@@ -114,6 +116,32 @@ def test_fill_adds_the_missing_bars(client, stored, db):
     assert flat["count"] == 24 and flat["fill"] == "flat"
     filled = next(bar for bar in flat["bars"] if bar["ts"] == "2024-01-01T05:00:00Z")
     assert filled["volume"] == 0 and filled["open"] == filled["close"]
+
+
+def test_etag_answers_304_until_a_new_load_changes_the_bars(client, stored, db):
+    first = client.get(bars_url())
+    tag = first.headers["etag"]
+    assert first.status_code == 200 and tag.startswith('"') and len(tag) > 8
+    assert first.headers["cache-control"] == "private, no-cache"
+
+    again = client.get(bars_url(), headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag
+    assert client.get(bars_url(), headers={"If-None-Match": f'"x", W/{tag}'}).status_code == 304
+    assert client.get(bars_url(), headers={"If-None-Match": '"other"'}).status_code == 200
+    assert client.get(bars_url(fill="flat"), headers={"If-None-Match": tag}).status_code == 200
+
+    corrected = pd.DataFrame(first.json()["bars"][5:6]).assign(
+        ts=lambda f: pd.to_datetime(f["ts"], utc=True).astype("datetime64[us, UTC]"),
+        close=lambda f: f["close"] + 1,
+    )
+    with db:  # a new load (the loader's upsert) corrects one bar of the range
+        with db.cursor() as cur:
+            cur.execute("SELECT id FROM candleflow.instruments WHERE symbol = %s", (BTC.symbol,))
+            instrument_id = cur.fetchone()[0]
+        upsert.upsert_bars(db, instrument_id, "1h", corrected, run_id="reload")
+    changed = client.get(bars_url(), headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.headers["etag"] != tag
+    assert changed.json()["bars"][5]["close"] == pytest.approx(first.json()["bars"][5]["close"] + 1)
 
 
 @pytest.mark.parametrize(

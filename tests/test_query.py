@@ -460,3 +460,50 @@ def test_bars_command_prints_the_fetch_layout(db_url, db):
     assert lines[0] == ",".join(BAR_COLUMNS)
     assert lines[1].startswith("2024-03-01T00:00:00Z,") and lines[2].endswith(",")
     assert len(lines) == 4
+
+
+def _query_backends(db) -> list[int]:
+    """Backend pids of the query module's sessions on this test's database (a transaction of
+    its own: pg_stat_activity is a snapshot per transaction)."""
+    with db, db.cursor() as cur:
+        cur.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'candleflow-query'"
+            " AND datname = current_database() ORDER BY pid"
+        )
+        return [row[0] for row in cur.fetchall()]
+
+
+def test_calls_reuse_one_read_only_connection(db_url, db):
+    iid = add_instrument(db, "BINANCE:BTCUSDT")
+    load(db, iid, "1m", make_bars(pd.date_range("2024-03-01", periods=5, freq="1min", tz="UTC")))
+
+    for _ in range(3):
+        assert len(query.bars("BINANCE:BTCUSDT", "1m", "2024-03-01", "2024-03-02")) == 5
+    first = _query_backends(db)
+    query.instruments()
+
+    assert len(first) == 1 and _query_backends(db) == first
+    with db, db.cursor() as cur:  # idle in autocommit: no open transaction holding locks
+        cur.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (first[0],))
+        assert cur.fetchone()[0] == "idle"
+
+
+def test_a_terminated_pooled_connection_is_replaced_on_the_next_call(db_url, db):
+    iid = add_instrument(db, "BINANCE:BTCUSDT")
+    loaded = make_bars(pd.date_range("2024-03-01", periods=5, freq="1min", tz="UTC"))
+    load(db, iid, "1m", loaded)
+    query.bars("BINANCE:BTCUSDT", "1m", "2024-03-01", "2024-03-02")
+    (killed,) = _query_backends(db)
+    with db, db.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s, 5000)", (killed,))
+        assert cur.fetchone()[0] is True
+
+    got = query.bars("BINANCE:BTCUSDT", "1m", "2024-03-01", "2024-03-02")
+
+    assert got["close"].tolist() == loaded["close"].tolist()
+    assert _query_backends(db) not in ([], [killed])
+    # the replacement is pooled (and still read-only) like the one it replaced
+    import adbc_driver_manager
+
+    with query._cursor(None) as cur, pytest.raises(adbc_driver_manager.Error, match="read-only"):
+        cur.execute("CREATE TABLE public.should_fail (a int)")

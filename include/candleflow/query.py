@@ -35,18 +35,19 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable, Iterator
-from typing import Any, Literal
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Literal, TypeVar
 
 import pandas as pd
 import pyarrow as pa
 
-from candleflow import query_bars, query_resample
+from candleflow import query_bars, query_pool
 from candleflow.domain import Timeframe
 from candleflow.query_status import Coverage, coverage_of
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Output = Literal["pandas", "arrow", "polars"]
 Fill = Literal["ffill", "flat"]
@@ -67,22 +68,21 @@ __all__ = [
 
 
 def _read_only_url(url: str | None) -> str:
-    """The warehouse URL with a read-only session and an application name for pg_stat."""
-    from candleflow.db.connection import warehouse_url
-
-    parts = urlsplit(url or warehouse_url())
-    query = dict(parse_qsl(parts.query))
-    options = f"{query.get('options', '')} -c default_transaction_read_only=on".strip()
-    query.update(options=options, application_name="candleflow-query")
-    return parts._replace(query=urlencode(query, quote_via=quote)).geturl()
+    """The warehouse URL with a read-only session (resolved once per setting; see
+    ``query_pool.resolve``)."""
+    return query_pool.resolve(url)
 
 
 @contextlib.contextmanager
 def _cursor(url: str | None) -> Iterator[Any]:
-    import adbc_driver_postgresql.dbapi as adbc
-
-    with adbc.connect(_read_only_url(url)) as conn, conn.cursor() as cursor:
+    """A cursor on a pooled read-only connection, held by this thread until the block ends."""
+    with query_pool.POOL.connection(_read_only_url(url)) as (conn, _), conn.cursor() as cursor:
         yield cursor
+
+
+def _read(url: str | None, work: Callable[[Any], T]) -> T:
+    """``work(cursor)`` on a pooled connection; a broken pooled one is replaced transparently."""
+    return query_pool.POOL.run(_read_only_url(url), work)
 
 
 def _utc(value: str | dt.datetime | pd.Timestamp, name: str) -> dt.datetime:
@@ -131,28 +131,9 @@ def bars(
     wanted = [symbols] if isinstance(symbols, str) else list(symbols)
     begin, finish = _utc(start, "start"), _utc(end, "end")
     sources = [source] if source else list(_SOURCES)
-    tables = []
-    with _cursor(url) as cursor:
-        for item in query_bars.series(cursor, wanted):
-            stored = query_bars.stored_timeframe(cursor, item.instrument_id, tf, sources)
-            if stored is None:
-                continue
-            table = query_bars.read_series(cursor, item, stored, begin, finish, sources)
-            if stored == tf and fill is None:
-                tables.append(table)
-                continue
-            frame = table.drop_columns("symbol").to_pandas()
-            if stored != tf:
-                log.info(
-                    "resampling %s %s from %s (%d bars)", item.market.symbol, tf, stored, len(frame)
-                )
-                frame = query_resample.resample(frame, item.market, stored, tf)
-            if fill is not None:
-                frame = query_resample.fill(frame, item.market, tf, fill)
-            arrow = pa.Table.from_pandas(
-                frame, schema=query_bars.SCHEMA.remove(0), preserve_index=False
-            )
-            tables.append(query_bars.with_symbol(arrow, item.market.symbol))
+    tables = _read(
+        url, lambda cursor: query_bars.read_bars(cursor, wanted, tf, begin, finish, fill, sources)
+    )
     table = pa.concat_tables(tables) if tables else query_bars.empty()
     log.info(
         "read %d bars of %d symbols at %s [%s, %s)", len(table), len(wanted), tf, begin, finish
@@ -161,9 +142,11 @@ def bars(
 
 
 def _frame(sql: str, parameters: tuple = (), url: str | None = None) -> pd.DataFrame:
-    with _cursor(url) as cursor:
+    def work(cursor) -> pa.Table:
         cursor.execute(sql, parameters=parameters)
-        return cursor.fetch_arrow_table().to_pandas()
+        return cursor.fetch_arrow_table()
+
+    return _read(url, work).to_pandas()
 
 
 def latest_quotes(symbols: str | Iterable[str], *, url: str | None = None) -> pd.DataFrame:
@@ -220,11 +203,16 @@ def coverage(
     """
     tf = Timeframe.parse(timeframe)
     begin, finish = _utc(start, "start"), _utc(end, "end")
-    with _cursor(url) as cursor:
+
+    def work(cursor) -> tuple[list[query_bars.Series], pa.Table | None]:
         found = query_bars.series(cursor, [symbol])
         if not found:
-            raise ValueError(f"unknown symbol {symbol!r}; see candleflow.query.instruments()")
-        table = query_bars.read_series(cursor, found[0], tf, begin, finish, list(_SOURCES))
+            return found, None
+        return found, query_bars.read_series(cursor, found[0], tf, begin, finish, list(_SOURCES))
+
+    found, table = _read(url, work)
+    if table is None:
+        raise ValueError(f"unknown symbol {symbol!r}; see candleflow.query.instruments()")
     return coverage_of(table.to_pandas(), found[0].market, tf, begin, finish)
 
 

@@ -128,6 +128,44 @@ def read_series(
     return merged.take(merged.column("ts").to_numpy().argsort(kind="stable"))
 
 
+def read_bars(
+    cursor,
+    wanted: list[str],
+    tf: Timeframe,
+    start: dt.datetime,
+    end: dt.datetime,
+    fill: str | None,
+    sources: list[str],
+) -> list[pa.Table]:
+    """One table per known symbol of ``wanted``: read, resampled and filled as asked.
+
+    Why a function of a cursor: ``query.bars`` hands it to the pool, which may run it again
+    on a new connection when a pooled one turns out to be broken (it only reads).
+    """
+    from candleflow import query_resample  # pandas work, only for resample and fill
+
+    tables = []
+    for item in series(cursor, wanted):
+        stored = stored_timeframe(cursor, item.instrument_id, tf, sources)
+        if stored is None:
+            continue
+        table = read_series(cursor, item, stored, start, end, sources)
+        if stored == tf and fill is None:
+            tables.append(table)
+            continue
+        frame = table.drop_columns("symbol").to_pandas()
+        if stored != tf:
+            log.info(
+                "resampling %s %s from %s (%d bars)", item.market.symbol, tf, stored, len(frame)
+            )
+            frame = query_resample.resample(frame, item.market, stored, tf)
+        if fill is not None:
+            frame = query_resample.fill(frame, item.market, tf, fill)
+        arrow = pa.Table.from_pandas(frame, schema=SCHEMA.remove(0), preserve_index=False)
+        tables.append(with_symbol(arrow, item.market.symbol))
+    return tables
+
+
 def _constant(value: str, length: int) -> pa.Array:
     indices = pa.array(np.zeros(length, dtype=np.int32))
     return pa.DictionaryArray.from_arrays(indices, pa.array([value])).cast(pa.string())

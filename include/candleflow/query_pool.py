@@ -1,0 +1,201 @@
+"""Pooled, read-only ADBC connections for ``candleflow.query``.
+
+Why a pool: opening an ADBC PostgreSQL connection costs ~100 ms here (the driver reads the
+server's type catalogue on connect) while a year of 1h bars reads in a few ms, so a
+connection per call made the API ~20x slower than its query. ADBC connections are not
+thread-safe, so this is a checkout/return pool: each call holds one connection alone.
+
+- **Keyed by URL**, at most ``POOL_SIZE`` connections per URL in use at once (a caller
+  beyond that waits: more concurrent readers than that only queue inside PostgreSQL on a
+  small machine), the least recently used URLs beyond ``MAX_URLS`` closed (tests make a
+  database per test).
+- **Read-only and autocommit**: every session has ``default_transaction_read_only=on``;
+  autocommit so an idle pooled connection never sits "idle in transaction" holding locks
+  that would block a migration. (Each statement already saw its own snapshot before, under
+  READ COMMITTED, so results are unchanged.)
+- **Broken connections are replaced**: a connection that raised a database error is closed,
+  not returned. ``run`` retries the whole (read-only, so idempotent) work once on a fresh
+  connection when a *reused* one fails with an I/O error (server restart, idle timeout,
+  ``pg_terminate_backend``), and drops the URL's other idle connections, likely dead too.
+- **Closed at interpreter exit**; a forked child starts with an empty pool and never
+  touches its parent's sockets.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+from candleflow import config
+from candleflow.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+POOL_SIZE = int(os.environ.get("CANDLEFLOW_QUERY_POOL_SIZE", "8"))
+MAX_URLS = 8
+CHECKOUT_TIMEOUT_S = 30.0
+
+
+@lru_cache(maxsize=64)
+def read_only_url(url: str) -> str:
+    """The warehouse URL with a read-only session and an application name for pg_stat."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    options = f"{query.get('options', '')} -c default_transaction_read_only=on".strip()
+    query.update(options=options, application_name="candleflow-query")
+    return parts._replace(query=urlencode(query, quote_via=quote)).geturl()
+
+
+_resolved: dict[tuple[str | None, str | None], str] = {}
+
+
+def resolve(url: str | None) -> str:
+    """The read-only URL for ``url`` (None: the warehouse), resolved once per setting.
+
+    ``warehouse_url()`` may check (and start) the embedded server: too slow per call. The
+    answer is cached against the two environment variables that decide it, so a changed
+    setting (tests do) is seen at once; ``forget`` drops it after a failed connect.
+    """
+    if url:
+        return read_only_url(url)
+    key = (
+        os.environ.get(config.DATABASE_URL_ENV),
+        os.environ.get("AIRFLOW_CONN_" + config.WAREHOUSE_CONN_ID.upper()),
+    )
+    found = _resolved.get(key)
+    if found is None:
+        from candleflow.db.connection import warehouse_url
+
+        found = _resolved[key] = read_only_url(warehouse_url())
+    return found
+
+
+class _Slot:
+    """The connections of one URL: a bound on those in use, and the idle ones."""
+
+    def __init__(self, size: int) -> None:
+        self.gate = threading.BoundedSemaphore(size)
+        self.idle: list[Any] = []
+
+
+class Pool:
+    """Checkout/return pool of ADBC connections, keyed by (read-only) URL."""
+
+    def __init__(self, size: int = POOL_SIZE) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._slots: OrderedDict[str, _Slot] = OrderedDict()
+        self._pid = os.getpid()
+
+    def _slot(self, url: str) -> _Slot:
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: the sockets are the parent's
+                self._slots, self._pid = OrderedDict(), os.getpid()
+            slot = self._slots.get(url)
+            if slot is None:
+                slot = self._slots[url] = _Slot(self._size)
+            self._slots.move_to_end(url)
+            extra = len(self._slots) - MAX_URLS
+            evicted = [self._slots.popitem(last=False)[1] for _ in range(extra)]
+        for old in evicted:
+            _close_all(old.idle)
+        return slot
+
+    @contextlib.contextmanager
+    def connection(self, url: str) -> Iterator[tuple[Any, bool]]:
+        """``(connection, reused)`` held alone until the block ends; closed on a DB error."""
+        import adbc_driver_manager
+
+        slot = self._slot(url)
+        if not slot.gate.acquire(timeout=CHECKOUT_TIMEOUT_S):
+            raise DatabaseUnavailable(f"no free warehouse connection in {CHECKOUT_TIMEOUT_S}s")
+        try:
+            with self._lock:
+                conn = slot.idle.pop() if slot.idle else None
+            reused = conn is not None
+            conn = conn or _connect(url)
+            healthy = False
+            try:
+                yield conn, reused
+                healthy = True
+            except BaseException as exc:
+                # A database error may have left it broken; any other error is the caller's.
+                healthy = not isinstance(exc, adbc_driver_manager.Error)
+                raise
+            finally:
+                if healthy:
+                    with self._lock:
+                        slot.idle.append(conn)
+                else:
+                    _close_all([conn])
+        finally:
+            slot.gate.release()
+
+    def run(self, url: str, work: Callable[[Any], T]) -> T:
+        """``work(cursor)``, retried once on a fresh connection if a reused one is broken."""
+        import adbc_driver_manager
+
+        reused = False
+        try:
+            with self.connection(url) as (conn, reused), conn.cursor() as cursor:
+                return work(cursor)
+        except adbc_driver_manager.OperationalError as exc:
+            if not reused:
+                raise
+            log.info("pooled warehouse connection broken (%s); retrying on a new one", exc)
+            self.discard(url)
+        with self.connection(url) as (conn, _), conn.cursor() as cursor:
+            return work(cursor)
+
+    def discard(self, url: str) -> None:
+        """Close the idle connections of ``url`` (after one of them turned out dead)."""
+        with self._lock:
+            slot = self._slots.get(url)
+            idle, slot.idle[:] = (list(slot.idle), []) if slot else ([], [])
+        _close_all(idle)
+
+    def close(self) -> None:
+        """Close every idle connection (at interpreter exit, and for tests)."""
+        with self._lock:
+            slots, self._slots = list(self._slots.values()), OrderedDict()
+            mine = self._pid == os.getpid()
+        for slot in slots if mine else []:
+            _close_all(slot.idle)
+
+
+def _connect(url: str) -> Any:
+    import adbc_driver_manager
+    import adbc_driver_postgresql.dbapi as adbc
+
+    from candleflow.db.connection import describe
+
+    try:
+        return adbc.connect(url, autocommit=True)
+    except adbc_driver_manager.OperationalError as exc:
+        _resolved.clear()  # re-resolve next time: the embedded server may need a start
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = describe(url)
+        raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {where}: {reason}") from None
+
+
+def _close_all(connections: list[Any]) -> None:
+    import adbc_driver_manager
+
+    for conn in connections:
+        try:
+            conn.close()
+        except adbc_driver_manager.Error as exc:  # already dead: nothing left to release
+            log.debug("closing a pooled connection: %s", exc)
+
+
+POOL = Pool()
+atexit.register(POOL.close)
