@@ -9,11 +9,10 @@ table. Three measurements, each against a fresh database on the warehouse server
    close, ``CREATE TABLE AS``) in the same run. The 1m bars of both must be equal.
 2. **Incremental cost.** Rolling up 100k new ticks on an empty table versus on a table with
    ``BENCH_ROLLUP_BASE_TICKS`` (default 10M) ticks already rolled up (median of 3 each).
-3. **Collector.** ``BENCH_COLLECTOR_SECONDS`` (default 15) of the replay server's fast mode
-   (a subprocess, so it does not share our GIL) into PostgreSQL: ticks/s and tick-to-commit
-   latency.
+3. **Collector.** Delegated to ``bench_collector.py`` (replay server fast mode ->
+   PostgreSQL: ticks/s and tick-to-commit latency).
 
-Writes ``benchmarks/results/rollup.json`` and ``collector.json``; prints markdown rows.
+Writes ``benchmarks/results/rollup.json`` (and ``collector.json``); prints markdown rows.
 
     .venv/bin/python benchmarks/bench_rollup.py [rollup|incremental|collector ...]
 """
@@ -24,9 +23,7 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -159,41 +156,6 @@ def bench_incremental() -> dict:
     }
 
 
-def bench_collector() -> dict:
-    from candleflow.providers.tradingview import TradingViewProvider
-    from candleflow.providers.tradingview_ws import ANONYMOUS_TOKEN
-    from candleflow.services.collector import Collector
-
-    seconds = float(os.environ.get("BENCH_COLLECTOR_SECONDS", 15))
-    url = fresh_database("cf_bench_collector")
-    code = (
-        "import typer; from candleflow.testing.cli import replay_server; typer.run(replay_server)"
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-c", code, "--port", "0"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        ws = server.stdout.readline().strip()
-        query = "?tick_interval=0&ticks_per_frame=50&tick_step=0.001"
-        symbols = [f"BINANCE:C{i}USDT" for i in range(4)]
-        with TradingViewProvider(url=ws + query, token=ANONYMOUS_TOKEN) as tv:
-            collector = Collector(tv, symbols, run_id="bench", url=url, flush_interval=0.25)
-            stats = collector.run(threading.Event(), duration=seconds)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-    return {
-        "seconds": round(stats.elapsed, 2),
-        "symbols": len(symbols),
-        "read": stats.read,
-        "inserted": stats.inserted,
-        "ticks_per_s": round(stats.inserted / stats.elapsed),
-        "flushes": stats.flushes,
-        "latency_p50_ms": round(stats.latency_ms(0.5), 1),
-        "latency_p99_ms": round(stats.latency_ms(0.99), 1),
-    }
-
-
 def main(which: list[str]) -> None:
     machine = {"python": platform.python_version(), "cpus": os.cpu_count()}
     RESULTS.mkdir(exist_ok=True)
@@ -217,13 +179,9 @@ def main(which: list[str]) -> None:
         earlier = json.loads(path.read_text()) if path.exists() else {}
         path.write_text(json.dumps({**earlier, **rollup, **machine}, indent=2) + "\n")
     if "collector" in which:
-        c = bench_collector()
-        (RESULTS / "collector.json").write_text(json.dumps({**c, **machine}, indent=2) + "\n")
-        print("| collector ticks/s | latency p50 ms | latency p99 ms | ticks |")
-        print(
-            f"| {c['ticks_per_s']:,} | {c['latency_p50_ms']} | {c['latency_p99_ms']} |"
-            f" {c['inserted']:,} |"
-        )
+        import bench_collector  # its own module; kept here so the "collector" argument works
+
+        bench_collector.main()
 
 
 if __name__ == "__main__":

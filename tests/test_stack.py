@@ -7,6 +7,7 @@ every process it started. Uses its own CANDLEFLOW_HOME, embedded server and port
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -158,3 +159,96 @@ def test_a_taken_port_is_one_clear_line(stack_env):
     assert f"error: port {port} is already in use" in result.stderr
     assert "CANDLEFLOW_AIRFLOW_PORT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _post(env, path: str, token: str, body: dict, method: str = "POST"):
+    port = env["CANDLEFLOW_AIRFLOW_PORT"]
+    request = urllib.request.Request(
+        f"http://localhost:{port}{path}",
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def _backfill_done(env, token, backfill_id: int, timeout: float = 400) -> list[str]:
+    """Wait for the backfill to complete; returns the states of the DAG's backfill runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _api(env, f"/api/v2/backfills/{backfill_id}", token)["completed_at"]:
+            runs = _api(env, "/api/v2/dags/ohlcv_1h/dagRuns?limit=100", token)["dag_runs"]
+            return sorted(r["state"] for r in runs if r["run_type"] == "backfill")
+        time.sleep(3)
+    raise AssertionError(f"backfill {backfill_id} did not complete in {timeout}s")
+
+
+def test_a_backfill_loads_exactly_its_range_and_a_rerun_changes_nothing(stack_env, tmp_path):
+    import psycopg2
+
+    from candleflow.testing import ReplayServer, synthetic
+
+    watchlist = tmp_path / "watchlist.toml"
+    watchlist.write_text('symbols = ["BINANCE:BTCUSDT", "NASDAQ:AAPL"]\n[timeframes.1h]\n')
+    with ReplayServer(seed=9) as srv:
+        env = dict(
+            stack_env, CANDLEFLOW_WATCHLIST=str(watchlist), CANDLEFLOW_TRADINGVIEW_URL=srv.url
+        )
+        proc = _start(env)
+        try:
+            _wait_for_ui(proc)
+            token = _token(env)
+            _dags_listed(env, token)
+            body = {
+                "dag_id": "ohlcv_1h",
+                "from_date": "2024-03-04T12:00:00Z",
+                "to_date": "2024-03-04T16:00:00Z",
+                "max_active_runs": 5,
+            }
+            first = _post(env, "/api/v2/backfills", token, body)
+            _post(env, "/api/v2/dags/ohlcv_1h", token, {"is_paused": False}, method="PATCH")
+            assert _backfill_done(env, token, first["id"]) == ["success"] * 5
+            again = _post(
+                env, "/api/v2/backfills", token, dict(body, reprocess_behavior="completed")
+            )
+            assert _backfill_done(env, token, again["id"]) == ["success"] * 5
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(120)
+    url = subprocess.run(
+        [CLI, "db", "url"], env=stack_env, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
+    start = dt.datetime(2024, 3, 4, 12, tzinfo=dt.UTC)
+    end = dt.datetime(2024, 3, 4, 17, tzinfo=dt.UTC)
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            for symbol in ("BINANCE:BTCUSDT", "NASDAQ:AAPL"):
+                cur.execute(
+                    "SELECT ts, open, high, low, close, volume FROM candleflow.bars b JOIN"
+                    " candleflow.instruments i ON i.id = b.instrument_id WHERE i.symbol = %s"
+                    " AND ts >= %s AND ts < %s ORDER BY ts",
+                    (symbol, start, end),
+                )
+                got = cur.fetchall()
+                want = synthetic.bars(symbol, "1h", start, end, seed=9)
+                assert [r[0] for r in got] == list(want["ts"].dt.to_pydatetime())
+                assert [r[4] for r in got] == list(want["close"])
+            cur.execute(
+                "SELECT run_id LIKE 'backfill%%', count(*), sum(rows_inserted), sum(rows_updated)"
+                " FROM candleflow.load_audit WHERE window_start >= %s AND window_end <= %s"
+                " GROUP BY 1",
+                (start, end),
+            )
+            ((is_backfill, loads, inserted, updated),) = cur.fetchall()
+            assert is_backfill and loads == 20  # 5 intervals x 2 symbols x 2 backfills
+            assert (inserted, updated) == (8, 0)  # 5 BTC + 3 AAPL bars, once
+            cur.execute(
+                "SELECT count(*), count(DISTINCT (instrument_id, timeframe, source, ts))"
+                " FROM candleflow.bars"
+            )
+            total, distinct = cur.fetchone()
+            assert total == distinct
+    finally:
+        conn.close()

@@ -161,7 +161,9 @@ def copy_frame(
         target, sql.SQL(", ").join(map(sql.Identifier, [*columns, *constants]))
     )
     with conn.cursor() as cur:
-        cur.copy_expert(query, io.BytesIO(payload))
+        # one read of the whole image: psycopg2 re-takes the GIL for every chunk it reads,
+        # and behind a busy thread (the collector's reader) each take can wait ~5 ms
+        cur.copy_expert(query, io.BytesIO(payload), size=max(len(payload), 8192))
         copied = cur.rowcount
     log.debug(
         "copied %d rows (%d bytes) into %s in %.3fs",
@@ -207,12 +209,14 @@ TICK_COLUMNS = {
 
 
 def insert_ticks(
-    conn, instrument_id: int, ticks: Any, *, run_id: str, source: str = "provider"
+    conn, instrument_id: int | None, ticks: Any, *, run_id: str, source: str = "provider"
 ) -> tuple[int, int]:
     """Append ticks, ignoring ones already stored; returns (inserted, duplicates).
 
     A tick is immutable once seen, so a replayed tick (same ``ts`` and ``seq``) is a
     duplicate, not an update. ``seq`` defaults to 0 when the frame has none.
+    ``instrument_id=None`` takes it from the frame's ``instrument_id`` column, so a batch of
+    many instruments (the collector's) is one COPY and one INSERT.
     """
     frame = _as_pandas(ticks)
     if "seq" not in frame.columns:
@@ -220,15 +224,27 @@ def insert_ticks(
     if frame.empty:
         return 0, 0
     value_columns = [c for c in TICK_COLUMNS if c not in ("ts", "seq")]
-    with staged(conn, "cf_stage_ticks", frame, TICK_COLUMNS) as stage:
+    per_row = instrument_id is None
+    columns = {"instrument_id": "int8", **TICK_COLUMNS} if per_row else TICK_COLUMNS
+    with staged(conn, "cf_stage_ticks", frame, columns) as stage:
         query = sql.SQL(
             "INSERT INTO candleflow.ticks (instrument_id, ts, seq, {values}, source, run_id)"
-            " SELECT %s, ts, seq, {values}, %s, %s FROM {stage}"
+            " SELECT {instrument}, ts, seq, {values}, %s, %s FROM {stage}"
             " ON CONFLICT (instrument_id, ts, seq) DO NOTHING"
-        ).format(values=sql.SQL(", ").join(map(sql.Identifier, value_columns)), stage=stage)
+        ).format(
+            instrument=sql.Identifier("instrument_id") if per_row else sql.Placeholder(),
+            values=sql.SQL(", ").join(map(sql.Identifier, value_columns)),
+            stage=stage,
+        )
+        params = (source, run_id) if per_row else (instrument_id, source, run_id)
         with conn.cursor() as cur:
-            cur.execute(query, (instrument_id, source, run_id))
+            cur.execute(query, params)
             inserted = cur.rowcount
     duplicates = len(frame) - inserted
-    log.info("ticks %s: %d inserted, %d duplicates", instrument_id, inserted, duplicates)
+    log.info(
+        "ticks %s: %d inserted, %d duplicates",
+        "batch" if per_row else instrument_id,
+        inserted,
+        duplicates,
+    )
     return inserted, duplicates

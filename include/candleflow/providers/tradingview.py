@@ -20,14 +20,14 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from candleflow.domain import UTC, Instrument, Tick, Timeframe
 from candleflow.providers.base import Capability, IDataProvider
 from candleflow.providers.tradingview_bars import BarStore
 from candleflow.providers.tradingview_history import fetch_history, resolve_info
-from candleflow.providers.tradingview_quotes import QuoteStream
+from candleflow.providers.tradingview_quotes import QuoteStream, TickRow
 from candleflow.providers.tradingview_retry import RetryPolicy, Timings
 from candleflow.providers.tradingview_search import (
     DEFAULT_SEARCH_URL,
@@ -130,11 +130,23 @@ class TradingViewProvider(IDataProvider):
             on_retry=lambda: None,
         )
 
+    def stream_tick_rows(
+        self, symbols: Iterable[str], *, stop: threading.Event
+    ) -> Iterator[list[TickRow]]:
+        """The ticks of ``stream_ticks`` as plain rows, one list per frame (the collector's
+        fast path: no ``Tick`` object per tick; see ``tradingview_quotes``)."""
+        symbols = list(symbols)
+        if not symbols:
+            raise ValueError("stream_tick_rows needs at least one symbol")
+        yield from self._quote_stream(symbols, stop).batches()
+
     def _stream_ticks(self, symbols: list[str], stop: threading.Event) -> Iterator[Tick]:
-        stream = QuoteStream(
+        yield from self._quote_stream(symbols, stop)
+
+    def _quote_stream(self, symbols: list[str], stop: threading.Event) -> QuoteStream:
+        return QuoteStream(
             self._open_connection, symbols, stop, retry=self.retry, silence_s=3 * self.timeout
         )
-        yield from stream
 
     def close(self) -> None:
         with self._lock:
@@ -184,10 +196,14 @@ class TradingViewProvider(IDataProvider):
 def _airflow_token() -> str | None:
     """The password of connection ``tradingview_default``, if Airflow has one.
 
-    Only inside a running Airflow task (the SDK already imported): elsewhere importing
-    Airflow would cost seconds and reconfigure logging for a lookup that cannot succeed.
+    Looked up inside a running Airflow task (the SDK already imported) or when the
+    connection is defined in the environment; elsewhere importing Airflow would cost seconds
+    and reconfigure logging for a lookup that cannot succeed.
     """
-    if "airflow.sdk" not in sys.modules:
+    if (
+        "airflow.sdk" not in sys.modules
+        and f"AIRFLOW_CONN_{AIRFLOW_CONN_ID.upper()}" not in os.environ
+    ):
         return None
     try:
         from airflow.sdk import Connection as AirflowConnection

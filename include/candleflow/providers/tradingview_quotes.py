@@ -13,6 +13,11 @@ session flags) yield nothing. After a reconnect the server re-sends a snapshot o
 we already emitted; its key is in the per-symbol set of recently emitted keys, so it is
 dropped and no tick is duplicated. ``seq`` increases per symbol over the whole stream.
 
+Two ways to consume it: ``iter(stream)`` yields ``Tick``s; ``stream.batches()`` yields, per
+socket frame, a list of plain ``TickRow`` tuples. The rows exist for the collector, which
+reads tens of thousands of ticks per second: a tuple per tick and one list per frame cost
+a fraction of a ``Tick`` dataclass with its ``datetime`` each (the ticks are the same).
+
 The stream owns its own socket: it blocks for as long as the caller iterates, and history
 fetches on the provider's shared socket must not wait behind it.
 """
@@ -21,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import threading
 import time
 from collections import deque
@@ -36,7 +40,7 @@ from candleflow.errors import (
     SymbolNotFound,
     TransientError,
 )
-from candleflow.providers.tradingview_bars import value
+from candleflow.providers.tradingview_bars import NO_VALUE
 from candleflow.providers.tradingview_history import session_id
 from candleflow.providers.tradingview_retry import RetryPolicy
 from candleflow.providers.tradingview_ws import Connection
@@ -63,6 +67,21 @@ FIELDS = (
 RECENT_KEYS = 4096  # per symbol; how far back a replayed state is still recognised
 POLL_S = 0.2  # how often ``stop`` is checked while the socket is quiet
 
+#: A ``Tick``'s fields in order, ``ts`` as unix seconds; ``None`` = no value
+TickRow = tuple[str, float, float | None, None, float | None, float | None, float | None, int]
+
+
+def _number(x: Any) -> float | None:
+    """A quote number, or None for null, NaN and the 1e+100 "no value" sentinel."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if -NO_VALUE < x < NO_VALUE else None  # NaN fails both comparisons
+
+
+def to_tick(row: TickRow) -> Tick:
+    return Tick(row[0], dt.datetime.fromtimestamp(row[1], tz=UTC), *row[2:])
+
 
 class QuoteStream:
     """Iterate to receive ticks for ``symbols`` until ``stop`` is set."""
@@ -88,6 +107,12 @@ class QuoteStream:
         self._failed: dict[str, str] = {}
 
     def __iter__(self) -> Iterator[Tick]:
+        for batch in self.batches():
+            yield from map(to_tick, batch)
+
+    def batches(self) -> Iterator[list[TickRow]]:
+        """The new ticks of each frame, in order; a frame read off the socket is handed over
+        whole even when ``stop`` is set meanwhile, so no tick that was read is lost."""
         failures = 0
         conn: Connection | None = None
         try:
@@ -95,11 +120,10 @@ class QuoteStream:
                 try:
                     if conn is None:
                         conn = self._subscribe()
-                    for tick in self._drain(conn):
+                    batch = self._drain(conn)
+                    if batch:
                         failures = 0  # data flows again: the backoff starts over
-                        if self.stop.is_set():
-                            return
-                        yield tick
+                        yield batch
                 except (TransientError, ProtocolError) as exc:  # see RetryPolicy.run
                     failures += 1
                     if conn is not None:
@@ -136,7 +160,7 @@ class QuoteStream:
         log.info("quote stream subscribed %d symbols on %s", len(active), conn.url)
         return conn
 
-    def _drain(self, conn: Connection) -> Iterator[Tick]:
+    def _drain(self, conn: Connection) -> list[TickRow]:
         """Ticks from one poll of the socket; raises ``ProviderTimeout`` on silence."""
         msgs = conn.poll(POLL_S)
         now = time.monotonic()
@@ -144,23 +168,27 @@ class QuoteStream:
             raise ProviderTimeout(f"no quote snapshot within {conn.timeout}s")
         if now - conn.last_activity > self.silence_s:
             raise ProviderTimeout(f"quote stream silent for {self.silence_s}s")
+        rows: list[TickRow] = []
+        qs, merge = self._qs, self._merge
         for msg in msgs:
-            params = msg.get("p") or []
-            if not params or params[0] != self._qs:
+            params = msg.get("p")
+            if not params or params[0] != qs:
                 continue
             method = msg.get("m")
-            if method == "critical_error":
-                reason = str(params[1]) if len(params) > 1 else "unknown"
-                raise ProviderError(f"quote session error: {reason}", reason=reason)
             if method == "qsd" and len(params) > 1 and isinstance(params[1], dict):
                 self._got_data = True
-                tick = self._merge(params[1])
-                if tick is not None:
-                    yield tick
+                row = merge(params[1])
+                if row is not None:
+                    rows.append(row)
+            elif method == "critical_error":
+                reason = str(params[1]) if len(params) > 1 else "unknown"
+                raise ProviderError(f"quote session error: {reason}", reason=reason)
+        return rows
 
-    def _merge(self, data: dict[str, Any]) -> Tick | None:
+    def _merge(self, data: dict[str, Any]) -> TickRow | None:
         symbol = data.get("n")
-        if symbol not in self._seq:
+        seen = self._seen.get(symbol)  # type: ignore[arg-type]
+        if seen is None:
             return None
         if data.get("s") != "ok":
             reason = str(data.get("errmsg") or data.get("v") or data.get("s"))
@@ -169,30 +197,24 @@ class QuoteStream:
             if len(self._failed) == len(self.symbols):
                 raise SymbolNotFound(symbol, reason=reason)
             return None
-        state = self._state.setdefault(symbol, {})
-        state.update(data.get("v") or {})
-        if state.get("lp") is None or state.get("lp_time") is None:
-            return None  # no trade price yet: nothing a consumer can use
-        numbers = (value(state.get(f)) for f in ("lp_time", "lp", "volume", "bid", "ask"))
-        key = tuple(None if math.isnan(x) else x for x in numbers)  # NaN != NaN in a set
-        if key in self._seen[symbol]:
+        state = self._state.get(symbol)
+        if state is None:
+            state = self._state[symbol] = {}
+        delta = data.get("v")
+        if delta:
+            state.update(delta)
+        get = state.get
+        ts, price = _number(get("lp_time")), _number(get("lp"))
+        if ts is None or price is None:
+            return None  # no trade price (or time) yet: nothing a consumer can use
+        key = (ts, price, _number(get("volume")), _number(get("bid")), _number(get("ask")))
+        if key in seen:
             return None
-        self._remember(symbol, key)
-        self._seq[symbol] += 1
-        return Tick(
-            symbol=symbol,
-            ts=dt.datetime.fromtimestamp(float(state["lp_time"]), tz=UTC),
-            price=key[1],
-            size=None,  # TradingView sends no trade size; day_volume differences give it
-            day_volume=key[2],
-            bid=key[3],
-            ask=key[4],
-            seq=self._seq[symbol],
-        )
-
-    def _remember(self, symbol: str, key: tuple[Any, ...]) -> None:
-        recent, seen = self._recent[symbol], self._seen[symbol]
+        recent = self._recent[symbol]
         recent.append(key)
         seen.add(key)
         if len(recent) > RECENT_KEYS:
             seen.discard(recent.popleft())
+        seq = self._seq[symbol] = self._seq[symbol] + 1
+        # size None: TradingView sends no trade size; day_volume differences give it
+        return (symbol, ts, price, None, key[2], key[3], key[4], seq)

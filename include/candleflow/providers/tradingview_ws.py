@@ -179,14 +179,12 @@ class Connection:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ProtocolError(f"frame is not UTF-8: {exc}") from None
-        msgs: list[dict[str, Any]] = []
-        heartbeats: list[str] = []
         try:
-            for payload in tvp.split_frame(text):
-                if tvp.is_heartbeat(payload):
-                    heartbeats.append(payload)
-                else:
-                    msgs.append(tvp.parse_payload(payload))
+            payloads = tvp.split_frame(text)
+            heartbeats = [p for p in payloads if tvp.is_heartbeat(p)]
+            if heartbeats:
+                payloads = [p for p in payloads if not tvp.is_heartbeat(p)]
+            msgs = tvp.parse_payloads(payloads)
         except ProtocolError:
             self.close()  # what followed the bad envelope cannot be trusted
             raise
