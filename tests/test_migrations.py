@@ -121,3 +121,43 @@ def test_symbol_must_be_exchange_colon_ticker(db):
             "INSERT INTO candleflow.instruments (symbol, exchange, ticker)"
             " VALUES ('AAPL', '', 'AAPL')"
         )
+
+
+def test_an_instrument_with_bars_cannot_be_deleted(db):
+    instrument_id = _instrument(db)
+    with db, db.cursor() as cur:
+        cur.execute(BAR, (instrument_id, "1h", TS, 10, 11, 9, 10, 1))
+    with (
+        pytest.raises(psycopg2.errors.ForeignKeyViolation, match="still has bars"),
+        db,
+        db.cursor() as cur,
+    ):
+        cur.execute("DELETE FROM candleflow.instruments WHERE id = %s", (instrument_id,))
+    with db, db.cursor() as cur:  # without facts it can go
+        cur.execute("DELETE FROM candleflow.bars")
+        cur.execute("DELETE FROM candleflow.instruments WHERE id = %s", (instrument_id,))
+        assert cur.rowcount == 1
+
+
+def test_loads_refuse_an_unknown_instrument(db):
+    import pandas as pd
+
+    from candleflow.db.bulk import insert_ticks
+    from candleflow.db.upsert import upsert_bars
+
+    bars = pd.DataFrame(
+        {
+            "ts": [pd.Timestamp(TS)],
+            "open": [1.0],
+            "high": [1.0],
+            "low": [1.0],
+            "close": [1.0],
+            "volume": [1.0],
+        }
+    )
+    with pytest.raises(ValueError, match="unknown instrument_id"):
+        upsert_bars(db, 999_999, "1h", bars, run_id="r")
+    db.rollback()
+    ticks = pd.DataFrame({"ts": [pd.Timestamp(TS)], "price": [1.0], "size": [1.0]})
+    with pytest.raises(ValueError, match="unknown instrument_id"):
+        insert_ticks(db, 999_999, ticks, run_id="r")

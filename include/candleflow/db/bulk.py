@@ -208,6 +208,24 @@ TICK_COLUMNS = {
 }
 
 
+def lock_instruments(conn, instrument_ids) -> None:
+    """Check the instruments exist and keep them from being deleted until commit.
+
+    The fact tables carry no per-row foreign key (migration 0005): this one statement per
+    load is the check instead. An unknown id raises ``ValueError`` naming it.
+    """
+    wanted = sorted({int(i) for i in instrument_ids})
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT id FROM candleflow.instruments WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",
+            (wanted,),
+        )
+        found = {row[0] for row in cur.fetchall()}
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise ValueError(f"unknown instrument_id {missing}: insert the instruments first")
+
+
 def insert_ticks(
     conn, instrument_id: int | None, ticks: Any, *, run_id: str, source: str = "provider"
 ) -> tuple[int, int]:
@@ -225,6 +243,7 @@ def insert_ticks(
         return 0, 0
     value_columns = [c for c in TICK_COLUMNS if c not in ("ts", "seq")]
     per_row = instrument_id is None
+    lock_instruments(conn, frame["instrument_id"].unique() if per_row else [instrument_id])
     columns = {"instrument_id": "int8", **TICK_COLUMNS} if per_row else TICK_COLUMNS
     with staged(conn, "cf_stage_ticks", frame, columns) as stage:
         query = sql.SQL(

@@ -30,7 +30,7 @@ import numpy as np
 from psycopg2 import sql
 from psycopg2.errors import UniqueViolation
 
-from candleflow.db.bulk import TICK_COLUMNS, copy_frame, insert_ticks
+from candleflow.db.bulk import TICK_COLUMNS, copy_frame, insert_ticks, lock_instruments
 from candleflow.managers.bar_manager import DEFAULT_LOOKBACK
 
 if TYPE_CHECKING:
@@ -168,6 +168,7 @@ def _insert(conn, frame: pd.DataFrame, *, run_id: str, source: str) -> tuple[int
     with a duplicate pays the failed COPY once and then is counted exactly."""
     if frame.empty:
         return 0, 0
+    lock_instruments(conn, frame["instrument_id"].unique())
     with conn.cursor() as cur:
         cur.execute("SAVEPOINT cf_ticks_copy")
     try:
