@@ -19,8 +19,9 @@ import pandas as pd
 import psycopg2
 import pytest
 
-from candleflow.db import bulk, connection, upsert
-from candleflow.db.upsert import AuditRecord, LoadCounts
+from candleflow.db import audit, bulk, connection, ticks_load, upsert
+from candleflow.db.audit import AuditRecord
+from candleflow.db.upsert import LoadCounts
 
 T0 = pd.Timestamp("2024-01-02 00:00:00.123456", tz="UTC")
 
@@ -172,16 +173,16 @@ def test_watermark_never_moves_backwards(db):
         )
         (iid,) = cur.fetchone()
     late, early = dt.datetime(2024, 5, 1, tzinfo=dt.UTC), dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    assert upsert.advance_watermark(db, iid, "1h", late, run_id="live") == late
-    assert upsert.advance_watermark(db, iid, "1h", early, run_id="backfill") == late
+    assert audit.advance_watermark(db, iid, "1h", late, run_id="live") == late
+    assert audit.advance_watermark(db, iid, "1h", early, run_id="backfill") == late
     later = late + dt.timedelta(hours=1)
-    assert upsert.advance_watermark(db, iid, "1h", later, run_id="next") == later
+    assert audit.advance_watermark(db, iid, "1h", later, run_id="next") == later
     db.commit()
     assert rows(db, "SELECT last_bar_ts, last_run_id FROM candleflow.sync_state") == [
         (later, "next")
     ]
     with pytest.raises(ValueError, match="timezone-aware"):
-        upsert.advance_watermark(db, iid, "1h", dt.datetime(2024, 6, 1), run_id="naive")
+        audit.advance_watermark(db, iid, "1h", dt.datetime(2024, 6, 1), run_id="naive")
 
 
 def test_audit_row_has_all_counts(db, instrument):
@@ -206,7 +207,7 @@ def test_audit_row_has_all_counts(db, instrument):
         duration_s=1.25,
         validation={"rules": {"ohlc": 2}, "ok": False},
     )
-    audit_id = upsert.write_audit(db, record)
+    audit_id = audit.write_audit(db, record)
     db.commit()
     with db.cursor() as cur:
         cur.execute("SELECT * FROM candleflow.load_audit WHERE id = %s", (audit_id,))
@@ -273,7 +274,7 @@ def test_error_between_steps_rolls_back(db_url, db, instrument):
         with connection.transaction(db_url) as conn:
             upsert.lock_series(conn, instrument, "1m")
             upsert.upsert_bars(conn, instrument, "1m", bars(10), run_id="r")
-            upsert.advance_watermark(conn, instrument, "1m", T0.to_pydatetime(), run_id="r")
+            audit.advance_watermark(conn, instrument, "1m", T0.to_pydatetime(), run_id="r")
             raise RuntimeError("provider went away before the audit row")
 
     with pytest.raises(RuntimeError, match="went away"):
@@ -345,9 +346,9 @@ def test_ticks_insert_ignores_duplicates(db_url, db, instrument):
             "ask": [10.1, 10.6, 10.3],
         }
     )
-    assert bulk.insert_ticks(db, instrument, ticks, run_id="t1") == (3, 0)
+    assert ticks_load.insert_ticks(db, instrument, ticks, run_id="t1") == (3, 0)
     replay = pd.concat([ticks, ticks.iloc[[0]]], ignore_index=True)
-    assert bulk.insert_ticks(db, instrument, replay, run_id="t2") == (0, 4)
+    assert ticks_load.insert_ticks(db, instrument, replay, run_id="t2") == (0, 4)
     db.commit()
     stored = rows(db, "SELECT ts, seq, price, size, run_id FROM candleflow.ticks ORDER BY ts, seq")
     assert [(r[0], r[1], r[2], r[3], r[4]) for r in stored] == [

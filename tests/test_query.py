@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from candleflow import query
-from candleflow.db import upsert
+from candleflow.db import audit, upsert
 from candleflow.domain import BAR_COLUMNS
 
 NY = "America/New_York"
@@ -337,7 +337,7 @@ def test_coverage_of_a_24x7_daily_series(db_url, db):
 
 def _audit(db, iid, symbol, outcome, finished, **extra):
     start = pd.Timestamp("2024-03-01", tz="UTC").to_pydatetime()
-    record = upsert.AuditRecord(
+    record = audit.AuditRecord(
         run_id=extra.pop("run_id", f"run-{finished}"),
         instrument_id=iid,
         symbol=symbol,
@@ -350,7 +350,7 @@ def _audit(db, iid, symbol, outcome, finished, **extra):
         **extra,
     )
     with db, db.cursor() as cur:
-        audit_id = upsert.write_audit(db, record)
+        audit_id = audit.write_audit(db, record)
         cur.execute(
             "UPDATE candleflow.load_audit SET finished_at = %s WHERE id = %s",
             (pd.Timestamp(finished, tz="UTC").to_pydatetime(), audit_id),

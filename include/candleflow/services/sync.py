@@ -43,7 +43,7 @@ def sync(
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Load ``symbol``'s ``timeframe`` bars of ``[start, end)``; returns the audit record."""
-    from candleflow.db.upsert import AuditRecord, write_audit
+    from candleflow.db.audit import AuditRecord, write_audit
 
     tf = Timeframe.parse(timeframe)
     start, end = to_utc(start, name="start"), to_utc(end, name="end")
@@ -97,13 +97,8 @@ def _instrument(prov: IDataProvider, symbol: str, url: str) -> Instrument:
 def _validate_and_load(
     bars, instrument, tf, audit, url, reject_threshold, jump_threshold, now, clock
 ) -> dict[str, Any]:
-    from candleflow.db.upsert import (
-        AuditRecord,
-        advance_watermark,
-        lock_series,
-        upsert_bars,
-        write_audit,
-    )
+    from candleflow.db.audit import AuditRecord, advance_watermark, write_audit
+    from candleflow.db.upsert import lock_series, upsert_bars
     from candleflow.validation import validate_bars
     from candleflow.validation.rejects import record_rejects
 

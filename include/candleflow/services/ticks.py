@@ -30,7 +30,8 @@ import numpy as np
 from psycopg2 import sql
 from psycopg2.errors import UniqueViolation
 
-from candleflow.db.bulk import TICK_COLUMNS, copy_frame, insert_ticks, lock_instruments
+from candleflow.db.bulk import TICK_COLUMNS, copy_frame
+from candleflow.db.ticks_load import insert_ticks, lock_instruments
 from candleflow.managers.bar_manager import DEFAULT_LOOKBACK
 
 if TYPE_CHECKING:
