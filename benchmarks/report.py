@@ -70,7 +70,7 @@ def load(d: dict) -> Iterator[Row]:
                 "",
                 "n/a",
             )
-    for label, ratio in d["targets"]["bars as is (with FK)"].items():
+    for label, ratio in next(iter(d["targets"].values())).items():
         if isinstance(ratio, bool):
             yield (label, str(ratio), "n_tup_upd before/after", "", "true", _met(ratio))
             continue
