@@ -121,10 +121,10 @@ def upsert_bars(
     of new history, the common large load) the frame is COPYed straight into ``bars``:
     nothing can conflict, and COPY (batched heap writes, no staging, no speculative
     insertion) beat ``INSERT ... ON CONFLICT`` of the same rows here (17 s against 23 s for
-    1M rows, most of either spent in the per-row FK check). Otherwise the frame is staged and
-    merged (``_merge``). The emptiness check is only race-free under ``lock_series`` in READ
-    COMMITTED; without it a concurrent writer of the same bars makes this COPY fail with a
-    unique violation (a retry, never a duplicate).
+    1M rows, when bars still had a per-row FK, since dropped by migration 0005). Otherwise
+    the frame is staged and merged (``_merge``). The emptiness check is only race-free
+    under ``lock_series`` in READ COMMITTED; without it a concurrent writer of the same bars
+    makes this COPY fail with a unique violation (a retry, never a duplicate).
     """
     tf = Timeframe.parse(timeframe).name
     _check_source(source)
