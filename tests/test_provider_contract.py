@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable
-from typing import NamedTuple
 
 import pandas as pd
 import pytest
@@ -18,18 +17,9 @@ import pytest
 from candleflow.domain import BAR_COLUMNS, Timeframe
 from candleflow.errors import UnsupportedOperation
 from candleflow.providers.base import Capability, IDataProvider
-from tests.test_file_provider_contract import FILE_CASES
+from tests.test_file_provider_contract import FILE_CASES, ContractCase
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class ContractCase(NamedTuple):
-    provider: IDataProvider
-    symbol: str
-    timeframe: str
-    start: dt.datetime
-    end: dt.datetime
-    expected: pd.DataFrame  # every bar starting in [start, end), sorted, BAR_COLUMNS
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 from candleflow.managers import BarManager
 from candleflow.services.tick_import import import_ticks
-from candleflow.services.ticks import TickRules
+from candleflow.services.tick_rules import TickRules
 from tests.shared_data import shared_data
 
 NOW = dt.datetime(2024, 3, 2, tzinfo=dt.UTC)

@@ -41,7 +41,8 @@ import numpy as np
 
 from candleflow.db.connection import connect
 from candleflow.services.instruments import ensure_instrument
-from candleflow.services.ticks import TickRules, store_tick_batch
+from candleflow.services.tick_rules import TickRules
+from candleflow.services.ticks import store_tick_batch
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ Formats: the canonical CSV needs no options (header ``ts,price,size`` plus optio
 ``providers.files`` (freqtrade trades, Binance trades and quotes in nautilus parquet, Lean
 ticks, TrueFX, HistData...) is read by its preset, detected from the file when not given.
 
-``seq`` numbers ticks sharing a ``ts`` in file order (``ticks.assign_seq``), so the key
+``seq`` numbers ticks sharing a ``ts`` in file order (``tick_rules.assign_seq``), so the key
 ``(instrument, ts, seq)`` is the same on every import: re-importing a file inserts nothing.
 An unknown symbol is created in ``instruments`` with default metadata (UTC, 24x7); create
 it first with its timezone and session when its daily bars must follow an exchange.
@@ -23,7 +23,8 @@ from candleflow.db.connection import transaction
 from candleflow.domain import TICK_COLUMNS
 from candleflow.errors import BadInputError
 from candleflow.services.instruments import ensure_instrument
-from candleflow.services.ticks import StoreResult, TickRules, assign_seq, store_ticks
+from candleflow.services.tick_rules import TickRules, assign_seq
+from candleflow.services.ticks import StoreResult, store_ticks
 
 log = logging.getLogger(__name__)
 

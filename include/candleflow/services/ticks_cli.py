@@ -68,7 +68,7 @@ def ticks_import(
     """Import a tick file. The canonical CSV (ts,price,size[,bid,ask,day_volume]) needs no
     options; other layouts are detected or named with --preset / --mapping."""
     from candleflow.services.tick_import import import_ticks
-    from candleflow.services.ticks import TickRules
+    from candleflow.services.tick_rules import TickRules
 
     if preset and mapping:
         raise typer.BadParameter("give --preset or --mapping, not both", param_hint="--mapping")
