@@ -161,11 +161,22 @@ def stop(*, timeout: float = 60) -> None:
 
 
 def _clear_stale_pid(data: Path) -> None:
-    """After a SIGKILL the pid file may name a live, unrelated process: remove it."""
+    """After a SIGKILL the pid file may name a dead server, or a live unrelated process."""
     pid_file = data / "postmaster.pid"
-    if pid_file.exists() and not status().running:
-        log.warning("removing stale %s", pid_file)
-        pid_file.unlink()
+    if not pid_file.exists():
+        return
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (ValueError, IndexError, OSError):
+        cmdline = ""  # unreadable, or no such process: stale
+    if "postgres" in cmdline and str(data) in cmdline:
+        raise DatabaseUnavailable(
+            f"a PostgreSQL server (pid {pid}) still runs on {data} but its socket in "
+            f"{config.socket_dir()} is gone; stop it (kill {pid}) and run again"
+        )
+    log.warning("removing stale %s", pid_file)
+    pid_file.unlink()
 
 
 def _pg(cmd: list[str], user: str | None, timeout: float) -> None:
