@@ -23,15 +23,24 @@ TEMPLATE = f"cf_test_template_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
-def server_url() -> str:
-    """A URL to the test server's maintenance database ``postgres``."""
+def server_url():
+    """A URL to the test server's maintenance database ``postgres``.
+
+    An embedded server this session had to start is stopped at its end: a server left
+    behind in a checkout that is later deleted would, on its own shutdown, remove the
+    socket of whatever server runs at that path next.
+    """
     url = os.environ.get("CANDLEFLOW_TEST_DATABASE_URL") or os.environ.get(
         "CANDLEFLOW_DATABASE_URL"
     )
+    started = False
     if not url:
+        started = not embedded.status().running
         embedded.start()
         url = embedded.url("postgres")
-    return connection.admin_url(url, "postgres")
+    yield connection.admin_url(url, "postgres")
+    if started:
+        embedded.stop()
 
 
 def _admin(server_url: str):
