@@ -67,6 +67,17 @@ def test_a_disconnect_mid_stream_loses_and_duplicates_no_tick(db, db_url):
     assert volume == pytest.approx(rows[-1][1] - rows[0][1], rel=1e-9)
 
 
+def _wait_for_ticks(server, proc, count: int, timeout: float = 90.0) -> None:
+    """Until the server has sent ``count`` ticks to the collector (its start-up, imports
+    included, takes seconds on a busy machine), then a moment for the reader to take them."""
+    deadline = time.monotonic() + timeout
+    while server.stats.ticks_sent < count:
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, f"only {server.stats.ticks_sent} ticks sent"
+        time.sleep(0.1)
+    time.sleep(1.0)
+
+
 def test_sigterm_flushes_every_tick_that_was_read(db, db_url):
     with ReplayServer(port=0, seed=1, now=FROZEN) as server:
         env = {
@@ -86,7 +97,7 @@ def test_sigterm_flushes_every_tick_that_was_read(db, db_url):
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(4.0)
+        _wait_for_ticks(server, proc, 20)
         assert _stored(db) == []  # everything read so far is still buffered
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
@@ -119,7 +130,7 @@ def test_sigterm_under_a_backlog_in_fast_mode_flushes_every_tick_that_was_read(d
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(5.0)
+        _wait_for_ticks(server, proc, 3000)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-3000:]
