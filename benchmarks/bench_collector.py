@@ -29,7 +29,7 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 SYMBOLS = [f"BINANCE:C{i}USDT" for i in range(4)]
 QUERY = "?tick_interval={interval}&ticks_per_frame={per_frame}&tick_step=0.001"
-_SERVER = "import typer; from candleflow.testing.cli import replay_server; typer.run(replay_server)"
+_SERVER = "import typer; from candleflow.cli.replay import replay_server; typer.run(replay_server)"
 
 
 def _start_server() -> tuple[subprocess.Popen, str]:
@@ -43,8 +43,8 @@ def server_send_rate(url: str, seconds: float = 3.0) -> float:
     """``qsd`` envelopes per second the server sends to a client that does nothing else."""
     import websocket
 
-    from candleflow.providers import tradingview_protocol as tvp
-    from candleflow.providers.tradingview_ws import ANONYMOUS_TOKEN, ORIGIN
+    from candleflow.providers.tradingview import protocol as tvp
+    from candleflow.providers.tradingview.client import ANONYMOUS_TOKEN, ORIGIN
 
     ws = websocket.create_connection(url, origin=ORIGIN, skip_utf8_validation=True)
     try:
@@ -62,8 +62,8 @@ def server_send_rate(url: str, seconds: float = 3.0) -> float:
 
 def bench_collector(url: str, *, seconds: float, per_frame: int, interval: float) -> dict:
     from candleflow.providers.tradingview import TradingViewProvider
-    from candleflow.providers.tradingview_ws import ANONYMOUS_TOKEN
-    from candleflow.services.collector import Collector
+    from candleflow.providers.tradingview.client import ANONYMOUS_TOKEN
+    from candleflow.services.ticks.collector import Collector
 
     server, ws = _start_server()
     try:

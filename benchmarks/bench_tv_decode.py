@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from candleflow.providers.tradingview_protocol import is_heartbeat, parse_payload, split_frame
+from candleflow.providers.tradingview.protocol import is_heartbeat, parse_payload, split_frame
 
 ROOT = Path(__file__).resolve().parent
 DATA = (

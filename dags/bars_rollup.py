@@ -46,7 +46,7 @@ DEFAULT_ARGS = {
 def bars_rollup():
     @task(outlets=[bars_asset(tf) for tf in TIMEFRAMES])
     def roll_up_ticks(params: dict | None = None, run_id: str | None = None) -> dict:
-        from candleflow.services.tick_jobs import run_rollup
+        from candleflow.services.ticks.jobs import run_rollup
 
         params = params or {}
         return run_rollup(

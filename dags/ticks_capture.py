@@ -46,7 +46,7 @@ DEFAULT_ARGS = {
 def ticks_capture():
     @task(outlets=[TICKS])
     def capture_ticks(params: dict | None = None, run_id: str | None = None) -> dict:
-        from candleflow.services.tick_jobs import capture_ticks
+        from candleflow.services.ticks.jobs import capture_ticks
 
         params = params or {}
         symbols = watchlist.select(watchlist.load().symbols, params.get("symbols"))

@@ -18,6 +18,15 @@ import pytest
 from candleflow.db import connection, embedded, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
+TIERS = ("unit", "integration", "dags", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier, the folder it lives in, so ``-m`` selects tiers."""
+    for item in items:
+        tier = Path(item.fspath).resolve().relative_to(ROOT / "tests").parts[0]
+        if tier in TIERS:
+            item.add_marker(tier)
 # Per pytest process: several sessions may share one server (CI, or developers in parallel).
 TEMPLATE = f"cf_test_template_{os.getpid()}"
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
 
-from candleflow.providers.tradingview_protocol import frame
+from candleflow.providers.tradingview.protocol import frame
 from candleflow.testing import catalogue
 from candleflow.testing.quotes import TickStream
 from candleflow.testing.synthetic import spec

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from websockets.exceptions import ConnectionClosed
 
 from candleflow.errors import ProtocolError
-from candleflow.providers.tradingview_protocol import (
+from candleflow.providers.tradingview.protocol import (
     frame,
     is_heartbeat,
     message,

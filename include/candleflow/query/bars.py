@@ -1,0 +1,189 @@
+"""The bar read path behind ``candleflow.query.bars``: ADBC into Arrow, per instrument.
+
+Why per instrument: each query is an index range scan of one series that PostgreSQL already
+returns in ts order (a merge of the provider and rollup ranges, no sort), and the frames are
+concatenated in symbol order; one multi-symbol query would have to sort the whole result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from candleflow.domain import TIMEFRAMES, Timeframe
+from candleflow.query.sessions import Market
+
+log = logging.getLogger(__name__)
+
+SCHEMA = pa.schema(
+    [
+        ("symbol", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("open", pa.float64()),
+        ("high", pa.float64()),
+        ("low", pa.float64()),
+        ("close", pa.float64()),
+        ("volume", pa.float64()),
+        ("source", pa.string()),
+    ]
+)
+
+# One source of one series, in ts order. Rollup bars are read only where no provider bar
+# shares their ts when the provider is read too ($5).
+_SERIES_SQL = """
+SELECT b.ts, b.open, b.high, b.low, b.close, b.volume
+FROM candleflow.bars AS b
+WHERE b.instrument_id = $1 AND b.timeframe = $2 AND b.source = $3
+  AND b.ts >= $4 AND b.ts < $5
+  AND NOT ($6::boolean AND EXISTS (
+      SELECT 1 FROM candleflow.bars AS p
+      WHERE p.instrument_id = b.instrument_id AND p.timeframe = b.timeframe
+        AND p.source = 'provider' AND p.ts = b.ts))
+ORDER BY b.ts
+"""
+
+_STORED_SQL = """
+SELECT t.tf
+FROM unnest($2::text[]) WITH ORDINALITY AS t(tf, n)
+WHERE EXISTS (SELECT 1 FROM candleflow.bars AS b
+              WHERE b.instrument_id = $1 AND b.timeframe = t.tf AND b.source = ANY($3::text[]))
+ORDER BY t.n
+LIMIT 1
+"""
+
+_INSTRUMENTS_SQL = """
+SELECT id, symbol, exchange, timezone FROM candleflow.instruments
+WHERE symbol = ANY($1::text[]) ORDER BY symbol
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One instrument to read: its id and how it trades."""
+
+    instrument_id: int
+    market: Market
+
+
+def series(cursor, symbols: list[str]) -> list[Series]:
+    """The known instruments among ``symbols``, sorted by symbol; unknown ones are logged."""
+    cursor.execute(_INSTRUMENTS_SQL, parameters=(symbols,))
+    rows = cursor.fetch_arrow_table().to_pylist()
+    unknown = sorted(set(symbols) - {row["symbol"] for row in rows})
+    if unknown:
+        log.info("unknown symbols (no rows): %s", ", ".join(map(repr, unknown)))
+    return [Series(r["id"], Market.of(r["symbol"], r["exchange"], r["timezone"])) for r in rows]
+
+
+def candidates(tf: Timeframe) -> list[str]:
+    """Timeframes that can serve ``tf``: itself, then what it can be resampled from.
+
+    Intraday: finer intraday timeframes that divide it, finest first. 1d: any intraday,
+    finest first. 1w and 1mo: 1d first, then intraday.
+    """
+    intraday = [t for t in TIMEFRAMES.values() if t.intraday]
+    if tf.intraday:
+        finer = [t.name for t in intraday if t.minutes < tf.minutes and tf.minutes % t.minutes == 0]
+    elif tf.name == "1d":
+        finer = [t.name for t in intraday]
+    else:
+        finer = ["1d", *(t.name for t in intraday)]
+    return [tf.name, *finer]
+
+
+def stored_timeframe(
+    cursor, instrument_id: int, tf: Timeframe, sources: list[str]
+) -> Timeframe | None:
+    """The timeframe to read for ``tf``: ``tf`` when any such bar is stored, else the first
+    stored one of ``candidates(tf)``; None when nothing usable is stored."""
+    cursor.execute(_STORED_SQL, parameters=(instrument_id, candidates(tf), sources))
+    rows = cursor.fetch_arrow_table().column("tf").to_pylist()
+    return Timeframe.parse(rows[0]) if rows else None
+
+
+def read_series(
+    cursor, item: Series, tf: Timeframe, start: dt.datetime, end: dt.datetime, sources: list[str]
+) -> pa.Table:
+    """The bars of one series in [start, end), ts-ordered, with ``symbol`` and ``source``.
+
+    Why one query per source: the common case (provider bars only) stays the plain range
+    read, and the constant ``source`` column is built in Arrow instead of sent per row.
+    """
+    pieces = []
+    for source in sources:
+        shadowed = source == "rollup" and "provider" in sources
+        cursor.execute(
+            _SERIES_SQL, parameters=(item.instrument_id, tf.name, source, start, end, shadowed)
+        )
+        table = cursor.fetch_arrow_table()
+        if len(table) or not pieces:
+            pieces.append(_with_constants(table, item.market.symbol, source))
+    if len(pieces) == 1:
+        return pieces[0]
+    merged = pa.concat_tables(pieces)
+    return merged.take(merged.column("ts").to_numpy().argsort(kind="stable"))
+
+
+def read_bars(
+    cursor,
+    wanted: list[str],
+    tf: Timeframe,
+    start: dt.datetime,
+    end: dt.datetime,
+    fill: str | None,
+    sources: list[str],
+) -> list[pa.Table]:
+    """One table per known symbol of ``wanted``: read, resampled and filled as asked.
+
+    Why a function of a cursor: ``query.bars`` hands it to the pool, which may run it again
+    on a new connection when a pooled one turns out to be broken (it only reads).
+    """
+    # pandas work, only for resample and fill
+    from candleflow.query import resample as query_resample
+
+    tables = []
+    for item in series(cursor, wanted):
+        stored = stored_timeframe(cursor, item.instrument_id, tf, sources)
+        if stored is None:
+            continue
+        table = read_series(cursor, item, stored, start, end, sources)
+        if stored == tf and fill is None:
+            tables.append(table)
+            continue
+        frame = table.drop_columns("symbol").to_pandas()
+        if stored != tf:
+            log.info(
+                "resampling %s %s from %s (%d bars)", item.market.symbol, tf, stored, len(frame)
+            )
+            frame = query_resample.resample(frame, item.market, stored, tf)
+        if fill is not None:
+            frame = query_resample.fill(frame, item.market, tf, fill)
+        arrow = pa.Table.from_pandas(frame, schema=SCHEMA.remove(0), preserve_index=False)
+        tables.append(with_symbol(arrow, item.market.symbol))
+    return tables
+
+
+def _constant(value: str, length: int) -> pa.Array:
+    indices = pa.array(np.zeros(length, dtype=np.int32))
+    return pa.DictionaryArray.from_arrays(indices, pa.array([value])).cast(pa.string())
+
+
+def _with_constants(table: pa.Table, symbol: str, source: str) -> pa.Table:
+    columns = [table.column(name) for name in SCHEMA.names[1:-1]]
+    return pa.Table.from_arrays(
+        [_constant(symbol, len(table)), *columns, _constant(source, len(table))], schema=SCHEMA
+    )
+
+
+def with_symbol(table: pa.Table, symbol: str) -> pa.Table:
+    """``table`` (ts ... source) with a leading constant ``symbol`` column, in ``SCHEMA``."""
+    columns = [_constant(symbol, len(table)), *(table.column(name) for name in SCHEMA.names[1:])]
+    return pa.Table.from_arrays(columns, schema=SCHEMA)
+
+
+def empty() -> pa.Table:
+    return SCHEMA.empty_table()

@@ -1,0 +1,150 @@
+"""The chart page in a real headless Chromium: it must draw exactly the stored bars.
+
+The app runs under uvicorn on a free loopback port against a database with known bars;
+Debian's ``chromium`` (``apt-get install chromium``) is driven by Playwright. The page is
+authenticated the way the Airflow UI authenticates it: the ``_token`` cookie on the same
+origin (and, for use outside the UI, a ``#token=`` fragment). A screenshot goes to
+``tests/artifacts/chart.png`` for a person to look at. Without Chromium the test skips,
+except under CI (``CI=true``), where a missing browser is a broken setup and fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.api import Series, airflow_auth, load_series  # noqa: F401 - fixture
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+UTC = dt.UTC
+HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
+BTC = Series("BINANCE:BTCUSDT", "1h", dt.datetime(2024, 1, 1, tzinfo=UTC), 300, HOUR)
+AAPL = Series(
+    "NASDAQ:AAPL", "1d", dt.datetime(2023, 6, 1, 13, 30, tzinfo=UTC), 130, DAY, weekdays=True
+)
+PAGE = "/chart?symbol={symbol}&timeframe={tf}&start=2023-01-01&end=2024-12-31"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} not found: run `apt-get install -y chromium` (Debian's package)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(db, airflow_auth) -> Iterator[str]:  # noqa: F811 - the imported fixture
+    """The app under uvicorn in a thread, on the test's database with two known series."""
+    import uvicorn
+
+    from candleflow.api.app import create_app
+
+    load_series(db, BTC, description="Bitcoin / TetherUS")
+    load_series(
+        db,
+        AAPL,
+        description="Apple Inc.",
+        type_="stock",
+        timezone="America/New_York",
+        session="0930-1600",
+    )
+    port = _free_port()
+    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser(chromium):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=ARGS)
+        yield browser
+        browser.close()
+
+
+def _drawn(page) -> dict:
+    page.wait_for_function(
+        "document.getElementById('chart').dataset.state === 'ready'"
+        " || document.getElementById('chart').dataset.state === 'error'",
+        timeout=60_000,
+    )
+    state = page.evaluate("() => window.candleflowChart")
+    assert state["state"] == "ready", state
+    return state
+
+
+def test_the_chart_draws_every_stored_bar(server, browser, airflow_auth):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    context.add_cookies([{"name": "_token", "value": airflow_auth.valid(), "url": server}])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server + PAGE.format(symbol=BTC.symbol, tf="1h"))
+    state = _drawn(page)
+    assert state["barCount"] == BTC.count
+    assert page.locator("#chart").get_attribute("data-bar-count") == str(BTC.count)
+    # plotly draws one candle path per bar into the SVG layer of the price axis
+    candles = page.locator("#chart g.trace.boxes path, #chart .candlestick path").count()
+    assert candles >= BTC.count
+    assert page.locator("#symbol").input_value() == BTC.symbol
+    assert page.locator("#symbols option").count() == 2
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chart.png"))
+    assert not errors, errors
+    context.close()
+
+
+def test_a_session_market_and_a_token_in_the_fragment(server, browser, airflow_auth):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    url = server + PAGE.format(symbol=AAPL.symbol, tf="1d") + "#token=" + airflow_auth.valid()
+    page.goto(url)
+    assert _drawn(page)["barCount"] == AAPL.count
+    assert "token" not in page.url  # moved to sessionStorage, out of the address bar
+    page.screenshot(path=str(ARTIFACTS / "chart_session.png"))
+    context.close()
+
+
+def test_without_a_token_the_page_says_how_to_log_in(server, browser):
+    page = browser.new_page()
+    page.goto(server + PAGE.format(symbol=BTC.symbol, tf="1h"))
+    page.wait_for_function("document.getElementById('chart').dataset.state === 'error'")
+    assert "Not logged in" in page.locator("#status").inner_text()
+    page.close()

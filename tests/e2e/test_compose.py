@@ -1,0 +1,260 @@
+"""``docker-compose.yaml`` checked without Docker: schema, Airflow CLI, shared settings, paths.
+
+- The file validates against the Compose specification's JSON schema, the copy that
+  ``check-jsonschema`` (a dev dependency) vendors as ``compose-spec.json`` (Apache-2.0,
+  from github.com/compose-spec/compose-spec), so no network is needed.
+- Every service command, healthcheck and init step that calls ``airflow`` parses with the
+  installed Airflow 3.3 CLI parser; ``candleflow`` steps exist in our CLI.
+- All Airflow services share one executor (Celery), JWT secret, execution API URL (the
+  api-server service), metadata database, broker (the redis service) and result backend.
+- The mounts make ``import candleflow`` and the DAG files work: a fake container root is
+  built from the bind mounts, ``sys.path`` from ``PYTHONPATH`` and the DAGs folder, and the
+  DAG files are imported from there in a subprocess.
+- Every ``${VAR}`` is documented in ``.env.example``; no secret is written literally.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yaml"
+AIRFLOW_SERVICES = (
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-worker",
+    "airflow-triggerer",
+    "airflow-init",
+)
+LONG_RUNNING = {"postgres", "redis", *AIRFLOW_SERVICES} - {"airflow-init"}
+SHARED = (
+    "AIRFLOW__CORE__EXECUTOR",
+    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+    "AIRFLOW__CORE__FERNET_KEY",
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW__API__SECRET_KEY",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__CELERY__BROKER_URL",
+    "AIRFLOW__CELERY__RESULT_BACKEND",
+    "AIRFLOW__CORE__DAGS_FOLDER",
+    "CANDLEFLOW_DATABASE_URL",
+    "AIRFLOW_CONN_CANDLEFLOW_WAREHOUSE",
+)
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET|TOKEN|_KEY$")
+VAR_REF = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?+][^}]*)?\}")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())  # merge keys (<<) resolved by PyYAML
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+def _env(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {k: str(v) for k, v in env.items()}
+
+
+def _argv(command: str | list[str]) -> list[str]:
+    return shlex.split(command) if isinstance(command, str) else list(command)
+
+
+def test_the_file_validates_against_the_compose_specification(compose):
+    import jsonschema
+
+    vendor = resources.files("check_jsonschema.builtin_schemas.vendor")
+    schema = json.loads(vendor.joinpath("compose-spec.json").read_text())
+    assert schema["title"] == "Compose Specification"
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(compose), key=lambda e: e.path
+    )
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+def test_the_services_of_the_official_celery_layout_are_there(services):
+    assert {"postgres", "redis", *AIRFLOW_SERVICES} <= set(services)
+    for name in LONG_RUNNING:
+        assert "healthcheck" in services[name], f"{name} has no healthcheck"
+    worker = services["airflow-worker"]
+    # `--scale airflow-worker=N` needs no fixed container name and no published port.
+    assert "container_name" not in worker and "ports" not in worker
+    for name in set(AIRFLOW_SERVICES) - {"airflow-init"}:
+        needs = services[name]["depends_on"]
+        assert needs["airflow-init"]["condition"] == "service_completed_successfully", name
+        assert needs["postgres"]["condition"] == needs["redis"]["condition"] == "service_healthy"
+
+
+def test_every_airflow_service_shares_executor_secrets_database_and_broker(services):
+    envs = {name: _env(services[name]) for name in AIRFLOW_SERVICES}
+    for key in SHARED:
+        values = {name: env.get(key) for name, env in envs.items()}
+        assert len(set(values.values())) == 1 and None not in values.values(), (key, values)
+    env = envs["airflow-scheduler"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == (
+        "http://airflow-apiserver:8080/execution/"
+    )
+    assert any(p.endswith(":8080") for p in services["airflow-apiserver"]["ports"])
+    assert re.fullmatch(r"redis://redis:6379/\d+", env["AIRFLOW__CELERY__BROKER_URL"])
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
+    assert "@postgres:5432/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    warehouse = env["CANDLEFLOW_DATABASE_URL"]
+    assert warehouse.endswith("@postgres:5432/candleflow")
+    assert env["AIRFLOW_CONN_CANDLEFLOW_WAREHOUSE"] == warehouse
+
+
+def _airflow_invocations(services) -> list[list[str]]:
+    """Every airflow argv of the file (without the leading ``airflow``), values filled in."""
+    found: list[list[str]] = []
+    for name in AIRFLOW_SERVICES:
+        service = services[name]
+        if "entrypoint" not in service:  # the image's entrypoint runs `airflow <command>`
+            found.append(_argv(service["command"]))
+        test = service.get("healthcheck", {}).get("test", [])
+        lines = [test[1]] if test and test[0] == "CMD-SHELL" else []
+        if name == "airflow-init":
+            lines = service["command"][-1].splitlines()
+        for line in lines:
+            filled = re.sub(r"\$\$\{(\w+)\}", "4", line).split("||")[0]
+            argv = shlex.split(filled) if filled.strip().startswith("airflow ") else []
+            if argv:
+                found.append(argv[1:])
+    return found
+
+
+def test_every_airflow_command_parses_with_the_installed_cli(services, airflow_bin):
+    invocations = _airflow_invocations(services)
+    assert ["api-server"] in invocations and ["celery", "worker"] in invocations
+    assert ["dag-processor"] in invocations and ["triggerer"] in invocations
+    assert any(argv[:2] == ["pools", "set"] and argv[2] == "tradingview" for argv in invocations)
+    script = (
+        "import json, sys\n"
+        "from airflow.cli.cli_parser import get_parser\n"
+        "import airflow.providers.celery.executors.celery_executor as ce\n"
+        "assert hasattr(ce, 'app')\n"
+        "parser = get_parser()\n"
+        "for argv in json.loads(sys.argv[1]):\n"
+        "    parser.parse_args(argv)\n"
+        "print('ok')\n"
+    )
+    python = str(Path(airflow_bin).with_name("python"))
+    result = subprocess.run(
+        [python, "-c", script, json.dumps(invocations)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0 and "ok" in result.stdout, (invocations, result.stderr[-3000:])
+    init = services["airflow-init"]["command"][-1]
+    assert "candleflow db migrate" in init
+    cli = subprocess.run(
+        [str(Path(airflow_bin).with_name("candleflow")), "db", "migrate", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cli.returncode == 0, cli.stderr
+
+
+def test_the_pools_airflow_init_creates_are_the_ones_the_dags_use(services):
+    from candleflow.stack.env import POOLS
+
+    init = services["airflow-init"]["command"][-1]
+    created = set(re.findall(r"airflow pools set (\w+)", init))
+    assert created == set(POOLS)
+
+
+def test_mounts_and_pythonpath_make_candleflow_and_the_dags_importable(services, tmp_path):
+    service = services["airflow-worker"]
+    env = _env(service)
+    fake_root = tmp_path / "container"
+    for volume in service["volumes"]:
+        source, _, target = volume.partition(":")
+        target = target.split(":")[0]
+        if source.startswith("./"):
+            dest = fake_root / target.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.symlink_to(ROOT / source[2:])
+    mounted = {v.partition(":")[2].split(":")[0] for v in service["volumes"]}
+    dags_folder = env["AIRFLOW__CORE__DAGS_FOLDER"]
+    assert dags_folder in mounted and env["AIRFLOW__CORE__PLUGINS_FOLDER"] in mounted
+    pythonpath = env["PYTHONPATH"].split(":")
+    # Airflow itself puts the DAGs and plugins folders on sys.path; PYTHONPATH adds include/.
+    container_path = [str(fake_root / p.lstrip("/")) for p in pythonpath]
+    container_path.append(str(fake_root / dags_folder.lstrip("/")))
+    script = f"""
+import importlib.util, pathlib, sys
+editable = {str(ROOT / "include")!r}
+sys.path[:] = {container_path!r} + [p for p in sys.path if p != editable and p]
+import candleflow
+assert candleflow.__file__.startswith({str(fake_root)!r}), candleflow.__file__
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder={str(fake_root / dags_folder.lstrip("/"))!r})
+assert not bag.import_errors, bag.import_errors
+print(" ".join(sorted(bag.dag_ids)))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "AIRFLOW_HOME": str(tmp_path / "airflow"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        },
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    dag_ids = result.stdout.split()
+    assert "ohlcv_1h" in dag_ids and "warehouse_healthcheck" in dag_ids, dag_ids
+
+
+def test_every_variable_is_documented_in_env_example():
+    lines = COMPOSE.read_text().splitlines()
+    used = set(VAR_REF.findall("\n".join(x for x in lines if not x.lstrip().startswith("#"))))
+    documented = set(
+        re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M)
+    )
+    missing = sorted(used - documented)
+    assert not missing, f"add to .env.example: {missing}"
+
+
+def test_no_secret_is_written_in_the_file(services):
+    text = COMPOSE.read_text()
+    for password in re.findall(r"://[^:/@\s]+:([^@\s]+)@", text):
+        assert VAR_REF.fullmatch(password), f"literal password in a URL: {password}"
+    for name, service in services.items():
+        for key, value in _env(service).items():
+            if SECRET_NAME.search(key) and value and not key.endswith("_FILE"):
+                ref = VAR_REF.fullmatch(value)
+                assert ref, f"{name}: {key} is not a ${{VAR}} reference"
+    # Secrets without which nothing may start are required (`:?`), never defaulted.
+    for var in (
+        "CANDLEFLOW_JWT_SECRET",
+        "CANDLEFLOW_FERNET_KEY",
+        "CANDLEFLOW_API_SECRET_KEY",
+        "POSTGRES_PASSWORD",
+        "AIRFLOW_DB_PASSWORD",
+        "CANDLEFLOW_DB_PASSWORD",
+        "CANDLEFLOW_ADMIN_PASSWORD",
+    ):
+        refs = re.findall(r"(?<!\$)\$\{" + var + r"(:?[-?+])?[^}]*\}", text)
+        assert refs and set(refs) == {":?"}, (var, refs)

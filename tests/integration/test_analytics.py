@@ -1,0 +1,218 @@
+"""The ``analytics`` views and the read-only role ``candleflow_reader`` (migration 0003)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import quote, urlsplit
+
+import pandas as pd
+import pytest
+from psycopg2 import errors
+
+from candleflow.db import connection, roles
+from tests.integration.test_query import NY, add_instrument, load, make_bars, session_minutes
+
+VIEWS = (
+    "bars",
+    "daily_bars",
+    "latest_quotes",
+    "coverage",
+    "load_history",
+    "freshness",
+    "timeframes",
+)
+READER_PASSWORD = "reader-test-secret"
+
+
+def rows(db, sql: str, params=()) -> list[tuple]:
+    with db, db.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def reader_url(db_url: str) -> str:
+    parts = urlsplit(db_url)
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(
+        netloc=f"{roles.READER_ROLE}:{quote(READER_PASSWORD, safe='')}@{host}"
+    ).geturl()
+
+
+@pytest.fixture
+def reader(db_url, db):
+    """A connection as ``candleflow_reader`` (password set the way ``db migrate`` does)."""
+    with db:
+        roles.set_reader_password(db, READER_PASSWORD)
+    conn = connection.connect(reader_url(db_url), autocommit=True)
+    yield conn
+    conn.close()
+
+
+def test_every_view_and_its_columns_are_documented(db):
+    for view in VIEWS:
+        (comment,) = rows(
+            db, "SELECT obj_description(%s::regclass, 'pg_class')", (f"analytics.{view}",)
+        )[0]
+        assert comment, view
+    undocumented = rows(
+        db,
+        """
+        SELECT a.attname FROM pg_attribute a
+        WHERE a.attrelid = 'analytics.freshness'::regclass AND a.attnum > 0
+          AND a.attname IN ('age', 'max_age', 'is_stale', 'newest_end')
+          AND col_description(a.attrelid, a.attnum) IS NULL""",
+    )
+    assert undocumented == []
+
+
+def test_bars_view_has_symbols_and_exchange_session_dates(db_url, db):
+    aapl = add_instrument(db, "NASDAQ:AAPL", NY, "0930-1600")
+    late = pd.DatetimeIndex([pd.Timestamp("2024-07-02 19:30", tz=NY).tz_convert("UTC")])
+    load(db, aapl, "1h", make_bars(late))  # 23:30 UTC: still July 2 in New York
+    load(db, aapl, "1d", make_bars(pd.DatetimeIndex(["2024-07-03"], tz="UTC")))  # UTC midnight
+
+    got = rows(
+        db,
+        "SELECT symbol, exchange, timeframe, ts, session_date, source"
+        " FROM analytics.bars ORDER BY timeframe, ts",
+    )
+
+    assert [(r[0], r[1], r[2], r[4], r[5]) for r in got] == [
+        ("NASDAQ:AAPL", "NASDAQ", "1d", dt.date(2024, 7, 3), "provider"),
+        ("NASDAQ:AAPL", "NASDAQ", "1h", dt.date(2024, 7, 2), "provider"),
+    ]
+
+
+def test_daily_bars_are_built_from_intraday_when_no_1d_is_stored(db_url, db):
+    iid = add_instrument(db, "NASDAQ:MSFT", NY, "0930-1600")
+    minutes = make_bars(session_minutes(["2024-07-02", "2024-07-03"]))
+    load(db, iid, "1m", minutes)
+
+    got = rows(
+        db,
+        "SELECT session_date, ts, open, high, low, close, volume, built_from"
+        " FROM analytics.daily_bars ORDER BY session_date",
+    )
+
+    day = minutes[minutes["ts"].dt.tz_convert(NY).dt.day == 2]
+    assert len(got) == 2
+    assert got[0][0] == dt.date(2024, 7, 2) and got[0][1] == day["ts"].iloc[0]
+    assert got[0][2:7] == (
+        day["open"].iloc[0],
+        day["high"].max(),
+        day["low"].min(),
+        day["close"].iloc[-1],
+        day["volume"].sum(),
+    )
+    assert got[0][7] == "1m"
+
+
+def test_freshness_flags_stale_series(db_url, db):
+    btc, eth = add_instrument(db, "BINANCE:BTCUSDT"), add_instrument(db, "BINANCE:ETHUSDT")
+    stock = add_instrument(db, "NASDAQ:AAPL", NY, "0930-1600")
+    now = pd.Timestamp.now(tz="UTC").floor("min")
+    load(db, btc, "1m", make_bars([now - pd.Timedelta(minutes=3)]))
+    load(db, eth, "1m", make_bars([now - pd.Timedelta(hours=2)]))
+    load(db, stock, "1m", make_bars([now - pd.Timedelta(days=2)]))  # a weekend is normal
+
+    got = dict(rows(db, "SELECT symbol, is_stale FROM analytics.freshness WHERE timeframe = '1m'"))
+
+    assert got == {"BINANCE:BTCUSDT": False, "BINANCE:ETHUSDT": True, "NASDAQ:AAPL": False}
+
+
+def test_coverage_latest_quotes_and_load_history_views(db_url, db):
+    iid = add_instrument(db, "BINANCE:BTCUSDT")
+    ts = pd.date_range("2024-03-01", periods=4, freq="1min", tz="UTC")
+    load(db, iid, "1m", make_bars(ts))
+    load(
+        db,
+        iid,
+        "1m",
+        make_bars(ts.append(pd.DatetimeIndex([ts[-1] + pd.Timedelta("1min")]))),
+        source="rollup",
+    )
+    with db, db.cursor() as cur:
+        cur.execute(
+            "INSERT INTO candleflow.load_audit (run_id, instrument_id, symbol, timeframe, provider,"
+            " window_start, window_end, rows_fetched, outcome, validation, started_at)"
+            " VALUES ('r1', %s, 'BINANCE:BTCUSDT', '1m', 'files', %s, %s, 4, 'success',"
+            " '{\"gx_success\": true}', %s)",
+            (iid, ts[0], ts[-1], ts[0]),
+        )
+
+    coverage = rows(
+        db,
+        "SELECT first_ts, last_ts, bar_count, rollup_count, last_load_outcome,"
+        " last_load_run_id FROM analytics.coverage",
+    )
+    quote_row = rows(db, "SELECT ts, origin, timeframe FROM analytics.latest_quotes")
+    history = rows(
+        db,
+        "SELECT symbol, exchange, outcome, rows_fetched, validation_success"
+        " FROM analytics.load_history",
+    )
+
+    assert coverage == [(ts[0], ts[-1] + pd.Timedelta("1min"), 5, 1, "success", "r1")]
+    assert quote_row == [(ts[-1] + pd.Timedelta("2min"), "bar", "1m")]
+    assert history == [("BINANCE:BTCUSDT", "BINANCE", "success", 4, True)]
+
+
+def test_reader_password_is_stored_hashed(db, reader):
+    (stored,) = rows(
+        db, "SELECT rolpassword FROM pg_authid WHERE rolname = %s", (roles.READER_ROLE,)
+    )[0]
+    assert stored.startswith("SCRAM-SHA-256$") and READER_PASSWORD not in stored
+
+
+def test_reader_reads_the_views_only(db_url, db, reader):
+    iid = add_instrument(db, "BINANCE:BTCUSDT")
+    load(db, iid, "1m", make_bars(pd.date_range("2024-03-01", periods=3, freq="1min", tz="UTC")))
+
+    with reader.cursor() as cur:
+        cur.execute("SELECT current_user")
+        assert cur.fetchone()[0] == roles.READER_ROLE
+        for view in VIEWS:
+            cur.execute(f"SELECT count(*) FROM analytics.{view}")
+        cur.execute("SELECT count(*) FROM analytics.bars")
+        assert cur.fetchone()[0] == 3
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT * FROM candleflow.bars",
+        "SELECT * FROM candleflow.instruments",
+        "INSERT INTO candleflow.instruments (symbol, exchange, ticker) VALUES ('A:B', 'A', 'B')",
+        "UPDATE candleflow.bars SET close = 0",
+        "DELETE FROM candleflow.bars",
+        "CREATE TABLE public.reader_table (a int)",
+        "CREATE TABLE analytics.reader_table (a int)",
+        "CREATE TABLE candleflow.reader_table (a int)",
+        "CREATE VIEW analytics.reader_view AS SELECT 1",
+        "CREATE SCHEMA reader_schema",
+        "DROP VIEW analytics.bars",
+    ],
+)
+def test_reader_cannot_write_or_reach_the_warehouse_tables(db, reader, statement):
+    with reader.cursor() as cur, pytest.raises(errors.InsufficientPrivilege):
+        cur.execute(statement)
+    (count,) = rows(db, "SELECT count(*) FROM candleflow.instruments")[0]
+    assert count == 0
+
+
+def test_reader_password_from_env_is_optional(db, monkeypatch):
+    monkeypatch.delenv(roles.PASSWORD_ENV, raising=False)
+    assert roles.set_reader_password_from_env(db) is False
+    monkeypatch.setenv(roles.PASSWORD_ENV, READER_PASSWORD)
+    assert roles.set_reader_password_from_env(db) is True
+    with pytest.raises(ValueError, match=roles.PASSWORD_ENV):
+        roles.set_reader_password(db, "")
+
+
+def test_the_query_module_cannot_write(db_url):
+    import adbc_driver_manager
+
+    from candleflow import query
+
+    with query._cursor(db_url) as cur, pytest.raises(adbc_driver_manager.Error, match="read-only"):
+        cur.execute("CREATE TABLE public.should_fail (a int)")
