@@ -1,8 +1,8 @@
 """``candleflow ticks stream``, ``candleflow ticks import`` and ``candleflow rollup``.
 
 Plain functions with Typer annotations; the lead registers them in ``candleflow.cli``.
-Each is one call into ``services.ticks.jobs`` or ``services.ticks.imports``; the run id of a command run is
-``cli__<UTC time>`` so its rows (ticks, rejects, bars) can be traced.
+Each is one call into services.ticks.jobs or services.ticks.imports; the run id of a
+command run is cli__<UTC time> so its rows (ticks, rejects, bars) can be traced.
 """
 
 from __future__ import annotations
