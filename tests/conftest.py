@@ -27,6 +27,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = Path(item.fspath).resolve().relative_to(ROOT / "tests").parts[0]
         if tier in TIERS:
             item.add_marker(tier)
+
+
 # Per pytest process: several sessions may share one server (CI, or developers in parallel).
 TEMPLATE = f"cf_test_template_{os.getpid()}"
 
