@@ -1,7 +1,16 @@
 """The exception hierarchy. Each docstring says who is expected to handle the error.
 
-Transient errors (``TransientError``) are raised so that Airflow retries the task; permanent
-ones fail fast with the offending input in the message.
+Two families decide what Airflow does with a failed task:
+
+- ``TransientError``: a fault that may go away on its own (a timeout, a dropped socket, an
+  unreachable database). It is raised as is, so Airflow retries the task.
+- ``PermanentError``: something no retry can fix (an unknown symbol, a rejected token, a window
+  that failed validation, a bad setting or input). ``candleflow.airflow.failures`` turns it into
+  ``AirflowFailException``, so the task fails once, without retries that would re-fetch from the
+  provider or re-send a bad token.
+
+A class belongs to at most one family (enforced below); an error in neither family (a bug)
+keeps Airflow's default handling, which is to retry.
 """
 
 from __future__ import annotations
@@ -10,29 +19,43 @@ from __future__ import annotations
 class CandleflowError(Exception):
     """Base of every error Candleflow raises on purpose."""
 
-
-class ConfigError(CandleflowError, ValueError):
-    """A setting or argument is invalid. Handled by the user: the message names the setting."""
-
-
-class BadInputError(CandleflowError, ValueError):
-    """An input file or value cannot be read. Handled by the user: names the input and line."""
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        families = {base.__name__ for base in cls.__mro__} & {"TransientError", "PermanentError"}
+        if len(families) == 2:
+            raise TypeError(f"{cls.__name__} cannot be both transient and permanent")
 
 
-class UnsupportedOperation(CandleflowError, NotImplementedError):
-    """A provider was asked for something its ``capabilities`` do not include."""
+class PermanentError(CandleflowError):
+    """What no retry can fix. Airflow tasks fail at once (no retry); a person fixes the cause."""
 
 
 class TransientError(CandleflowError):
     """A fault that may go away on its own. Raised so Airflow (or a retry loop) tries again."""
 
 
+class ConfigError(PermanentError, ValueError):
+    """A setting or argument is invalid. Permanent: the user fixes the setting the message names."""
+
+
+class BadInputError(PermanentError, ValueError):
+    """An input file or value cannot be read. Permanent: names the input and line to fix."""
+
+
+class UnsupportedOperation(PermanentError, NotImplementedError):
+    """A provider was asked for something its ``capabilities`` do not include. Permanent."""
+
+
 class DatabaseUnavailable(TransientError):
-    """The warehouse cannot be reached. Names the host, never the password."""
+    """The warehouse cannot be reached. Transient; names the host, never the password."""
 
 
-class ProviderError(CandleflowError):
-    """The provider answered with an error. Permanent: carries the provider's reason."""
+class ProviderError(PermanentError):
+    """The provider answered with an error. Permanent: carries the provider's reason.
+
+    Faults of the provider that may pass (timeouts, disconnects, HTTP 429/5xx) are not
+    ``ProviderError``: they are ``ProviderTimeout`` / ``ProviderDisconnected`` (transient).
+    """
 
     def __init__(self, message: str, *, reason: str | None = None) -> None:
         super().__init__(message)
@@ -54,7 +77,11 @@ class AuthenticationError(ProviderError):
 
 
 class ProtocolError(ProviderError):
-    """The provider sent something the protocol does not allow (a malformed frame)."""
+    """The provider sent something the protocol does not allow (a malformed frame).
+
+    Permanent once it escapes the provider: the provider's own retry loop already reconnected
+    and saw it again, so a task retry would only repeat it.
+    """
 
 
 class ProviderTimeout(TransientError):
@@ -65,12 +92,13 @@ class ProviderDisconnected(TransientError):
     """The connection closed or was refused (including HTTP 429). Retried with backoff."""
 
 
-class ValidationFailed(CandleflowError):
-    """Too many rows of a window failed validation. The task fails; nothing of it loads."""
+class ValidationFailed(PermanentError):
+    """Too many rows of a window failed validation. Permanent: the task fails once; nothing of
+    the window loads, its rejects are stored, and a retry would fetch the same bad rows."""
 
 
-class MigrationError(CandleflowError):
+class MigrationError(PermanentError):
     """The warehouse schema is not at the version this code expects.
 
-    Handled by the operator: run ``candleflow db migrate``.
+    Permanent: handled by the operator, who runs ``candleflow db migrate``.
     """
