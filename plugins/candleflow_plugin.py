@@ -19,7 +19,11 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from candleflow.airflow.timetables import SettledIntervalTimetable, TradingSessionTimetable
+from candleflow.airflow.timetables import (
+    MonthlyTimetable,
+    SettledIntervalTimetable,
+    TradingSessionTimetable,
+)
 from candleflow.api.app import create_app
 
 URL_PREFIX = "/candleflow"
@@ -27,7 +31,7 @@ URL_PREFIX = "/candleflow"
 
 class CandleflowPlugin(AirflowPlugin):
     name = "candleflow"
-    timetables = [TradingSessionTimetable, SettledIntervalTimetable]  # noqa: RUF012
+    timetables = [TradingSessionTimetable, SettledIntervalTimetable, MonthlyTimetable]  # noqa: RUF012
     fastapi_apps = [  # noqa: RUF012
         {"app": create_app(), "url_prefix": URL_PREFIX, "name": "Candleflow API and chart"},
     ]

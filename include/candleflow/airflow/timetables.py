@@ -1,38 +1,169 @@
-"""``TradingSessionTimetable``: one daily-bars run per trading session of an exchange.
+"""The OHLCV timetables: data intervals that tile time, each run due once its bars closed.
 
-A daily bar is stamped at its session's open and covers ``[open, open + 1 day)`` (the
-project's bar convention), so it is final one day after the open. Each run's data
-interval is ``[open of session S, open of the next session)`` -- consecutive runs tile
-time without gaps, so a backfill of many runs loads exactly what one large window would --
-and it runs once the bar of S is final (plus ``delay``), on trading days only: weekends
-and holidays get no run. Built on exchange_calendars; registered by the plugin in
-``plugins/candleflow_plugin.py`` so the scheduler can deserialise it.
+Three shapes, one rule: **a run loads the bars that closed inside its data interval**
+``(start, end]`` and is due ``settle`` (seconds) after ``end``. Consecutive intervals share
+their edges, so every bar closes in exactly one interval and a backfill of many runs loads
+exactly what one large window would.
+
+- ``SettledIntervalTimetable``: fixed intervals on the UTC clock (``every`` divides a day),
+  optionally shifted by ``offset``: the hourly ``ohlcv_1h`` runs at 10:00:30 for the bars
+  that closed in (09:00, 10:00]. An XNYS 1h bar of 08:30-09:30 New York closes off the hour
+  and belongs to the interval it closes in; a DAG of such bars alone can shift its grid by
+  ``offset=30m`` so they land seconds after they close instead of half an hour.
+- ``MonthlyTimetable``: calendar months in UTC (or ``months``-month blocks aligned to the
+  year), for the ``ohlcv_<tf>_history`` DAGs: one backfill run per month.
+- ``TradingSessionTimetable``: one daily-bars run per trading session of an exchange.
+
+Registered by ``plugins/candleflow_plugin.py`` so the scheduler can deserialise them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import Any
 
+import pendulum
 from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 
+DEFAULT_SETTLE = dt.timedelta(seconds=30)
 
-@functools.cache
+
 def _calendar(name: str):
-    import exchange_calendars
+    from candleflow import calendars
 
-    return exchange_calendars.get_calendar(name, start="1990-01-02")
+    return calendars.get_calendar(name)
 
 
-def _pendulum(ts: Any):
-    import pendulum
+def _pendulum(ts: Any) -> pendulum.DateTime:
+    return pendulum.instance(ts.to_pydatetime() if hasattr(ts, "to_pydatetime") else ts, tz="UTC")
 
-    return pendulum.instance(ts.to_pydatetime() if hasattr(ts, "to_pydatetime") else ts)
+
+class _TilingTimetable(Timetable):
+    """Intervals ``[_floor(t), _shift(_floor(t), 1))`` that tile time; due ``settle`` after."""
+
+    periodic = True
+    can_be_scheduled = True
+    settle: dt.timedelta
+
+    def _floor(self, at: pendulum.DateTime) -> pendulum.DateTime:
+        raise NotImplementedError
+
+    def _shift(self, start: pendulum.DateTime, steps: int) -> pendulum.DateTime:
+        raise NotImplementedError
+
+    def infer_manual_data_interval(self, *, run_after) -> DataInterval:
+        """The newest interval already due at ``run_after``."""
+        end = self._floor(_pendulum(run_after) - self.settle)
+        return DataInterval(self._shift(end, -1), end)
+
+    def next_dagrun_info(
+        self, *, last_automated_data_interval: DataInterval | None, restriction: TimeRestriction
+    ) -> DagRunInfo | None:
+        if last_automated_data_interval is not None:
+            start = _pendulum(last_automated_data_interval.end)
+        elif restriction.earliest is None:
+            return None
+        else:
+            earliest = _pendulum(restriction.earliest)
+            start = self._floor(earliest)
+            if start < earliest:
+                start = self._shift(start, 1)
+            if not restriction.catchup:
+                latest = self.infer_manual_data_interval(run_after=pendulum.now("UTC")).start
+                start = max(start, latest)
+        if restriction.latest is not None and start > restriction.latest:
+            return None
+        end = self._shift(start, 1)
+        return DagRunInfo(run_after=end + self.settle, data_interval=DataInterval(start, end))
+
+
+class SettledIntervalTimetable(_TilingTimetable):
+    """Fixed intervals on the UTC clock (plus ``offset``), each run ``settle`` after its end."""
+
+    def __init__(
+        self,
+        every: dt.timedelta,
+        settle: dt.timedelta = DEFAULT_SETTLE,
+        offset: dt.timedelta = dt.timedelta(0),
+    ):
+        if every <= dt.timedelta(0) or dt.timedelta(days=1) % every:
+            raise ValueError(f"every must divide a day evenly, got {every}")
+        if not dt.timedelta(0) <= offset < every:
+            raise ValueError(f"offset must be within [0, every={every}), got {offset}")
+        if settle < dt.timedelta(0):
+            raise ValueError(f"settle must be >= 0, got {settle}")
+        self.every, self.settle, self.offset = every, settle, offset
+        shifted = f" shifted by {offset}" if offset else ""
+        self.description = f"every {every}{shifted}, due {settle} after each interval ends"
+
+    @property
+    def summary(self) -> str:
+        return f"every {self.every} (+{self.settle})"
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "every": self.every.total_seconds(),
+            "settle": self.settle.total_seconds(),
+            "offset": self.offset.total_seconds(),
+        }
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]) -> SettledIntervalTimetable:
+        return cls(
+            dt.timedelta(seconds=data["every"]),
+            dt.timedelta(seconds=data["settle"]),
+            dt.timedelta(seconds=data.get("offset", 0)),
+        )
+
+    def _floor(self, at: pendulum.DateTime) -> pendulum.DateTime:
+        at = _pendulum(at) - self.offset
+        midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
+        steps = int((at - midnight).total_seconds() // self.every.total_seconds())
+        return midnight + steps * self.every + self.offset
+
+    def _shift(self, start: pendulum.DateTime, steps: int) -> pendulum.DateTime:
+        return start + steps * self.every
+
+
+class MonthlyTimetable(_TilingTimetable):
+    """Calendar months in UTC (``months`` at a time, aligned to January), ``settle`` after."""
+
+    def __init__(self, months: int = 1, settle: dt.timedelta = DEFAULT_SETTLE):
+        if months not in (1, 2, 3, 4, 6, 12):
+            raise ValueError(f"months must divide a year (1, 2, 3, 4, 6 or 12), got {months}")
+        self.months, self.settle = months, settle
+        span = "month" if months == 1 else f"{months} months"
+        self.description = f"every calendar {span} (UTC), due {settle} after it ends"
+
+    @property
+    def summary(self) -> str:
+        return "monthly" if self.months == 1 else f"every {self.months} months"
+
+    def serialize(self) -> dict[str, Any]:
+        return {"months": self.months, "settle": self.settle.total_seconds()}
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]) -> MonthlyTimetable:
+        return cls(data["months"], dt.timedelta(seconds=data["settle"]))
+
+    def _floor(self, at: pendulum.DateTime) -> pendulum.DateTime:
+        at = _pendulum(at)
+        month = (at.month - 1) // self.months * self.months + 1
+        return pendulum.datetime(at.year, month, 1, tz="UTC")
+
+    def _shift(self, start: pendulum.DateTime, steps: int) -> pendulum.DateTime:
+        return start.add(months=steps * self.months)
 
 
 class TradingSessionTimetable(Timetable):
-    """Run after each trading session's daily bar is complete."""
+    """One run per trading session of ``calendar``, once the session's daily bar is final.
+
+    A daily bar is stamped at its session's open and covers ``[open, open + 1 day)``; it
+    closes inside the interval ``(open of S, open of the next session]``, so each run's data
+    interval is ``[open of S, open of next session)`` and the run is due one day after the
+    open plus ``delay``. Weekends and holidays get no run. The calendar comes from
+    ``candleflow.calendars``.
+    """
 
     periodic = True
     can_be_scheduled = True
@@ -55,8 +186,6 @@ class TradingSessionTimetable(Timetable):
 
     def validate(self) -> None:
         _calendar(self.calendar)  # raises for an unknown calendar name
-
-    # ----- sessions ------------------------------------------------------------------------
 
     def interval(self, session) -> DataInterval:
         cal = _calendar(self.calendar)
@@ -86,8 +215,6 @@ class TradingSessionTimetable(Timetable):
             session = cal.previous_session(session)
         return session
 
-    # ----- the Timetable protocol -----------------------------------------------------------
-
     def infer_manual_data_interval(self, *, run_after) -> DataInterval:
         return self.interval(self._last_complete_session(run_after))
 
@@ -110,67 +237,3 @@ class TradingSessionTimetable(Timetable):
         if restriction.latest is not None and interval.start > restriction.latest:
             return None
         return DagRunInfo(run_after=self._run_after(interval), data_interval=interval)
-
-
-class SettledIntervalTimetable(Timetable):
-    """Fixed intervals aligned to the UTC clock, each run once its bars are final.
-
-    A bar starting inside ``[start, end)`` ends up to one timeframe after ``end`` (an XNYS
-    1h bar of 10:30 is final at 11:30), so the run waits ``settle`` past the interval's
-    end. Cron's data-interval timetable would run at ``end`` and find those bars still
-    forming; they would then belong to no later run and be lost.
-    """
-
-    periodic = True
-    can_be_scheduled = True
-
-    def __init__(self, every: dt.timedelta, settle: dt.timedelta = dt.timedelta(0)):
-        if every <= dt.timedelta(0) or dt.timedelta(days=1) % every:
-            raise ValueError(f"every must divide a day evenly, got {every}")
-        self.every = every
-        self.settle = settle
-        self.description = f"every {every}, run {settle} after each interval ends"
-
-    @property
-    def summary(self) -> str:
-        return f"every {self.every} (+{self.settle})"
-
-    def serialize(self) -> dict[str, Any]:
-        return {"every": self.every.total_seconds(), "settle": self.settle.total_seconds()}
-
-    @classmethod
-    def deserialize(cls, data: dict[str, Any]) -> SettledIntervalTimetable:
-        return cls(dt.timedelta(seconds=data["every"]), dt.timedelta(seconds=data["settle"]))
-
-    def _floor(self, at):
-        midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
-        steps = int((at - midnight).total_seconds() // self.every.total_seconds())
-        return midnight + steps * self.every
-
-    def _info(self, start) -> DagRunInfo:
-        interval = DataInterval(start, start + self.every)
-        return DagRunInfo(run_after=interval.end + self.settle, data_interval=interval)
-
-    def infer_manual_data_interval(self, *, run_after) -> DataInterval:
-        end = self._floor(run_after - self.settle)
-        return DataInterval(end - self.every, end)
-
-    def next_dagrun_info(
-        self, *, last_automated_data_interval: DataInterval | None, restriction: TimeRestriction
-    ) -> DagRunInfo | None:
-        if last_automated_data_interval is not None:
-            start = last_automated_data_interval.end
-        elif restriction.earliest is None:
-            return None
-        else:
-            start = self._floor(restriction.earliest)
-            if start < restriction.earliest:
-                start += self.every
-            if not restriction.catchup:
-                import pendulum
-
-                latest = self.infer_manual_data_interval(run_after=pendulum.now("UTC")).start
-                start = max(start, latest)
-        if restriction.latest is not None and start > restriction.latest:
-            return None
-        return self._info(start)
