@@ -99,6 +99,11 @@ class _BarsOnly(IDataProvider):
     name = "bars-only"
     capabilities = frozenset({Capability.BARS})
 
+    def _fetch_bars(self, symbol, tf, start, end):
+        from candleflow.providers.base import empty_bars
+
+        return empty_bars()
+
 
 @pytest.mark.parametrize("capability", [c for c in Capability if c is not Capability.BARS])
 def test_an_undeclared_capability_raises_unsupported_operation(capability):

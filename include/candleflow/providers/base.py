@@ -1,10 +1,16 @@
 """``IDataProvider``: the one interface every data source implements.
 
 Template methods: the public operations (``fetch_bars``, ``resolve``, ``search``,
-``stream_ticks``) live here and normalise timestamps to UTC, enforce the bar contract and
-log; a provider implements only the transport primitives (``_fetch_bars`` and friends) and
-declares what it supports in ``capabilities``. Whatever it leaves out raises
-``UnsupportedOperation`` with the provider's name.
+``stream_ticks``, ``stream_tick_batches``) live here and normalise timestamps to UTC,
+enforce the bar contract and log; a provider implements only the transport primitives and
+declares what it supports in ``capabilities``.
+
+Why the checks sit at class creation: a provider that declares a capability and forgets its
+primitive used to fail on the first call in production (an ``UnsupportedOperation`` from the
+base class, hours into a run). Now ``_fetch_bars`` is abstract (every provider serves bars),
+and ``__init_subclass__`` refuses a class whose ``capabilities`` name a primitive it does not
+implement, naming the class and the capability. What a provider does not declare raises
+``UnsupportedOperation`` with the provider's name when called.
 """
 
 from __future__ import annotations
@@ -13,17 +19,43 @@ import datetime as dt
 import enum
 import logging
 import threading
-from abc import ABC
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from candleflow.domain import BAR_COLUMNS, PRICE_COLUMNS, UTC, Instrument, Tick, Timeframe
 from candleflow.errors import UnsupportedOperation
 
+try:  # the one timestamp parser lives in domain.py; this name stays importable from here
+    from candleflow.domain import to_utc
+except ImportError:  # pragma: no cover - until domain.to_utc lands (helper C is moving it)
+
+    def to_utc(value: dt.datetime | str, *, name: str = "timestamp") -> dt.datetime:
+        """Parse an ISO-8601 string or datetime; naive values are taken as UTC."""
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(
+                    f"bad {name} {value!r}; expected ISO-8601, e.g. 2024-01-02T00:00Z"
+                ) from None
+        if not isinstance(value, dt.datetime):
+            raise TypeError(
+                f"{name} must be a datetime or ISO-8601 string, got {type(value).__name__}"
+            )
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 if TYPE_CHECKING:
     import pandas as pd
 
+__all__ = ["Capability", "IDataProvider", "TickRow", "empty_bars", "normalize_bars", "to_utc"]
+
 log = logging.getLogger(__name__)
+
+# One tick as a plain tuple, the collector's fast path (no ``Tick`` and ``datetime`` per tick):
+# (symbol, ts in Unix seconds, price, size, day_volume, bid, ask, seq).
+TickRow = tuple[str, float, float | None, Any, float | None, float | None, float | None, int]
 
 
 class Capability(enum.StrEnum):
@@ -33,18 +65,13 @@ class Capability(enum.StrEnum):
     TICKS = "ticks"
 
 
-def to_utc(value: dt.datetime | str, *, name: str = "timestamp") -> dt.datetime:
-    """Parse an ISO-8601 string or datetime; naive values are taken as UTC."""
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(
-                f"bad {name} {value!r}; expected ISO-8601, e.g. 2024-01-02T00:00Z"
-            ) from None
-    if not isinstance(value, dt.datetime):
-        raise TypeError(f"{name} must be a datetime or ISO-8601 string, got {type(value).__name__}")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+# The primitive(s) each capability needs; for ticks either one (the base adapts the other).
+PRIMITIVES: dict[Capability, tuple[str, ...]] = {
+    Capability.BARS: ("_fetch_bars",),
+    Capability.RESOLVE: ("_resolve",),
+    Capability.SEARCH: ("_search",),
+    Capability.TICKS: ("_stream_ticks", "_stream_tick_batches"),
+}
 
 
 class IDataProvider(ABC):
@@ -52,6 +79,22 @@ class IDataProvider(ABC):
 
     name: ClassVar[str] = "abstract"
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        try:
+            declared = frozenset(Capability(c) for c in cls.capabilities)
+        except ValueError as exc:
+            valid = ", ".join(c.value for c in Capability)
+            raise TypeError(f"{cls.__name__}.capabilities: {exc}; expected {valid}") from None
+        for capability in sorted(declared):
+            names = PRIMITIVES[capability]
+            if all(getattr(cls, n) is getattr(IDataProvider, n) for n in names):
+                raise TypeError(
+                    f"{cls.__name__} declares capability {capability.value!r} but does not "
+                    f"implement {' or '.join(names)}"
+                )
+        cls.capabilities = declared
 
     # ----- public operations (template methods) -------------------------------------------
 
@@ -69,7 +112,8 @@ class IDataProvider(ABC):
         Columns are ``BAR_COLUMNS``; ``ts`` is the bar start in UTC. A bar still forming
         (its end after ``now``) is never returned. Identical duplicates (page overlap) are
         collapsed; conflicting duplicates are kept for validation to reject, never resolved
-        silently here.
+        silently here. ``frame.attrs`` set by the provider survive (for example
+        ``reachable_start``, the oldest bar a provider with a lookback limit can serve).
         """
         self._require(Capability.BARS)
         tf = Timeframe.parse(timeframe)
@@ -81,7 +125,16 @@ class IDataProvider(ABC):
         now = to_utc(now or dt.datetime.now(UTC), name="now")
         raw = self._fetch_bars(symbol, tf, start, end)
         bars = normalize_bars(raw, tf, start, end, now)
-        log.info("%s fetched %s %s [%s, %s): %d bars", self.name, symbol, tf, start, end, len(bars))
+        log.info(
+            "%s fetched %s %s [%s, %s): %d bars%s",
+            self.name,
+            symbol,
+            tf,
+            start,
+            end,
+            len(bars),
+            _reach_note(bars.attrs.get("reachable_start")),
+        )
         return bars
 
     def resolve(self, symbol: str) -> Instrument:
@@ -98,14 +151,23 @@ class IDataProvider(ABC):
 
     def stream_ticks(self, symbols: Iterable[str], *, stop: threading.Event) -> Iterator[Tick]:
         """Ticks for ``symbols`` until ``stop`` is set; ts in UTC."""
-        self._require(Capability.TICKS)
-        symbols = list(symbols)
-        if not symbols:
-            raise ValueError("stream_ticks needs at least one symbol")
-        yield from self._stream_ticks(symbols, stop)
+        yield from self._stream_ticks(self._tick_symbols(symbols), stop)
+
+    def stream_tick_batches(
+        self, symbols: Iterable[str], *, stop: threading.Event
+    ) -> Iterator[list[TickRow]]:
+        """The ticks of ``stream_ticks`` as ``TickRow`` tuples, one list per batch the
+        transport delivered (a socket frame), until ``stop`` is set.
+
+        Why: the tick collector stores tens of thousands of ticks a second, and a tuple per
+        tick costs a fraction of a ``Tick`` with its ``datetime``. Every ticks provider has
+        this method: one that only yields ``Tick`` objects is adapted here.
+        """
+        yield from self._stream_tick_batches(self._tick_symbols(symbols), stop)
 
     def close(self) -> None:
-        """Release connections. Safe to call twice."""
+        """Release connections. Safe to call twice. The base class holds none."""
+        return None
 
     def __enter__(self) -> IDataProvider:
         return self
@@ -113,12 +175,13 @@ class IDataProvider(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ----- transport primitives (override what ``capabilities`` declares) ------------------
+    # ----- transport primitives (implement what ``capabilities`` declares) ---------------
 
+    @abstractmethod
     def _fetch_bars(
         self, symbol: str, tf: Timeframe, start: dt.datetime, end: dt.datetime
     ) -> pd.DataFrame:
-        raise UnsupportedOperation(f"provider {self.name!r} does not fetch bars")
+        """Raw bars covering at least ``[start, end)`` (``BAR_COLUMNS``; more is trimmed)."""
 
     def _resolve(self, symbol: str) -> Instrument:
         raise UnsupportedOperation(f"provider {self.name!r} does not resolve symbols")
@@ -127,7 +190,26 @@ class IDataProvider(ABC):
         raise UnsupportedOperation(f"provider {self.name!r} does not search")
 
     def _stream_ticks(self, symbols: list[str], stop: threading.Event) -> Iterator[Tick]:
-        raise UnsupportedOperation(f"provider {self.name!r} does not stream ticks")
+        """Default: the batches of ``_stream_tick_batches``, one ``Tick`` per row."""
+        for batch in self._stream_tick_batches(symbols, stop):
+            for row in batch:
+                yield Tick(row[0], dt.datetime.fromtimestamp(row[1], tz=UTC), *row[2:])
+
+    def _stream_tick_batches(
+        self, symbols: list[str], stop: threading.Event
+    ) -> Iterator[list[TickRow]]:
+        """Default: each ``Tick`` of ``_stream_ticks`` as a batch of one row."""
+        for t in self._stream_ticks(symbols, stop):
+            yield [(t.symbol, t.ts.timestamp(), t.price, t.size, t.day_volume, t.bid, t.ask, t.seq)]
+
+    # ----- helpers --------------------------------------------------------------------------
+
+    def _tick_symbols(self, symbols: Iterable[str]) -> list[str]:
+        self._require(Capability.TICKS)
+        symbols = list(symbols)
+        if not symbols:
+            raise ValueError("streaming ticks needs at least one symbol")
+        return symbols
 
     def _require(self, capability: Capability) -> None:
         if capability not in self.capabilities:
@@ -141,6 +223,10 @@ class IDataProvider(ABC):
         return f"<{type(self).__name__} name={self.name!r}>"
 
 
+def _reach_note(reachable: dt.datetime | None) -> str:
+    return "" if reachable is None else f" (history reachable from {reachable:%Y-%m-%dT%H:%MZ})"
+
+
 def empty_bars() -> pd.DataFrame:
     import pandas as pd
 
@@ -152,14 +238,21 @@ def empty_bars() -> pd.DataFrame:
 def normalize_bars(
     raw: pd.DataFrame, tf: Timeframe, start: dt.datetime, end: dt.datetime, now: dt.datetime
 ) -> pd.DataFrame:
-    """Enforce the bar contract on what a provider returned (see ``fetch_bars``)."""
+    """Enforce the bar contract on what a provider returned (see ``fetch_bars``).
+
+    The provider's ``attrs`` are carried over explicitly: pandas drops them on some of the
+    operations below.
+    """
     import pandas as pd
 
     missing = [c for c in BAR_COLUMNS if c not in raw.columns]
     if missing:
         raise ValueError(f"provider frame lacks columns {missing}; expected {list(BAR_COLUMNS)}")
+    attrs = dict(raw.attrs)
     if raw.empty:
-        return empty_bars()
+        bars = empty_bars()
+        bars.attrs.update(attrs)
+        return bars
     bars = raw.loc[:, list(BAR_COLUMNS)].copy()
     ts = pd.to_datetime(bars["ts"], utc=True)
     bars["ts"] = ts.dt.as_unit("us")
@@ -172,4 +265,6 @@ def normalize_bars(
         forming = bars["ts"].map(tf.bar_end) > now
     bars = bars[~forming.astype(bool)]
     bars = bars.drop_duplicates().sort_values("ts", kind="stable").reset_index(drop=True)
+    bars.attrs.clear()
+    bars.attrs.update(attrs)
     return bars
