@@ -102,3 +102,39 @@ class MigrationError(PermanentError):
 
     Permanent: handled by the operator, who runs ``candleflow db migrate``.
     """
+
+
+class PermanentFailures(PermanentError):
+    """Several keys (symbols) failed and none of them can succeed on a retry.
+
+    Raised at the end of a loop that isolated each key's failure, after the others were stored.
+    ``failures`` maps each key to its error.
+    """
+
+    def __init__(self, message: str, failures: dict[str, BaseException]) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
+class RetryableFailures(TransientError):
+    """Several keys failed and at least one may succeed on a retry: Airflow retries the task."""
+
+    def __init__(self, message: str, failures: dict[str, BaseException]) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
+def failures_error(
+    failures: dict[str, BaseException], *, what: str
+) -> PermanentFailures | RetryableFailures:
+    """One error for the keyed failures of a loop: permanent only when every failure is."""
+    summary = "; ".join(f"{key}: {type(exc).__name__}: {exc}" for key, exc in failures.items())
+    permanent = [key for key, exc in failures.items() if isinstance(exc, PermanentError)]
+    if len(permanent) == len(failures):
+        return PermanentFailures(f"{what}: {len(failures)} failed: {summary}", failures)
+    retryable = sorted(set(failures) - set(permanent))
+    return RetryableFailures(
+        f"{what}: {len(failures)} failed, {len(retryable)} may succeed on retry "
+        f"({', '.join(retryable)}): {summary}",
+        failures,
+    )

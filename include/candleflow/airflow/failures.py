@@ -20,7 +20,7 @@ from typing import ParamSpec, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from candleflow.errors import PermanentError, TransientError
+from candleflow.errors import PermanentError, failures_error
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +64,10 @@ def raise_for_failures(failures: Mapping[str, BaseException], *, what: str = "ch
     """End a task that isolated per-key failures (for example one per symbol).
 
     Nothing failed: returns. Every failure permanent: ``AirflowFailException`` (retrying would
-    redo the same errors). Any other failure: a ``TransientError`` naming the keys, so Airflow
-    retries the task (which should then redo only the keys that did not succeed).
+    redo the same errors). Any other failure: ``RetryableFailures`` (a ``TransientError``
+    naming the keys), so Airflow retries the task, which should then redo only those keys.
     """
     if not failures:
         return
-    summary = "; ".join(f"{key}: {type(exc).__name__}: {exc}" for key, exc in failures.items())
-    if all(is_permanent(exc) for exc in failures.values()):
-        log.error("%s: %d failed permanently (no retry): %s", what, len(failures), summary)
-        raise AirflowFailException(f"{what}: {len(failures)} failed permanently: {summary}")
-    retryable = sorted(key for key, exc in failures.items() if not is_permanent(exc))
-    raise TransientError(
-        f"{what}: {len(failures)} failed, {len(retryable)} may succeed on retry "
-        f"({', '.join(retryable)}): {summary}"
-    )
+    with fail_permanent(what):
+        raise failures_error(dict(failures), what=what)

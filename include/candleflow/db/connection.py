@@ -1,8 +1,9 @@
 """Connections to the warehouse: which URL, how to connect, and one transaction per command.
 
-The URL comes from ``CANDLEFLOW_DATABASE_URL`` when set, else the Airflow connection
-``candleflow_warehouse`` when running inside Airflow with one configured, else the
-embedded server (started on demand). Errors name the host, never the password.
+Outside Airflow the URL is ``CANDLEFLOW_DATABASE_URL`` when set, else the embedded server
+(started on demand). Inside Airflow, ``candleflow.airflow.connections.warehouse_url`` first
+looks up the ``candleflow_warehouse`` connection, then falls back to this module: that is the
+one policy, and this half of it never imports Airflow. Errors name the host, never the password.
 """
 
 from __future__ import annotations
@@ -19,32 +20,19 @@ log = logging.getLogger(__name__)
 
 
 def warehouse_url(*, start_embedded: bool = True) -> str:
-    """The warehouse DSN (see module docstring for the order of precedence)."""
+    """``CANDLEFLOW_DATABASE_URL``, else the embedded server's warehouse (started on demand).
+
+    Code running in an Airflow task gets its URL from ``candleflow.airflow.connections``
+    instead, which honours the ``candleflow_warehouse`` connection first.
+    """
     configured = config.configured_database_url()
     if configured:
         return configured
-    from_airflow = _airflow_connection_url()
-    if from_airflow:
-        return from_airflow
     from candleflow.db import embedded
 
     if start_embedded:
         embedded.start()
     return embedded.url(config.WAREHOUSE_DB)
-
-
-def _airflow_connection_url() -> str | None:
-    """The ``candleflow_warehouse`` connection, only when given through the environment.
-
-    Reading it from the environment (``AIRFLOW_CONN_CANDLEFLOW_WAREHOUSE``) keeps this
-    free of Airflow imports and of metadata-database round trips.
-    """
-    import os
-
-    value = os.environ.get("AIRFLOW_CONN_" + config.WAREHOUSE_CONN_ID.upper())
-    if value and value.startswith(("postgres://", "postgresql://")):
-        return value.replace("postgres://", "postgresql://", 1)
-    return None
 
 
 def describe(url: str) -> str:
