@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from candleflow.errors import SymbolNotFound
+from candleflow.errors import PermanentFailures, SymbolNotFound
 from candleflow.services.instruments import resolve_and_store
 from candleflow.testing import ReplayServer
 
@@ -16,12 +16,14 @@ pytestmark = pytest.mark.timeout(120)
 def test_symbols_are_resolved_and_stored_and_an_unknown_one_fails_last(db_url, db):
     with ReplayServer(seed=1) as srv:
         options = {"url": srv.url, "timeout": 10}
-        with pytest.raises(SymbolNotFound, match="NASDAQ:BADONE"):
+        with pytest.raises(PermanentFailures, match="NASDAQ:BADONE") as info:
             resolve_and_store(
                 ["NASDAQ:AAPL", "NASDAQ:BADONE", "BINANCE:BTCUSDT"],
                 provider_options=options,
                 url=db_url,
             )
+        assert list(info.value.failures) == ["NASDAQ:BADONE"]
+        assert isinstance(info.value.failures["NASDAQ:BADONE"], SymbolNotFound)
         assert resolve_and_store(["NYSE:SCGLY"], provider_options=options, url=db_url) == {
             "stored": 1,
             "symbols": ["NYSE:SCGLY"],

@@ -1,83 +1,178 @@
-"""Instruments: the one place that writes ``candleflow.instruments``.
+"""Instruments: the one place that writes ``candleflow.instruments``, and when to ask a provider.
 
-Every command that loads data for a symbol first makes sure the instrument exists and
-gets its id; what a provider says about it (description, session, ...) refreshes the row.
+Two rules keep the instrument row out of the loads' way (a load used to rewrite it inside its
+long transaction, so other timeframes of the symbol, ``instruments_sync`` and the collector's
+start waited for the whole load):
+
+- **A row is written only when a value changed**, and that write is a short transaction of its
+  own (``resolve_instruments``), committed before any load's transaction begins. Inside a load
+  ``ensure_instrument`` of a known, unchanged instrument only reads. The bar writer's
+  ``FOR KEY SHARE`` check never conflicts with a metadata update (``FOR NO KEY UPDATE``).
+- **A provider is asked only when the warehouse does not know the symbol or its facts are
+  stale.** ``last_seen`` is when a provider last confirmed the row (rows made from a bare
+  symbol, by tick imports or the collector, have no ``provider`` and count as never
+  confirmed). A row confirmed within ``RESOLVE_MAX_AGE`` is used as stored. One day: the
+  ``instruments_sync`` DAG confirms every watchlist symbol daily anyway, and exchange,
+  timezone, session and price scale change far more rarely. So a load resolves a symbol at
+  most once per window, usually never. ``instruments_sync`` always asks (``max_age=0``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from candleflow.domain import Instrument, split_symbol
+from candleflow.errors import CandleflowError, failures_error
 
 log = logging.getLogger(__name__)
 
+RESOLVE_MAX_AGE = dt.timedelta(days=1)
+
+_FIELDS = ("description", "type", "currency", "timezone", "session", "price_scale", "provider")
+_SELECT = (
+    "SELECT symbol, id, last_seen, description, type, currency, timezone, session, price_scale,"
+    " provider, active FROM candleflow.instruments WHERE symbol = ANY(%s)"
+)
+# A provider's empty description/type/currency/provider never erases a stored one.
+_NEW = """
+    COALESCE(NULLIF(EXCLUDED.description, ''), i.description),
+    COALESCE(NULLIF(EXCLUDED.type, ''), i.type),
+    COALESCE(NULLIF(EXCLUDED.currency, ''), i.currency),
+    EXCLUDED.timezone, EXCLUDED.session, EXCLUDED.price_scale,
+    COALESCE(NULLIF(EXCLUDED.provider, ''), i.provider), true"""
+# The WHERE makes an unchanged row a no-op unless ``confirm`` (a provider just resolved it).
 _UPSERT = """
-INSERT INTO candleflow.instruments
+INSERT INTO candleflow.instruments AS i
     (symbol, exchange, ticker, description, type, currency, timezone, session, price_scale,
      provider)
 VALUES (%(symbol)s, %(exchange)s, %(ticker)s, %(description)s, %(type)s, %(currency)s,
         %(timezone)s, %(session)s, %(price_scale)s, %(provider)s)
 ON CONFLICT (symbol) DO UPDATE SET
-    description = COALESCE(NULLIF(EXCLUDED.description, ''), instruments.description),
-    type        = COALESCE(NULLIF(EXCLUDED.type, ''), instruments.type),
-    currency    = COALESCE(NULLIF(EXCLUDED.currency, ''), instruments.currency),
-    timezone    = CASE WHEN %(known)s THEN EXCLUDED.timezone ELSE instruments.timezone END,
-    session     = CASE WHEN %(known)s THEN EXCLUDED.session ELSE instruments.session END,
-    price_scale = CASE WHEN %(known)s THEN EXCLUDED.price_scale ELSE instruments.price_scale END,
-    provider    = COALESCE(NULLIF(EXCLUDED.provider, ''), instruments.provider),
-    active      = true,
-    last_seen   = now()
+    (description, type, currency, timezone, session, price_scale, provider, active) = ({new}),
+    last_seen = now()
+WHERE %(confirm)s OR (i.description, i.type, i.currency, i.timezone, i.session, i.price_scale,
+                      i.provider, i.active) IS DISTINCT FROM ({new})
 RETURNING id
+"""
+_INSERT_BARE = """
+INSERT INTO candleflow.instruments (symbol, exchange, ticker) VALUES (%s, %s, %s)
+ON CONFLICT (symbol) DO NOTHING RETURNING id
 """
 
 
-def ensure_instrument(conn, instrument: Instrument | str) -> int:
-    """Insert or refresh an instrument; returns its id. Runs in the caller's transaction.
+@dataclass(frozen=True)
+class StoredInstrument:
+    """An instrument as the warehouse holds it, with its id; ``resolved`` if a provider was
+    asked for it by this call."""
 
-    A bare symbol (no provider metadata) creates a row with defaults but never overwrites
-    what a provider said earlier about its timezone, session or scale.
+    id: int
+    instrument: Instrument
+    resolved: bool = False
+
+
+def ensure_instrument(conn, instrument: Instrument | str, *, confirm: bool = False) -> int:
+    """The instrument's id, inserting or refreshing its row only when a value changed.
+
+    Runs in the caller's transaction. A bare symbol (no provider metadata) inserts a row with
+    defaults when missing and never touches an existing row; a known, unchanged instrument
+    is only read (no row lock). ``confirm`` also stamps ``last_seen`` of an unchanged row.
     """
-    known = isinstance(instrument, Instrument)
-    if not known:
-        instrument = Instrument(symbol=instrument)
+    if isinstance(instrument, str):
+        stored = _stored(conn, [instrument]).get(instrument)
+        if stored is not None:  # checked first: an INSERT would burn an identity value
+            return stored[0]
+        exchange, ticker = split_symbol(instrument)
+        with conn.cursor() as cur:
+            cur.execute(_INSERT_BARE, (instrument, exchange, ticker))
+            row = cur.fetchone()
+        return row[0] if row else _stored(conn, [instrument])[instrument][0]
+    if not confirm:
+        stored = _stored(conn, [instrument.symbol]).get(instrument.symbol)
+        if stored is not None and not _differs(stored, instrument):
+            return stored[0]
     exchange, ticker = split_symbol(instrument.symbol)
-    params = {
-        "symbol": instrument.symbol,
-        "exchange": exchange,
-        "ticker": ticker,
-        "description": instrument.description,
-        "type": instrument.type,
-        "currency": instrument.currency,
-        "timezone": instrument.timezone,
-        "session": instrument.session,
-        "price_scale": instrument.price_scale,
-        "provider": instrument.provider,
-        "known": known,
-    }
+    params = {f: getattr(instrument, f) for f in _FIELDS}
+    params.update(symbol=instrument.symbol, exchange=exchange, ticker=ticker, confirm=confirm)
     with conn.cursor() as cur:
-        cur.execute(_UPSERT, params)
-        return cur.fetchone()[0]
+        cur.execute(_upsert(), params)
+        row = cur.fetchone()
+    # No row: someone stored exactly these values since we looked; nothing to write.
+    return row[0] if row else _stored(conn, [instrument.symbol])[instrument.symbol][0]
 
 
 def load_instrument(conn, symbol: str) -> Instrument | None:
     """The stored instrument for ``symbol``, or None."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT symbol, description, type, currency, timezone, session, price_scale, provider"
-            " FROM candleflow.instruments WHERE symbol = %s",
-            (symbol,),
-        )
-        row = cur.fetchone()
-    return Instrument(*row) if row else None
+    stored = _stored(conn, [symbol]).get(symbol)
+    return _instrument(symbol, stored) if stored else None
 
 
-def sync_instruments(conn, instruments: Iterable[Instrument]) -> dict[str, int]:
-    """Upsert several instruments in the caller's transaction; symbol -> id."""
-    ids = {i.symbol: ensure_instrument(conn, i) for i in instruments}
-    log.info("synced %d instruments", len(ids))
-    return ids
+def resolve_instruments(
+    provider,
+    symbols: Iterable[str],
+    *,
+    url: str,
+    max_age: dt.timedelta = RESOLVE_MAX_AGE,
+) -> tuple[dict[str, StoredInstrument], dict[str, CandleflowError]]:
+    """Each symbol's stored instrument, asking ``provider`` only for the missing or stale.
+
+    Call it before a load's transaction: what a provider said is committed here, in one short
+    transaction. One symbol's error (unknown, rejected token, timeout) does not stop the
+    others; the errors come back keyed by symbol, for the caller to fail or retry on. A
+    provider that cannot resolve gets the stored row, or a row of defaults naming it.
+    """
+    from candleflow.db import connection
+    from candleflow.providers import Capability
+
+    symbols = list(dict.fromkeys(symbols))
+    can_resolve = Capability.RESOLVE in provider.capabilities
+    conn = connection.connect(url)
+    try:
+        with conn:
+            stored = _stored(conn, symbols)
+            cutoff = _now(conn) - max_age
+        found: dict[str, StoredInstrument] = {}
+        fresh: dict[str, Instrument] = {}
+        failed: dict[str, CandleflowError] = {}
+        for symbol in symbols:
+            row = stored.get(symbol)
+            confirmed = row is not None and row[8] != "" and row[1] >= cutoff
+            if row is not None and (confirmed or not can_resolve):
+                found[symbol] = StoredInstrument(row[0], _instrument(symbol, row))
+            elif not can_resolve:
+                fresh[symbol] = Instrument(symbol=symbol, provider=provider.name)
+            else:
+                try:
+                    fresh[symbol] = provider.resolve(symbol)
+                except CandleflowError as exc:  # kept per symbol; the caller decides
+                    failed[symbol] = exc
+                    log.error("could not resolve %s: %s", symbol, exc)
+        with conn:  # the short transaction: only what a provider just said
+            for symbol, inst in fresh.items():
+                iid = ensure_instrument(conn, inst, confirm=can_resolve)
+                found[symbol] = StoredInstrument(iid, inst, resolved=can_resolve)
+    finally:
+        conn.close()
+    log.info(
+        "instruments: %d stored and fresh, %d new or resolved, %d failed (max age %s)",
+        len(found) - len(fresh),
+        len(fresh),
+        len(failed),
+        max_age,
+    )
+    return found, failed
+
+
+def resolve_instrument(
+    provider, symbol: str, *, url: str, max_age: dt.timedelta = RESOLVE_MAX_AGE
+) -> StoredInstrument:
+    """``resolve_instruments`` for one symbol; its error, if any, is raised."""
+    found, failed = resolve_instruments(provider, [symbol], url=url, max_age=max_age)
+    if symbol in failed:
+        raise failed[symbol]
+    return found[symbol]
 
 
 def resolve_and_store(
@@ -85,32 +180,56 @@ def resolve_and_store(
     *,
     provider: str = "tradingview",
     provider_options: dict | None = None,
-    url: str | None = None,
+    url: str,
 ) -> dict:
-    """Resolve each symbol through the provider and upsert it.
+    """Resolve every symbol through the provider (always: this is the refresh) and store it.
 
-    One unknown symbol does not stop the others: they are all stored, then the failures
-    are raised together so the task fails and names them.
+    One failing symbol does not stop the others: they are all stored first, then one error
+    names the failures: ``PermanentFailures`` when no retry can help (unknown symbols, a
+    rejected token), else ``RetryableFailures`` so Airflow retries.
     """
-    from candleflow.db import connection
-    from candleflow.errors import ProviderError, SymbolNotFound
     from candleflow.providers import get_provider
 
     symbols = [symbols] if isinstance(symbols, str) else list(symbols)
-    stored: dict[str, int] = {}
-    failed: dict[str, str] = {}
     with get_provider(provider, **(provider_options or {})) as prov:
-        resolved = []
-        for symbol in symbols:
-            try:
-                resolved.append(prov.resolve(symbol))
-            except (SymbolNotFound, ProviderError) as exc:
-                failed[symbol] = str(exc)
-                log.error("could not resolve %s: %s", symbol, exc)
-    with connection.transaction(url) as conn:
-        stored = sync_instruments(conn, resolved)
+        found, failed = resolve_instruments(prov, symbols, url=url, max_age=dt.timedelta(0))
     if failed:
-        raise SymbolNotFound(
-            ", ".join(sorted(failed)), reason=f"{len(failed)} of {len(symbols)} failed"
-        )
-    return {"stored": len(stored), "symbols": sorted(stored)}
+        raise failures_error(dict(failed), what=f"resolving {len(symbols)} instruments")
+    return {"stored": len(found), "symbols": sorted(found)}
+
+
+def _upsert():
+    """``_UPSERT`` with the merge expression composed in twice (``psycopg2.sql``)."""
+    from psycopg2 import sql
+
+    return sql.SQL(_UPSERT).format(new=sql.SQL(_NEW))
+
+
+def _stored(conn, symbols: list[str]) -> dict[str, tuple]:
+    """symbol -> (id, last_seen, description, ..., provider, active) of the stored rows."""
+    with conn.cursor() as cur:
+        cur.execute(_SELECT, (symbols,))
+        return {row[0]: row[1:] for row in cur.fetchall()}
+
+
+def _instrument(symbol: str, row: tuple) -> Instrument:
+    return Instrument(symbol, *row[2:9])
+
+
+def _differs(row: tuple, instrument: Instrument) -> bool:
+    """Whether upserting ``instrument`` would change the stored ``row`` (as ``_NEW`` merges)."""
+    stored = _instrument(instrument.symbol, row)
+    merged = [
+        getattr(instrument, f) or getattr(stored, f)
+        if f in ("description", "type", "currency", "provider")
+        else getattr(instrument, f)
+        for f in _FIELDS
+    ]
+    return merged != [getattr(stored, f) for f in _FIELDS] or not row[9]
+
+
+def _now(conn) -> dt.datetime:
+    """The server's clock, the one ``last_seen`` was stamped with."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT now()")
+        return cur.fetchone()[0]
