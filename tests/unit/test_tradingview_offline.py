@@ -216,15 +216,15 @@ def test_search_http_429_is_retried_then_transient(search_server):
 # ----- token ------------------------------------------------------------------------------
 
 
-def test_token_precedence_option_env_airflow_anonymous(monkeypatch):
+def test_token_precedence_option_env_anonymous_and_no_airflow_lookup(monkeypatch):
     monkeypatch.delenv("CANDLEFLOW_TRADINGVIEW_TOKEN", raising=False)
-    monkeypatch.delenv("AIRFLOW_CONN_TRADINGVIEW_DEFAULT", raising=False)
-    assert TradingViewProvider()._auth_token() == "unauthorized_user_token"
+    # an Airflow connection in the environment is not the provider's business any more:
+    # inside Airflow the token arrives as the ``token`` option (airflow.connections)
     monkeypatch.setenv(
         "AIRFLOW_CONN_TRADINGVIEW_DEFAULT",
         json.dumps({"conn_type": "generic", "password": "from-airflow"}),
     )
-    assert TradingViewProvider()._auth_token() == "from-airflow"
+    assert TradingViewProvider()._auth_token() == "unauthorized_user_token"
     monkeypatch.setenv("CANDLEFLOW_TRADINGVIEW_TOKEN", "from-env")
     assert TradingViewProvider()._auth_token() == "from-env"
     tv = TradingViewProvider(token="from-option")
@@ -232,8 +232,31 @@ def test_token_precedence_option_env_airflow_anonymous(monkeypatch):
     assert "from-option" not in repr(tv) and "token=***" in repr(tv)
 
 
+def test_no_provider_module_imports_airflow():
+    """Providers stay importable and usable outside Airflow (the CLI, notebooks)."""
+    import ast
+    from pathlib import Path
+
+    import candleflow.providers as package
+
+    offenders = []
+    for path in Path(package.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "airflow"]
+    assert offenders == []
+
+
 def test_bad_options_raise_value_error_naming_the_option():
     with pytest.raises(ValueError, match="timeout"):
         TradingViewProvider(timeout=0)
     with pytest.raises(ValueError, match="max_retries"):
         TradingViewProvider(max_retries=-1)
+    with pytest.raises(ValueError, match="paging"):
+        TradingViewProvider(paging="sideways")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_bars"):
+        TradingViewProvider(max_bars=0)

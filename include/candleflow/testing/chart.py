@@ -1,25 +1,32 @@
 """The chart-session half of the replay server: resolve, series loads and history paging.
 
-Replies follow ``TRADINGVIEW_PROTOCOL.md`` sections 3.2-3.8. A load (``create_series`` or
-``modify_series``) answers with ``series_loading``, one ``timescale_update`` holding
-``min(count, bar_cap)`` bars ending at the server's "now" (the last one may be the forming
-bar, its close sampled at now) and ``series_completed``, batched into one websocket frame.
-``request_more_data`` answers with the next older page and ``series_completed``; once the
-history is exhausted the page's ``s`` is empty, which is how a client detects the end
-(section 3.8: stop when a page adds zero new bars).
+Replies follow ``TRADINGVIEW_PROTOCOL.md`` sections 3.2-3.8; which bars a request gets
+(counts, ranges, ``request_more_data``, the ``max_bars`` lookback) is ``series``'s job. A
+load (``create_series`` or ``modify_series``) answers with ``series_loading``, one
+``timescale_update`` and ``series_completed``, batched into one websocket frame;
+``request_more_data`` answers with the older page and ``series_completed``. A page outside
+the history or the lookback has an empty ``s``, which is how a client detects the end
+(section 3.8: stop when a page adds zero new bars). The ``ignore_range`` scenario answers a
+range as if only the count had been sent, as a server without range support would.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from candleflow.domain import Timeframe
-from candleflow.testing import calendars, catalogue, scenarios
-from candleflow.testing.synthetic import SymbolSpec, bar_arrays, spec
+from candleflow.testing import catalogue, scenarios
+from candleflow.testing.series import (
+    Series,
+    load_page,
+    older_page,
+    parse_range,
+    parse_resolution,
+    reachable_start,
+)
+from candleflow.testing.synthetic import bar_arrays, spec
 
 if TYPE_CHECKING:
     from candleflow.testing.session import ClientConnection
@@ -27,29 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NODE = "replay-charts-1"
-_RESOLUTION_ALIASES = {"D": "1D", "W": "1W", "M": "1M", "1H": "60", "2H": "120", "4H": "240"}
 
-
-@dataclasses.dataclass(slots=True)
-class Series:
-    """A loaded series: what the client named it and how far back it has been paged."""
-
-    sid: str
-    turnaround: str
-    alias: str
-    sym: SymbolSpec
-    tf: Timeframe
-    earliest: int | None = None  # start of the oldest bar sent so far
-
-
-def parse_resolution(code: object) -> Timeframe | None:
-    """The timeframe of a TradingView resolution string, or ``None`` if unsupported."""
-    if not isinstance(code, str):
-        return None
-    try:
-        return Timeframe.from_resolution(_RESOLUTION_ALIASES.get(code, code))
-    except ValueError:
-        return None
+__all__ = ["NODE", "ChartHandler", "Series", "bar_rows", "parse_resolution"]
 
 
 def bar_rows(series: Series, starts: np.ndarray, ends: np.ndarray, seed: int) -> list[list[Any]]:
@@ -107,10 +93,37 @@ class ChartHandler:
         range_: Any = "",
         *_: Any,
     ) -> None:
+        await self._load(cs, sid, turnaround, alias, res, count, range_, method="create_series")
+
+    async def modify_series(
+        self,
+        cs: str,
+        sid: str,
+        turnaround: str,
+        alias: str,
+        res: Any,
+        count: Any = "",
+        range_: Any = "",
+        *_: Any,
+    ) -> None:
+        await self._load(cs, sid, turnaround, alias, res, count, range_, method="modify_series")
+
+    async def _load(
+        self,
+        cs: str,
+        sid: str,
+        turnaround: str,
+        alias: str,
+        res: Any,
+        count: Any,
+        range_: Any,
+        *,
+        method: str,
+    ) -> None:
         tf = parse_resolution(res)
         if tf is None:
             args = ", ".join(str(x) for x in (sid, turnaround, alias, res, count))
-            info = f'method: create_series. args: "[{args}]"'
+            info = f'method: {method}. args: "[{args}]"'
             await self.conn.send(self.conn.msg("critical_error", cs, "invalid parameters", info))
             return
         loading = self.conn.msg("series_loading", cs, sid, turnaround, ts=True)
@@ -123,15 +136,16 @@ class ChartHandler:
             )
             await self.conn.send(loading, error)
             return
-        series = Series(sid, turnaround, alias, sym, tf)
-        self._session(cs)["series"][sid] = series
-        starts, ends = self._first_page(series, count, range_)
+        requested = parse_range(range_) or parse_range(count)  # tvkit: range in the count slot
+        if requested is not None and self.conn.options.scenario == "ignore_range":
+            requested = None
+        series = self._session(cs)["series"].get(sid)
+        if method == "create_series" or requested is None or _other(series, sym.symbol, tf):
+            series = Series(sid, turnaround, alias, sym, tf)  # a fresh load
+            self._session(cs)["series"][sid] = series
+        series.turnaround = turnaround
+        starts, ends = load_page(series, count, requested, **self._limits(series))
         await self._deliver(cs, series, starts, ends, first=loading)
-
-    async def modify_series(
-        self, cs: str, sid: str, turnaround: str, alias: str, *rest: Any
-    ) -> None:
-        await self.create_series(cs, sid, turnaround, alias, *rest)
 
     async def remove_series(self, cs: str, sid: str, *_: Any) -> None:
         self._session(cs)["series"].pop(sid, None)
@@ -142,35 +156,20 @@ class ChartHandler:
             info = f'method: request_more_data. args: "[{sid}, {n}]"'
             await self.conn.send(self.conn.msg("critical_error", cs, "invalid parameters", info))
             return
-        before = series.earliest if series.earliest is not None else self.conn.now()
-        starts, ends = calendars.last_n(
-            series.sym.calendar, series.tf, before, min(n, self.conn.state.bar_cap)
-        )
+        starts, ends = older_page(series, n, **self._limits(series))
         await self._deliver(cs, series, starts, ends, first=None)
 
-    def _first_page(self, series: Series, count: Any, range_: Any) -> tuple[np.ndarray, np.ndarray]:
-        now, cap = self.conn.now(), self.conn.state.bar_cap
-        cal, tf = series.sym.calendar, series.tf
-        if isinstance(range_, str) and range_.startswith("r,"):
-            lo_text, _, hi_text = range_[2:].partition(":")
-            starts, ends = calendars.grid(cal, tf, int(lo_text), min(int(hi_text) + 1, now))
-            starts, ends = starts[-cap:], ends[-cap:]
-        elif isinstance(count, list) and len(count) == 3 and count[0] == "bar_count":
-            starts, ends = calendars.last_n(
-                cal, tf, min(int(count[1]) + 1, now), min(count[2], cap)
-            )
-        else:
-            n = count if isinstance(count, int) and count > 0 else 300
-            starts, ends = calendars.last_n(cal, tf, now, min(n, cap))
-        return starts, np.minimum(ends, now)
+    def _limits(self, series: Series) -> dict[str, Any]:
+        now = self.conn.now()
+        floor = reachable_start(series, now, self.conn.options.max_bars)
+        return {"now": now, "cap": self.conn.state.bar_cap, "floor": floor}
 
     async def _deliver(
         self, cs: str, series: Series, starts: np.ndarray, ends: np.ndarray, *, first: str | None
     ) -> None:
         conn = self.conn
         rows = bar_rows(series, starts, ends, conn.state.seed)
-        if len(starts):
-            series.earliest = int(starts[0])
+        series.record(starts)
         if conn.options.scenario == "bad_bars":
             rows = scenarios.corrupt_page(rows, series.sym.pricescale)
         head = [first] if first else []
@@ -189,6 +188,7 @@ class ChartHandler:
                 len(rows) // 2,
             )
             await conn.send(*head, self._update(cs, series, rows[: len(rows) // 2]))
+            conn.record.bars_sent += len(rows) // 2
             conn.abort("disconnect_mid_page")
             return
         completed = conn.msg(
@@ -201,6 +201,7 @@ class ChartHandler:
             ts=True,
         )
         await conn.send(*head, self._update(cs, series, rows), completed)
+        conn.record.bars_sent += len(rows)
 
     def _update(self, cs: str, series: Series, rows: list[list[Any]]) -> str:
         bars = [{"i": i, "v": v} for i, v in enumerate(rows)]
@@ -220,3 +221,8 @@ class ChartHandler:
             "index_diff": [],
         }
         return self.conn.msg("timescale_update", cs, {series.sid: body}, scale, ts=True)
+
+
+def _other(series: Series | None, symbol: str, tf: object) -> bool:
+    """True when a ``modify_series`` changes what the series is (symbol or resolution)."""
+    return series is None or series.sym.symbol != symbol or series.tf != tf

@@ -54,6 +54,7 @@ class ConnectionRecord:
     heartbeats_sent: int = 0
     heartbeats_echoed: int = 0
     ticks_sent: int = 0
+    bars_sent: int = 0  # history bars put on the wire (the measure of paging cost)
     malformed: int = 0
     closed: str | None = None
 
@@ -76,6 +77,11 @@ class ServerStats:
     @property
     def ticks_sent(self) -> int:
         return sum(c.ticks_sent for c in list(self.connections))
+
+    @property
+    def bars_sent(self) -> int:
+        """History bars sent over all connections: what a client's paging cost the server."""
+        return sum(c.bars_sent for c in list(self.connections))
 
 
 class ServerState:
@@ -107,7 +113,12 @@ class ServerState:
 
 
 class ReplayServer:
-    """The server; ``port=0`` picks a free port, ``now`` freezes the clock (Unix seconds)."""
+    """The server; ``port=0`` picks a free port, ``now`` freezes the clock (Unix seconds).
+
+    ``bar_cap`` is the most bars in one history reply; ``max_bars`` the lookback (only the
+    newest ``max_bars`` bars of each series are served, ``None`` for no limit); other
+    keywords are ``ConnectionOptions`` defaults, each overridable per connection in the URL.
+    """
 
     def __init__(
         self,
@@ -116,14 +127,17 @@ class ReplayServer:
         *,
         seed: int = 1,
         bar_cap: int = 5000,
+        max_bars: int | None = None,
         scenario: str | None = None,
         now: float | None = None,
         **options: Any,
     ) -> None:
         if bar_cap < 1:
             raise ValueError(f"bar_cap must be positive, got {bar_cap}")
+        if max_bars is not None and max_bars < 1:
+            raise ValueError(f"max_bars must be positive or None (no limit), got {max_bars}")
         defaults = dataclasses.replace(
-            ConnectionOptions(), scenario=check_scenario(scenario), **options
+            ConnectionOptions(), scenario=check_scenario(scenario), max_bars=max_bars, **options
         )
         self.host, self.port = host, port
         self.state = ServerState(seed=seed, bar_cap=bar_cap, options=defaults, now=now)

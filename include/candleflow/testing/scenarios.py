@@ -43,6 +43,11 @@ SCENARIOS: dict[str, str] = {
         "#3 followed by a duplicate with the same ts and open/high/low/close * 1.01; "
         "#4 ts + 7 s (off the grid); #5 close null. The page then has one extra entry."
     ),
+    "ignore_range": (
+        "Ranges are not supported: a create_series or modify_series carrying "
+        '"r,<from>:<to>" is answered as if only its count had been sent (the newest '
+        "min(count, bar_cap) bars, 300 when the count is not a positive number)."
+    ),
     "disconnect_mid_stream": (
         "Once per server, after `drop_after` (default 50) delta qsd ticks have been sent on a "
         "connection, the TCP connection is aborted (code 1006)."
@@ -72,6 +77,7 @@ class ConnectionOptions:
     tick_step: float | None = None  # virtual seconds per tick; default tick_interval or 1 ms
     drop_after: int = 50  # disconnect_mid_stream: ticks before the drop
     reject: int = 1  # http_429: how many handshakes to reject
+    max_bars: int | None = None  # lookback: only the newest max_bars bars of a series exist
 
     def with_query(self, query: Mapping[str, str]) -> ConnectionOptions:
         """A copy with the URL query's values; unknown keys are ignored, bad values raise."""
@@ -84,6 +90,8 @@ class ConnectionOptions:
                 changes[f.name] = check_scenario(raw or None)
             elif f.name in {"ticks_per_frame", "drop_after", "reject"}:
                 changes[f.name] = int(raw)
+            elif f.name == "max_bars":
+                changes[f.name] = _positive_or_none(f.name, raw)
             else:
                 changes[f.name] = float(raw)
         return dataclasses.replace(self, **changes)
@@ -93,6 +101,15 @@ class ConnectionOptions:
         if self.tick_step is not None:
             return self.tick_step
         return self.tick_interval / max(self.ticks_per_frame, 1) or 0.001
+
+
+def _positive_or_none(name: str, raw: str) -> int | None:
+    if raw in ("", "none", "None"):
+        return None
+    value = int(raw)
+    if value < 1:
+        raise ValueError(f"{name} must be a positive number of bars, got {raw!r}")
+    return value
 
 
 def corrupt_page(rows: list[list[Any]], pricescale: int) -> list[list[Any]]:

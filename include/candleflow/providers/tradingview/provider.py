@@ -1,16 +1,26 @@
 """``TradingViewProvider``: bars, symbol resolution, search and live ticks from TradingView.
 
-The transport lives in ``client`` (socket, auth, heartbeats), the chart-session
-logic in ``history``, ticks in ``quotes`` and search in
-``search``; this class holds the configuration, one shared socket and the retry
-loop. Calls on one provider are serialised on that socket (a lock), because TradingView
-throttles connections per IP; ``stream_ticks`` opens a socket of its own.
+The transport lives in ``client`` (socket, auth, heartbeats), chart sessions in ``chart``,
+history paging in ``history``, ticks in ``quotes`` and search in ``search``; this class holds
+the configuration, one shared socket and the retry loop. Calls on one provider are
+serialised on that socket (a lock), because TradingView throttles connections per IP;
+``stream_ticks`` opens a socket of its own.
 
 Configuration: ``url`` or ``CANDLEFLOW_TRADINGVIEW_URL`` (how tests point the real client at
 the replay server), ``CANDLEFLOW_TRADINGVIEW_SEARCH_URL`` for search, and the auth token from
-the ``token`` option, else ``CANDLEFLOW_TRADINGVIEW_TOKEN``, else the password of the Airflow
-connection ``tradingview_default`` (looked up lazily, only if Airflow is importable), else
-anonymous access. The token never appears in a log line or a repr.
+the ``token`` option, else ``CANDLEFLOW_TRADINGVIEW_TOKEN`` (the CLI's path), else anonymous
+access. The provider never imports Airflow: inside Airflow the token of connection
+``tradingview_default`` arrives as the ``token`` option
+(``candleflow.airflow.connections.provider_options``). The token never appears in a log line
+or a repr.
+
+History: ``paging="range"`` (the default) asks for the window itself and falls back to count
+paging when a server ignores ranges; ``paging="count"`` always pages back from the newest bar
+(kept for comparison, see ``benchmarks/bench_tv_fetch.py``). ``max_bars`` is the plan's
+lookback (about 5,000 bars on a free plan): with it, a fetch whose window reaches back past
+what ``max_bars`` bars could possibly span sets ``frame.attrs["reachable_start"]``, the UTC
+start of the oldest bar the server serves for that series. It is absent when there is no
+limit or the window is certainly within reach.
 """
 
 from __future__ import annotations
@@ -18,17 +28,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import sys
 import threading
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from candleflow.domain import UTC, Instrument, Tick, Timeframe
-from candleflow.providers.base import Capability, IDataProvider
+from candleflow.providers.base import Capability, IDataProvider, TickRow
 from candleflow.providers.tradingview.bars import BarStore
 from candleflow.providers.tradingview.client import ANONYMOUS_TOKEN, DEFAULT_URL, Connection
-from candleflow.providers.tradingview.history import fetch_history, resolve_info
-from candleflow.providers.tradingview.quotes import QuoteStream, TickRow
+from candleflow.providers.tradingview.history import (
+    Paging,
+    fetch_history,
+    oldest_reachable,
+    resolve_info,
+)
+from candleflow.providers.tradingview.quotes import QuoteStream
 from candleflow.providers.tradingview.retry import RetryPolicy, Timings
 from candleflow.providers.tradingview.search import (
     DEFAULT_SEARCH_URL,
@@ -44,7 +58,6 @@ log = logging.getLogger(__name__)
 URL_ENV = "CANDLEFLOW_TRADINGVIEW_URL"
 SEARCH_URL_ENV = "CANDLEFLOW_TRADINGVIEW_SEARCH_URL"
 TOKEN_ENV = "CANDLEFLOW_TRADINGVIEW_TOKEN"  # noqa: S105 - a variable name, not a secret
-AIRFLOW_CONN_ID = "tradingview_default"
 PAGE_SIZE = 5000  # the anonymous per-request cap (protocol notes 3.8)
 
 
@@ -65,20 +78,30 @@ class TradingViewProvider(IDataProvider):
         max_backoff: float = 30.0,
         page_size: int = PAGE_SIZE,
         search_url: str | None = None,
+        paging: Literal["range", "count"] = "range",
+        max_bars: int | None = None,
     ) -> None:
         """``timeout`` bounds every wait for data (heartbeats do not extend it);
         ``max_retries`` reconnects follow a transient failure, ``backoff`` seconds apart
-        and doubling up to ``max_backoff``."""
+        and doubling up to ``max_backoff``; ``page_size`` is the most bars asked for in one
+        request; ``paging`` and ``max_bars`` are described in the module docstring."""
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {page_size}")
+        if paging not in ("range", "count"):
+            raise ValueError(f"paging must be 'range' or 'count', got {paging!r}")
+        if max_bars is not None and (isinstance(max_bars, bool) or int(max_bars) < 1):
+            raise ValueError(f"max_bars must be a positive number of bars or None, got {max_bars}")
         self.url = url or os.environ.get(URL_ENV) or DEFAULT_URL
         self.search_url = search_url or os.environ.get(SEARCH_URL_ENV) or DEFAULT_SEARCH_URL
         self.timeout = float(timeout)
         self.page_size = page_size
+        self.paging = paging
+        self.max_bars = None if max_bars is None else int(max_bars)
+        self._reach: dict[tuple[str, str], tuple[float | None, float]] = {}
         self.retry = RetryPolicy(
             attempts=max_retries + 1, base_delay=backoff, max_delay=max_backoff
         )
@@ -91,7 +114,8 @@ class TradingViewProvider(IDataProvider):
     def __repr__(self) -> str:
         return (
             f"<TradingViewProvider url={self.url!r} token=*** timeout={self.timeout} "
-            f"max_retries={self.retry.attempts - 1}>"
+            f"max_retries={self.retry.attempts - 1} paging={self.paging!r} "
+            f"max_bars={self.max_bars}>"
         )
 
     # ----- transport primitives ---------------------------------------------------------
@@ -101,16 +125,65 @@ class TradingViewProvider(IDataProvider):
     ) -> pd.DataFrame:
         store = BarStore()  # shared by every attempt: a reconnect merges, never restarts
         now = dt.datetime.now(UTC)
+        reach: list[float | None] = [None]
 
-        def attempt() -> int:
+        def attempt() -> Paging:
+            reach[0] = self._reachable(symbol, tf, start, now)
             return fetch_history(
-                self._connection(), symbol, tf, start, store, page_size=self.page_size, now=now
+                self._connection(),
+                symbol,
+                tf,
+                start,
+                end,
+                store,
+                page_size=self.page_size,
+                now=now,
+                ranged=self.paging == "range",
             )
 
         with self._lock:
-            pages = self.retry.run(attempt, what=f"fetch {symbol} {tf}", on_retry=self._reconnect)
-        log.info("tradingview %s %s: %d pages, %d bars received", symbol, tf, pages, len(store))
-        return store.frame(self.timings)
+            paging = self.retry.run(attempt, what=f"fetch {symbol} {tf}", on_retry=self._reconnect)
+        self.timings.pages += paging.pages
+        self.timings.range_fallbacks += paging.mode == "count-fallback"
+        log.info(
+            "tradingview %s %s: %s paging, %d pages, %d bars held",
+            symbol,
+            tf,
+            paging.mode,
+            paging.pages,
+            len(store),
+        )
+        frame = store.frame(self.timings)
+        if reach[0] is not None:
+            oldest = min(reach[0], min(store.bars, default=reach[0]))
+            frame.attrs["reachable_start"] = dt.datetime.fromtimestamp(oldest, tz=UTC)
+        return frame
+
+    def _reachable(
+        self, symbol: str, tf: Timeframe, start: dt.datetime, now: dt.datetime
+    ) -> float | None:
+        """The lookback's oldest bar (Unix seconds) when the window may reach past it.
+
+        ``max_bars`` bars span at least ``max_bars - 1`` bar lengths (half of one for daily
+        and longer bars, whose starts can be closer: a holiday Monday, a DST change), so a
+        window starting after that horizon is within reach and costs no probe. A probe's
+        answer is kept for one bar length, after which the lookback has moved on.
+        """
+        if self.max_bars is None:
+            return None
+        step = tf.delta.total_seconds()
+        key, t_now = (symbol, tf.name), now.timestamp()
+        cached = self._reach.get(key)
+        if cached is not None and t_now - cached[1] < step:
+            return cached[0]
+        horizon = t_now - (self.max_bars - 1) * step * (1.0 if tf.intraday else 0.5)
+        if start.timestamp() >= horizon:
+            return None
+        value = oldest_reachable(
+            self._connection(), symbol, tf, self.max_bars, page_size=self.page_size
+        )
+        self._reach[key] = (value, t_now)
+        return value
 
     def _resolve(self, symbol: str) -> Instrument:
         with self._lock:
@@ -133,11 +206,12 @@ class TradingViewProvider(IDataProvider):
     def stream_tick_rows(
         self, symbols: Iterable[str], *, stop: threading.Event
     ) -> Iterator[list[TickRow]]:
-        """The ticks of ``stream_ticks`` as plain rows, one list per frame (the collector's
-        fast path: no ``Tick`` object per tick; see ``quotes``)."""
-        symbols = list(symbols)
-        if not symbols:
-            raise ValueError("stream_tick_rows needs at least one symbol")
+        """Deprecated name of ``stream_tick_batches`` (the collector's old fast path)."""
+        yield from self.stream_tick_batches(symbols, stop=stop)
+
+    def _stream_tick_batches(
+        self, symbols: list[str], stop: threading.Event
+    ) -> Iterator[list[TickRow]]:
         yield from self._quote_stream(symbols, stop).batches()
 
     def _stream_ticks(self, symbols: list[str], stop: threading.Event) -> Iterator[Tick]:
@@ -180,38 +254,9 @@ class TradingViewProvider(IDataProvider):
 
     def _auth_token(self) -> str:
         if self._token is None:
-            self._token = (
-                self._token_option
-                or os.environ.get(TOKEN_ENV)
-                or _airflow_token()
-                or ANONYMOUS_TOKEN
-            )
+            self._token = self._token_option or os.environ.get(TOKEN_ENV) or ANONYMOUS_TOKEN
             log.info(
                 "tradingview auth: %s",
                 "anonymous" if self._token == ANONYMOUS_TOKEN else "token configured",
             )
         return self._token
-
-
-def _airflow_token() -> str | None:
-    """The password of connection ``tradingview_default``, if Airflow has one.
-
-    Looked up inside a running Airflow task (the SDK already imported) or when the
-    connection is defined in the environment; elsewhere importing Airflow would cost seconds
-    and reconfigure logging for a lookup that cannot succeed.
-    """
-    if (
-        "airflow.sdk" not in sys.modules
-        and f"AIRFLOW_CONN_{AIRFLOW_CONN_ID.upper()}" not in os.environ
-    ):
-        return None
-    try:
-        from airflow.sdk import Connection as AirflowConnection
-        from airflow.sdk.exceptions import AirflowNotFoundException
-    except ImportError:
-        return None
-    try:
-        conn: Any = AirflowConnection.get(AIRFLOW_CONN_ID)
-    except AirflowNotFoundException:
-        return None
-    return conn.password or None

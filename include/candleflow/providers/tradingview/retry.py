@@ -32,6 +32,9 @@ class Timings:
     messages: int = 0
     chars: int = 0
     reconnects: int = 0
+    pages: int = 0  # history replies read (series loads and request_more_data)
+    bars_received: int = 0  # bars merged, before the window trim
+    range_fallbacks: int = 0  # fetches whose ranged request the server ignored
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
