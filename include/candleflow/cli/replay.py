@@ -22,6 +22,15 @@ def replay_server(
     port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one.")] = 8765,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic bars and ticks.")] = 1,
     bar_cap: Annotated[int, typer.Option(help="Most bars per history page.")] = 5000,
+    max_bars: Annotated[
+        int | None,
+        typer.Option(
+            help="Lookback: serve only the newest N bars of each series; older ranges come "
+            "back empty without an error, as on a TradingView plan (about 5000 on a free "
+            "one). Default: unlimited.",
+            min=1,
+        ),
+    ] = None,
     scenario: Annotated[
         str | None,
         typer.Option(help=f"Server-wide fault scenario: one of {', '.join(SCENARIOS)}."),
@@ -35,7 +44,9 @@ def replay_server(
         )
     from candleflow.testing.replay_server import ReplayServer
 
-    server = ReplayServer(host, port, seed=seed, bar_cap=bar_cap, scenario=scenario)
+    server = ReplayServer(
+        host, port, seed=seed, bar_cap=bar_cap, max_bars=max_bars, scenario=scenario
+    )
     # The URL is printed by the event loop once the port is bound (port 0 resolves then).
     server.on_ready = lambda: typer.echo(server.url, err=False)
     try:
