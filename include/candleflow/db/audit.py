@@ -1,4 +1,4 @@
-"""Load bookkeeping: the ``sync_state`` watermark and the ``load_audit`` row.
+"""Load bookkeeping: the ``sync_state`` watermark and reach, and the ``load_audit`` row.
 
 Both run in the caller's transaction, beside the bars they describe, so a load and its
 record become visible together or not at all.
@@ -30,8 +30,9 @@ class AuditRecord:
     provider: str
     window_start: dt.datetime
     window_end: dt.datetime
-    outcome: Literal["success", "failed", "rejected"]
+    outcome: Literal["success", "failed", "rejected", "out_of_window"]
     started_at: dt.datetime
+    clear_number: int | None = None  # the Airflow run's clear count (a retry keeps it)
     rows_fetched: int = 0
     rows_valid: int = 0
     rows_rejected: int = 0
@@ -39,6 +40,7 @@ class AuditRecord:
     rows_inserted: int = 0
     rows_updated: int = 0
     rows_unchanged: int = 0
+    rows_out_of_reach: int = 0  # bars of the window older than the provider can serve
     duration_s: float = 0.0
     error: str | None = None
     validation: dict[str, Any] | None = field(default=None)
@@ -68,7 +70,7 @@ def advance_watermark(
             SET last_bar_ts = GREATEST(s.last_bar_ts, excluded.last_bar_ts),
                 last_run_id = excluded.last_run_id,
                 updated_at = excluded.updated_at
-            WHERE excluded.last_bar_ts > s.last_bar_ts
+            WHERE s.last_bar_ts IS NULL OR excluded.last_bar_ts > s.last_bar_ts
             RETURNING last_bar_ts
             """,
             (instrument_id, tf, last_bar_ts, run_id),
@@ -89,6 +91,28 @@ def advance_watermark(
         "advanced" if row[0] == last_bar_ts else "kept",
     )
     return row[0]
+
+
+def record_reach(conn, instrument_id: int, timeframe: str, reachable_start: dt.datetime) -> None:
+    """Keep the oldest bar the provider can serve for a series in ``sync_state``.
+
+    A series that only ever had windows out of reach gets a row without a watermark
+    (``last_bar_ts`` NULL). Unchanged values are not rewritten.
+    """
+    if reachable_start.tzinfo is None:
+        raise ValueError(f"reachable_start must be timezone-aware (UTC), got {reachable_start!r}")
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            INSERT INTO candleflow.sync_state AS s (instrument_id, timeframe, reachable_start,
+                                                    updated_at)
+            VALUES (%s, %s, %s, clock_timestamp())
+            ON CONFLICT (instrument_id, timeframe) DO UPDATE
+            SET reachable_start = excluded.reachable_start, updated_at = excluded.updated_at
+            WHERE s.reachable_start IS DISTINCT FROM excluded.reachable_start
+            """,
+            (instrument_id, Timeframe.parse(timeframe).name, reachable_start),
+        )
 
 
 def write_audit(conn, record: AuditRecord) -> int:

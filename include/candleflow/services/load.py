@@ -1,0 +1,233 @@
+"""One slice of one series: fetch, keep what closed, validate, load, audit.
+
+The step every sync is made of (``services.sync`` for one symbol, ``services.chunk`` for many).
+``store_slice`` writes the rejects, the bars, the watermark and the audit row in **one
+transaction** on the caller's connection, so a failed load leaves nothing of the slice
+visible. A fetch that fails is audited as ``failed`` (``audit_failure``) and re-raised.
+
+The provider's lookback window: a provider that serves only the newest N bars of a series
+(TradingView's plans) sets ``frame.attrs["reachable_start"]``, the oldest bar it can serve.
+A slice wholly older than that is audited ``out_of_window`` (not a success, not a failure),
+with the bars it should have held counted in ``rows_out_of_reach``; a slice that straddles it
+loads what is reachable and counts the rest there too. The series' ``sync_state`` keeps the
+reachable start, so freshness and coverage can tell "not loaded" from "out of reach".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from candleflow.domain import UTC, Instrument, Timeframe
+from candleflow.errors import ValidationFailed
+from candleflow.services import window
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from candleflow.providers import IDataProvider
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REJECT_THRESHOLD = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSettings:
+    """What every slice of one sync shares: the run, the warehouse, the thresholds."""
+
+    run_id: str
+    url: str
+    now: dt.datetime
+    reject_threshold: float = DEFAULT_REJECT_THRESHOLD
+    jump_threshold: float | None = 0.5
+    slice_bars: int | None = window.DEFAULT_SLICE_BARS
+    clear_number: int | None = None  # the Airflow run's clear count: a clear redoes everything
+
+    def __post_init__(self) -> None:
+        if not 0 <= float(self.reject_threshold) <= 1:
+            raise ValueError(
+                f"reject_threshold must be within [0, 1], got {self.reject_threshold!r}"
+            )
+
+
+def fetch_slice(
+    prov: IDataProvider, symbol: str, tf: Timeframe, start: dt.datetime, end: dt.datetime, now
+) -> pd.DataFrame:
+    """The bars of ``symbol`` that closed in ``(start, end]`` (``attrs`` of the fetch kept)."""
+    lo, hi = window.fetch_range(tf, start, end)
+    return window.closed_in(prov.fetch_bars(symbol, tf, lo, hi, now=now), tf, start, end)
+
+
+def _audit(symbol, tf, provider, start, end, settings, **values) -> dict[str, Any]:
+    return {
+        "run_id": settings.run_id,
+        "clear_number": settings.clear_number,
+        "instrument_id": None,
+        "symbol": symbol,
+        "timeframe": tf.name,
+        "provider": provider,
+        "window_start": start,
+        "window_end": end,
+        "started_at": dt.datetime.now(UTC),
+        "outcome": "failed",
+        **values,
+    }
+
+
+def audit_failure(conn, symbol, tf, provider, start, end, settings, exc, clock, instrument_id):
+    """Record a slice that failed before it could be validated (fetch, resolve)."""
+    from candleflow.db.audit import AuditRecord, write_audit
+
+    audit = _audit(symbol, tf, provider, start, end, settings, instrument_id=instrument_id)
+    audit.update(error=f"{type(exc).__name__}: {exc}", duration_s=time.perf_counter() - clock)
+    with conn:
+        write_audit(conn, AuditRecord(**audit))
+
+
+def out_of_reach(
+    instrument: Instrument, tf: Timeframe, start, end, reachable: dt.datetime | None, now
+) -> int:
+    """How many bars closing in ``(start, end]`` start before ``reachable`` (the calendar's
+    count: an XNYS night is not out of reach, it has no bars)."""
+    import pandas as pd
+
+    from candleflow import calendars
+
+    lo, _ = window.fetch_range(tf, start, end)
+    if reachable is None or reachable <= lo:
+        return 0
+    market = calendars.Market.of(instrument.symbol, timezone=instrument.timezone or None)
+    bar_start = calendars.expected(market, tf, lo, min(end, reachable), now)["start"]
+    if tf.minutes is not None:
+        ends = bar_start + pd.Timedelta(minutes=tf.minutes)
+    else:
+        ends = bar_start.map(lambda ts: pd.Timestamp(tf.bar_end(ts.to_pydatetime())))
+    keep = (ends > pd.Timestamp(start)) & (ends <= pd.Timestamp(end))
+    keep &= bar_start < pd.Timestamp(reachable)
+    return int(keep.sum())
+
+
+def store_slice(
+    conn,
+    bars: pd.DataFrame,
+    instrument: Instrument,
+    instrument_id: int,
+    tf: Timeframe,
+    start: dt.datetime,
+    end: dt.datetime,
+    settings: LoadSettings,
+    *,
+    provider: str,
+    clock: float,
+) -> dict[str, Any]:
+    """Validate ``bars`` (what closed in the slice) and load them; returns the audit row."""
+    from candleflow.db.audit import AuditRecord, advance_watermark, record_reach, write_audit
+    from candleflow.db.upsert import lock_series, upsert_bars
+    from candleflow.validation import validate_bars
+    from candleflow.validation.rejects import record_rejects
+
+    symbol = instrument.symbol
+    audit = _audit(symbol, tf, provider, start, end, settings, instrument_id=instrument_id)
+    reachable = bars.attrs.get("reachable_start")
+    missing = out_of_reach(instrument, tf, start, end, reachable, settings.now)
+    lo, hi = window.fetch_range(tf, start, end)
+    result = validate_bars(
+        bars,
+        instrument=instrument,
+        timeframe=tf,
+        start=lo,
+        end=hi,
+        now=settings.now,
+        jump_threshold=settings.jump_threshold,
+    )
+    audit.update(
+        rows_fetched=len(bars),
+        rows_valid=len(result.valid),
+        rows_rejected=len(result.rejected),
+        rows_flagged=len(result.flagged),
+        rows_out_of_reach=missing,
+        validation={"summary": result.summary, "gx_result": result.gx_result},
+    )
+    failure: ValidationFailed | None = None
+    with conn:
+        lock_series(conn, instrument_id, tf.name)  # serialises overlapping windows of a series
+        record_rejects(
+            conn,
+            result.rejected,
+            instrument_id=instrument_id,
+            symbol=symbol,
+            timeframe=tf.name,
+            run_id=settings.run_id,
+        )
+        if len(bars) and result.rejected_share > float(settings.reject_threshold):
+            failure = ValidationFailed(
+                f"{symbol} {tf} ({start:%Y-%m-%dT%H:%MZ}, {end:%Y-%m-%dT%H:%MZ}]: "
+                f"{len(result.rejected)} of {len(bars)} bars rejected "
+                f"({result.rejected_share:.1%} > {float(settings.reject_threshold):.1%}); "
+                "nothing loaded, see candleflow.rejected_bars"
+            )
+            audit.update(outcome="rejected", error=str(failure))
+        else:
+            counts = upsert_bars(conn, instrument_id, tf.name, result.valid, run_id=settings.run_id)
+            out_of_window = reachable is not None and end <= reachable and not len(bars)
+            audit.update(
+                rows_inserted=counts.inserted,
+                rows_updated=counts.updated,
+                rows_unchanged=counts.unchanged,
+                outcome="out_of_window" if out_of_window else "success",
+            )
+            if len(result.valid):
+                last = result.valid["ts"].max().to_pydatetime()
+                advance_watermark(conn, instrument_id, tf.name, last, run_id=settings.run_id)
+            if reachable is not None:
+                record_reach(conn, instrument_id, tf.name, reachable)
+        audit["duration_s"] = time.perf_counter() - clock
+        write_audit(conn, AuditRecord(**audit))
+    _log(audit, tf, reachable)
+    if failure is not None:
+        raise failure
+    return audit
+
+
+def _log(audit: dict[str, Any], tf: Timeframe, reachable) -> None:
+    if audit["outcome"] == "out_of_window":
+        log.warning(
+            "out of window: %s %s (%s, %s] is older than the provider's reachable history"
+            " (from %s): %d bars out of reach, nothing to load",
+            audit["symbol"],
+            tf,
+            audit["window_start"],
+            audit["window_end"],
+            reachable,
+            audit["rows_out_of_reach"],
+        )
+        return
+    if audit["rows_out_of_reach"]:
+        log.warning(
+            "partly out of reach: %s %s (%s, %s]: %d bars before %s cannot be served",
+            audit["symbol"],
+            tf,
+            audit["window_start"],
+            audit["window_end"],
+            audit["rows_out_of_reach"],
+            reachable,
+        )
+    log.info(
+        "loaded %s %s (%s, %s]: %d fetched, %d inserted, %d updated, %d unchanged, %d rejected,"
+        " %d flagged (%s)",
+        audit["symbol"],
+        tf,
+        audit["window_start"],
+        audit["window_end"],
+        audit["rows_fetched"],
+        audit.get("rows_inserted", 0),
+        audit.get("rows_updated", 0),
+        audit.get("rows_unchanged", 0),
+        audit["rows_rejected"],
+        audit["rows_flagged"],
+        audit["outcome"],
+    )
