@@ -8,7 +8,8 @@ bar. Late ticks within the lookback (1 day) revise their bars and the higher tim
 built from them. Daily bars follow each instrument's exchange session.
 
 A manual run may name ``symbols`` and an explicit ``start``/``end`` (ISO-8601, UTC) to
-rebuild a window, e.g. after a fix. Rolled-up bars never overwrite provider bars.
+rebuild a window, e.g. after a fix. Rolled-up bars never overwrite provider bars. A bad
+param (an unknown symbol, an empty window) fails the run at once, without retries.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, task
 
+from candleflow.airflow.failures import fails_permanently
 from candleflow.assets import TICKS, bars_asset
 
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "1d")
@@ -45,7 +47,9 @@ DEFAULT_ARGS = {
 )
 def bars_rollup():
     @task(outlets=[bars_asset(tf) for tf in TIMEFRAMES])
+    @fails_permanently
     def roll_up_ticks(params: dict | None = None, run_id: str | None = None) -> dict:
+        from candleflow.airflow.connections import warehouse_url
         from candleflow.services.ticks.jobs import run_rollup
 
         params = params or {}
@@ -55,6 +59,7 @@ def bars_rollup():
             start=dt.datetime.fromisoformat(params["start"]) if params.get("start") else None,
             end=dt.datetime.fromisoformat(params["end"]) if params.get("end") else None,
             timeframes=TIMEFRAMES,
+            url=warehouse_url(),
         )
 
     roll_up_ticks()

@@ -14,6 +14,8 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, task
 
+from candleflow.airflow.failures import fails_permanently
+
 DEFAULT_ARGS = {
     "owner": "candleflow",
     "retries": 2,
@@ -33,6 +35,7 @@ DEFAULT_ARGS = {
 )
 def freshness_check():
     @task
+    @fails_permanently
     def check_freshness(run_id: str | None = None, params: dict | None = None) -> dict:
         from candleflow.airflow.connections import warehouse_url
         from candleflow.services.freshness import check_freshness

@@ -1,20 +1,23 @@
 """Instruments: resolve the watchlist's symbols through the provider into ``instruments``.
 
 Daily, and on demand (trigger it after editing the watchlist). Each symbol's exchange,
-description, type, currency, timezone, session and price scale are upserted; the OHLCV
-DAGs and the BarManager read the timezone and session from there. A re-run only refreshes
-the rows. One unknown symbol does not stop the others: they are all stored, then the task
-fails naming the symbols the provider did not know.
+description, type, currency, timezone, session and price scale are stored; the OHLCV DAGs,
+validation and the BarManager read the timezone and session from there. This run always asks
+the provider (the OHLCV loads only ask for symbols missing or confirmed more than a day ago),
+and writes a row only when a value changed, besides stamping ``last_seen``. A re-run only
+refreshes the rows. One failing symbol does not stop the others: they are all stored, then the
+task fails naming the failures: at once when no retry can help (an unknown symbol, a rejected
+token), with retries when one may (a timeout).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import dag
+from airflow.sdk import dag, task
 
 from candleflow import watchlist
-from candleflow.airflow.operators import SyncInstrumentsOperator
+from candleflow.airflow.failures import fails_permanently
 from candleflow.assets import INSTRUMENTS
 
 WATCHLIST = watchlist.load()
@@ -37,14 +40,23 @@ DEFAULT_ARGS = {
     doc_md=__doc__,
 )
 def instruments_sync():
-    SyncInstrumentsOperator(
-        task_id="resolve_instruments",
-        symbols=list(WATCHLIST.symbols),
-        provider=WATCHLIST.provider,
-        provider_options=WATCHLIST.provider_options,
-        pool="tradingview" if WATCHLIST.provider == "tradingview" else "default_pool",
+    @task(
         outlets=[INSTRUMENTS],
+        pool="tradingview" if WATCHLIST.provider == "tradingview" else "default_pool",
     )
+    @fails_permanently
+    def resolve_instruments() -> dict:
+        from candleflow.airflow.connections import provider_options, warehouse_url
+        from candleflow.services.instruments import resolve_and_store
+
+        return resolve_and_store(
+            list(WATCHLIST.symbols),
+            provider=WATCHLIST.provider,
+            provider_options=provider_options(WATCHLIST.provider, WATCHLIST.provider_options),
+            url=warehouse_url(),
+        )
+
+    resolve_instruments()
 
 
 instruments_sync()

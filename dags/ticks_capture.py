@@ -18,6 +18,7 @@ import datetime as dt
 from airflow.sdk import Param, dag, task
 
 from candleflow import watchlist
+from candleflow.airflow.failures import fails_permanently
 from candleflow.assets import TICKS
 
 CAPTURE_SECONDS = 270.0  # leaves the 5-minute slot room to start up and flush
@@ -45,12 +46,16 @@ DEFAULT_ARGS = {
 )
 def ticks_capture():
     @task(outlets=[TICKS])
+    @fails_permanently
     def capture_ticks(params: dict | None = None, run_id: str | None = None) -> dict:
+        from candleflow.airflow.connections import warehouse_url
         from candleflow.services.ticks.jobs import capture_ticks
 
         params = params or {}
         symbols = watchlist.select(watchlist.load().symbols, params.get("symbols"))
-        return capture_ticks(symbols, run_id=run_id, duration=float(params["seconds"]))
+        return capture_ticks(
+            symbols, run_id=run_id, duration=float(params["seconds"]), url=warehouse_url()
+        )
 
     capture_ticks()
 

@@ -1,10 +1,13 @@
 """Warehouse health check, hourly.
 
 Checks that the warehouse answers and that its schema is at the version the deployed code
-expects, and records each result in ``candleflow.health_checks``. It fails loudly (and is
-retried twice, since an unreachable database is often a passing fault) so that a broken
-warehouse shows up here first rather than as obscure failures in the data DAGs. A re-run
-only adds another health record. Runs are independent: no catch-up.
+expects, and records each result in ``candleflow.health_checks``. It fails loudly so that a
+broken warehouse shows up here first rather than as obscure failures in the data DAGs: an
+unreachable database is retried twice (often a passing fault), a schema at the wrong version
+fails at once (no retry fixes it; run ``candleflow db migrate``). The warehouse is the one the
+data DAGs use: the ``candleflow_warehouse`` connection, else ``CANDLEFLOW_DATABASE_URL``, else
+the embedded server. A re-run only adds another health record. Runs are independent: no
+catch-up.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.sdk import dag, task
+
+from candleflow.airflow.failures import fails_permanently
 
 DEFAULT_ARGS = {
     "owner": "candleflow",
@@ -33,10 +38,12 @@ DEFAULT_ARGS = {
 )
 def warehouse_healthcheck():
     @task
+    @fails_permanently
     def check_warehouse(run_id: str | None = None) -> dict:
+        from candleflow.airflow.connections import warehouse_url
         from candleflow.services.health import check_warehouse
 
-        return check_warehouse(run_id=run_id)
+        return check_warehouse(warehouse_url(), run_id=run_id)
 
     check_warehouse()
 
