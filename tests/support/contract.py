@@ -5,7 +5,8 @@ configured provider, a symbol, a timeframe, a window and the bars expected in it
 oracle that does not use the provider (the frame a test wrote, pandas reading the vendor file
 directly, or the replay server's synthetic generator). ``tests/unit/test_provider_contract.py``
 runs the generic contract over all of them; provider-specific tests use their own cases.
-A case that needs a server asks for it by fixture name (``replay_server``).
+A case that needs a server asks for it by fixture name (``replay_server``,
+``binance_stub``).
 """
 
 from __future__ import annotations
@@ -121,13 +122,22 @@ def tradingview_case(request: pytest.FixtureRequest) -> ContractCase:
     return ContractCase(provider, "NASDAQ:AAPL", "1h", start, end, expected)
 
 
-CASES: dict[str, Callable[[pytest.FixtureRequest], ContractCase]] = {
-    "tradingview": tradingview_case,
-    **{f"files-{name}": case for name, case in FILE_CASES.items()},
-}
+def ccxt_case(request: pytest.FixtureRequest) -> ContractCase:
+    """Real Binance candles through ccxt from the REST stub, paged past its 1,000 limit; the
+    oracle is pandas reading the freqtrade feather file the stub serves."""
+    from candleflow.providers.ccxt import CcxtProvider
+
+    stub = request.getfixturevalue("binance_stub")
+    path = shared_data("freqtrade/XRP_ETH-1m.feather")
+    raw = pd.read_feather(path).rename(columns={"date": "ts"})
+    start, end = dt.datetime(2019, 10, 11, 6, tzinfo=UTC), dt.datetime(2019, 10, 13, tzinfo=UTC)
+    window = raw[(raw["ts"] >= start) & (raw["ts"] < end)][list(BAR_COLUMNS)]
+    provider = CcxtProvider(urls=stub.ccxt_urls, backoff=0.01, max_backoff=0.05)
+    return ContractCase(provider, "BINANCE:XRPETH", "1m", start, end, window)
 
 
 CASES: dict[str, Callable[[pytest.FixtureRequest], ContractCase]] = {
     "tradingview": tradingview_case,
+    "ccxt": ccxt_case,
     **{f"files-{name}": case for name, case in FILE_CASES.items()},
 }

@@ -30,6 +30,16 @@ def replay_server():
         yield srv
 
 
+@pytest.fixture(scope="module")
+def binance_stub():
+    from candleflow.testing.binance_markets import freqtrade_markets
+    from candleflow.testing.binance_stub import BinanceStub
+    from tests.support.shared_data import shared_data
+
+    with BinanceStub(freqtrade_markets(shared_data("freqtrade").parent)) as stub:
+        yield stub
+
+
 @pytest.fixture(params=sorted(CASES))
 def contract_case(request: pytest.FixtureRequest):
     case = CASES[request.param](request)

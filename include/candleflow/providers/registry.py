@@ -18,6 +18,7 @@ ENTRY_POINT_GROUP = "candleflow.providers"
 BUILTIN: dict[str, str] = {
     "tradingview": "candleflow.providers.tradingview:TradingViewProvider",
     "files": "candleflow.providers.files:FileProvider",
+    "ccxt": "candleflow.providers.ccxt:CcxtProvider",
 }
 
 
