@@ -6,7 +6,7 @@ A daily rolled-up bar follows the instrument's exchange (``instruments.timezone`
 - ``24x7`` (crypto, the default) or a session we cannot parse: the local calendar day,
   stamped at local midnight (``Etc/UTC`` gives the usual 00:00 UTC bars).
 - ``HHMM-HHMM`` (TradingView's notation, e.g. ``0930-1600`` for XNYS; an optional
-  ``:1234567`` day list and further ``,``-separated ranges are allowed): the bars from the
+  ``:1234567`` day list and further ``,``- or ``|``-separated ranges are allowed): the bars from the
   first open to the last close, stamped **at the session open** (13:30 or 14:30 UTC for
   XNYS, following daylight saving). Pre- and post-market bars stay in the 1m..1h bars but
   are not part of the daily bar, which is what the exchange's official daily OHLC covers.
@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from dataclasses import dataclass
+
+from candleflow import calendars
 
 log = logging.getLogger(__name__)
 
-_RANGE = re.compile(r"^(\d{2})(\d{2})-(\d{2})(\d{2})$")
 DAY = dt.timedelta(days=1)
 
 
@@ -39,20 +39,20 @@ class SessionSpec:
     length: dt.timedelta
 
 
-def parse_session(session: str, timezone: str) -> SessionSpec:
-    """The ``SessionSpec`` of an ``instruments.session`` string (see module docstring)."""
-    text = (session or "").strip().lower()
-    if text in ("", "24x7", "0000-0000", "0000-2400"):
-        return SessionSpec(timezone, dt.timedelta(0), DAY)
-    ranges = [part.split(":", 1)[0] for part in text.split(",") if part]
-    parsed = [_RANGE.match(r) for r in ranges]
-    if not parsed or any(m is None for m in parsed):
+def daily_session(session: str | None, timezone: str) -> SessionSpec:
+    """The ``SessionSpec`` of an ``instruments.session`` string (see module docstring).
+
+    The string is read by ``candleflow.calendars.parse_session``; the day bucket runs from
+    the first segment's open to the last segment's close.
+    """
+    try:
+        segments = calendars.parse_session(session)
+    except ValueError:
         log.warning("session %r not understood; daily bars use the whole local day", session)
-        return SessionSpec(timezone, dt.timedelta(0), DAY)
-    first, last = parsed[0], parsed[-1]
-    opens = dt.timedelta(hours=int(first.group(1)), minutes=int(first.group(2)))
-    closes = dt.timedelta(hours=int(last.group(3)), minutes=int(last.group(4)))
-    length = closes - opens
+        segments = calendars.WHOLE_DAY
+    first, last = segments[0], segments[-1]
+    opens = dt.timedelta(minutes=first.opens)
+    length = dt.timedelta(minutes=last.closes) - opens
     if length <= dt.timedelta(0):
         length += DAY  # overnight: opens in the evening, closes the next day
     return SessionSpec(timezone, opens, length)

@@ -2,7 +2,7 @@
 
 Why it matters: "is my history complete?" is the first question before a backtest, and a
 plain count cannot answer it for a session market (nights, weekends, holidays and early
-closes are not holes). The expected bars come from ``candleflow.query.sessions``.
+closes are not holes). The expected bars come from ``candleflow.calendars``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from candleflow.calendars import Market, expected
 from candleflow.domain import Timeframe
 from candleflow.query.resample import bar_keys
-from candleflow.query.sessions import Market, expected
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from candleflow.calendars import Market, expected, period_keys, schedule
 from candleflow.domain import PRICE_COLUMNS, Timeframe
-from candleflow.query.sessions import Market, anchors, expected, period_keys, schedule
+from candleflow.query.sessions import anchors
 from candleflow.query.sessions import session_dates as _session_dates
 
 DAY = Timeframe.parse("1d")

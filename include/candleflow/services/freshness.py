@@ -39,7 +39,7 @@ def expected_start(spec, symbol: str, timezone: str, now: dt.datetime, margin: d
     """Start of the newest bar of ``symbol`` that should be loaded by ``now`` (or None)."""
     import pandas as pd
 
-    from candleflow.query.sessions import Market, expected
+    from candleflow.calendars import Market, expected
 
     market = Market.of(symbol, split_symbol(symbol)[0], timezone)
     later = pd.Timestamp(now) + pd.Timedelta(days=3)

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import warnings
 from typing import Literal
 
 import numpy as np
 
+from candleflow.calendars import session_bounds
 from candleflow.domain import Timeframe
 
 CalendarName = Literal["24x7", "XNYS"]
@@ -33,19 +33,11 @@ _MONDAY = 4 * _DAY  # 1970-01-05 was the first Monday after the epoch
 def xnys_sessions() -> tuple[np.ndarray, np.ndarray]:
     """Open and close (Unix seconds) of every XNYS session from 2000-01-03.
 
-    Loaded once per process: building the calendar takes a few hundred milliseconds.
+    From ``candleflow.calendars`` (the one calendar cache): built once per process.
     """
-    import exchange_calendars as xcals
-    import pandas as pd
-
-    # exchange_calendars trips a pandas-3 deprecation warning inside its constructor.
-    deprecation = getattr(pd.errors, "Pandas4Warning", FutureWarning)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", deprecation)
-        cal = xcals.get_calendar("XNYS", start="2000-01-03")
-    opens = cal.schedule["open"].dt.as_unit("s").astype("int64").to_numpy()
-    closes = cal.schedule["close"].dt.as_unit("s").astype("int64").to_numpy()
-    return opens, closes
+    opens, closes = session_bounds("XNYS")
+    keep = opens >= XNYS_START * 1_000_000
+    return opens[keep] // 1_000_000, closes[keep] // 1_000_000
 
 
 def history_start(calendar: CalendarName) -> int:
