@@ -11,7 +11,7 @@ seeded random walk (``synthetic_market``, for the benchmark's year of 1m bars). 
 coarser than a market's own are aggregated the way Binance builds them from trades.
 
 Faults are queued with ``fail``: HTTP 429 and 418 with ``Retry-After``, 5xx, a dropped
-connection, and an unknown symbol's ``-1121``::
+connection, an unknown symbol's ``-1121``, and rejected credentials (401, ``-2015``)::
 
     with BinanceStub() as stub:
         stub.fail("429", times=2, retry_after=1)
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 API = "/api/v3/"
 DEFAULT_LIMIT, MAX_LIMIT = 500, 1000
-FAULTS = ("429", "418", "500", "502", "503", "504", "drop", "-1121")
+FAULTS = ("429", "418", "500", "502", "503", "504", "drop", "-1121", "401")
 RATE_LIMITS = [
     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
     {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
@@ -251,6 +251,8 @@ def _fault_error(fault: Fault, headers: dict[str, str]) -> BinanceError:
         return BinanceError(int(fault.kind), -1003, msg)
     if fault.kind == "-1121":
         return BinanceError(400, -1121, "Invalid symbol.")
+    if fault.kind == "401":
+        return BinanceError(401, -2015, "Invalid API-key, IP, or permissions for action.")
     return BinanceError(int(fault.kind), -1001, "Internal error; unable to process your request.")
 
 

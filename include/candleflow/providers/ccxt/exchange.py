@@ -151,6 +151,12 @@ def shared_exchange(exchange: str, config: Mapping[str, Any]) -> Handle:
     return handle
 
 
+def forget_instances() -> None:
+    """Drop the shared instances (tests start each server afresh; the next call rebuilds)."""
+    with _HANDLES_LOCK:
+        _HANDLES.clear()
+
+
 def _fingerprint(config: Mapping[str, Any]) -> str:
     """A stable key for ``config``; secrets enter only as a hash."""
     text = json.dumps(config, sort_keys=True, default=repr)
