@@ -444,3 +444,94 @@ def test_wrong_path_and_unknown_scenario_are_refused(server) -> None:
     with pytest.raises(websocket.WebSocketBadStatusException) as info:
         RawClient(server.url + "?scenario=nope")
     assert info.value.status_code == 400
+
+
+# ----- ranges, tvkit's modify_series, the lookback ----------------------------------------
+
+H = 3600
+
+
+def starts(bars: list[list[Any]]) -> list[float]:
+    return [v[0] for v in bars]
+
+
+def oracle_starts(symbol: str, lo: int, hi: int, tf: str = "1h") -> list[float]:
+    """Bar starts in ``[lo, hi]`` (inclusive, as a range is) before ``NOW``."""
+    return [ts.timestamp() for ts in synthetic.bars(symbol, tf, lo, hi + 1, now=NOW)["ts"]]
+
+
+def test_a_range_in_the_seventh_slot_gives_exactly_its_bars(server) -> None:
+    hour = NOW - NOW % H
+    lo, hi = hour - 900 * H, hour - 851 * H  # 50 bar starts, both ends included
+    client = RawClient(server.url)
+    client.chart("BINANCE:BTCUSDT", "60", 0, f"r,{lo}:{hi}")
+    got = bars_of(client.until("series_completed"))
+    expected = synthetic.bars("BINANCE:BTCUSDT", "1h", lo, hi + 1, now=NOW)
+    assert starts(got) == oracle_starts("BINANCE:BTCUSDT", lo, hi)
+    assert len(got) == 50 and got == expected.assign(ts=starts(got)).values.tolist()
+    (record,) = server.stats.connections
+    assert record.bars_sent == 50 == server.stats.bars_sent
+
+
+def test_tvkits_create_then_modify_in_the_count_slot_sends_only_what_is_new(server) -> None:
+    """tvkit: create_series for the newest bars, then a 6-element modify_series whose range
+    sits in the count slot; TradingView leaves out the bars create_series delivered."""
+    client = RawClient(server.url)
+    client.chart("BINANCE:BTCUSDT", "60", 30)
+    first = bars_of(client.until("series_completed"))
+    lo, hi = NOW - 80 * H, NOW
+    client.send("modify_series", "cs_test", "sds_1", "s2", "sym_1", "60", f"r,{lo}:{hi}")
+    reply = client.until("series_completed")
+    second = bars_of(reply)
+    assert reply[-1]["p"][3] == "s2"  # the new turnaround is echoed
+    everything = oracle_starts("BINANCE:BTCUSDT", lo, hi)
+    assert starts(first) == everything[-30:]
+    assert starts(second) == everything[:-30]  # the older part only, nothing twice
+
+
+def test_a_range_longer_than_bar_cap_keeps_its_newest_bars(server) -> None:
+    lo, hi = NOW - 1000 * H, NOW - 501 * H  # 500 bars; the cap is 100
+    client = RawClient(server.url)
+    client.chart("BINANCE:BTCUSDT", "60", 0, f"r,{lo}:{hi}")
+    got = bars_of(client.until("series_completed"))
+    assert starts(got) == oracle_starts("BINANCE:BTCUSDT", lo, hi)[-100:]
+
+
+def test_a_bad_range_gets_a_critical_error(server) -> None:
+    client = RawClient(server.url)
+    client.chart("BINANCE:BTCUSDT", "60", 10, "r,yesterday")
+    client.frame()  # symbol_resolved
+    (err,) = decode(client.frame())
+    assert err["m"] == "critical_error" and err["p"][:2] == ["cs_test", "invalid parameters"]
+
+
+def test_ignore_range_answers_with_the_newest_count_bars(server) -> None:
+    lo, hi = NOW - 900 * H, NOW - 851 * H
+    client = RawClient(server.url + "?scenario=ignore_range")
+    client.chart("BINANCE:BTCUSDT", "60", 7, f"r,{lo}:{hi}")
+    got = bars_of(client.until("series_completed"))
+    assert starts(got) == oracle_starts("BINANCE:BTCUSDT", NOW - 10 * H, NOW)[-7:]
+
+
+def test_max_bars_serves_only_the_newest_bars_and_older_pages_are_empty(server) -> None:
+    client = RawClient(server.url + "?max_bars=150")
+    client.chart("NASDAQ:AAPL", "60", 80)
+    pages = [bars_of(client.until("series_completed"))]
+    for _ in range(3):
+        client.send("request_more_data", "cs_test", "sds_1", 100)
+        pages.append(bars_of(client.until("series_completed")))
+    newest = oracle_starts("NASDAQ:AAPL", NOW - 2000 * H, NOW)[-150:]
+    assert [len(p) for p in pages] == [80, 70, 0, 0]  # an empty page, never an error
+    assert sorted(starts(pages[0]) + starts(pages[1])) == newest
+    reach = int(newest[0])
+    client.send("modify_series", "cs_test", "sds_1", "s2", "sym_1", "60", "", f"r,0:{reach - 1}")
+    assert bars_of(client.until("series_completed")) == []  # wholly older than the lookback
+    fresh = RawClient(server.url + "?max_bars=150")
+    fresh.chart("NASDAQ:AAPL", "60", 0, f"r,{reach - 100 * H}:{reach + 20 * H}")
+    straddling = bars_of(fresh.until("series_completed"))
+    assert starts(straddling) == [t for t in newest if t <= reach + 20 * H]
+
+
+def test_max_bars_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_bars"):
+        ReplayServer(max_bars=0)
