@@ -44,6 +44,19 @@ def tv_fetch(d: dict) -> Iterator[Row]:
         "report",
         "n/a",
     )
+    old = d.get("old_window")
+    if old:
+        r, c = old["range"], old["count"]
+        yield (
+            f"fetch_bars 30 days of 1h bars {old['days_back']} days back, ranged requests",
+            f"{r['total_s']:.3f} s, {r['bars_sent']:,} bars sent",
+            f"count paging {c['total_s']:.3f} s, {c['bars_sent']:,} bars sent; "
+            f"range ignored {old['range_ignored']['total_s']:.3f} s",
+            f"{r['count_over_range_time']:.1f}x faster, "
+            f"{r['count_over_range_bars']:.0f}x fewer bars",
+            "report",
+            "n/a",
+        )
 
 
 def validation(d: dict) -> Iterator[Row]:
