@@ -1,20 +1,169 @@
 """Value types shared by providers, validation, the loader and the query module.
 
 One vocabulary everywhere: an ``Instrument`` is identified by its ``symbol``
-(``EXCHANGE:TICKER``); a bar's ``ts`` is its **start** in UTC and it covers
-``[ts, ts + timeframe)``; a ``Tick`` is one quote or trade update.
+(``EXCHANGE:TICKER``); a ``Bar``'s ``ts`` is its **start** in UTC and it covers
+``[ts, ts + timeframe)``; a ``Tick`` is one quote or trade update. Beside the types live the
+ideas every layer must read the same way, each in one place: ``to_utc`` (the one timestamp
+parser), the column specs ``BARS``/``TICKS`` (PostgreSQL and Arrow types derive from them),
+the choice enums the CLI (Typer) and the HTTP API (FastAPI) both offer, and the default
+reject threshold.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
-BAR_COLUMNS: tuple[str, ...] = ("ts", "open", "high", "low", "close", "volume")
-PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
-TICK_COLUMNS: tuple[str, ...] = ("ts", "price", "size", "day_volume", "bid", "ask")
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 UTC = dt.UTC
+
+#: Above this share of rejected rows a window fails and nothing of it loads.
+DEFAULT_REJECT_THRESHOLD = 0.05
+
+
+# ----- timestamps -----------------------------------------------------------------------------
+
+
+def to_utc(value: dt.datetime | dt.date | str, *, name: str = "timestamp") -> dt.datetime:
+    """An aware UTC ``datetime`` from ISO-8601 text, a date or a datetime.
+
+    Why one parser: the CLI, the API, DAG params, the sync and validation must read
+    ``2024-03-01``, ``2024-03-01T14:30Z`` and ``2024-03-01T09:30-05:00`` alike. Naive values
+    are taken as UTC (the warehouse's zone); a date is its UTC midnight; a pandas Timestamp
+    becomes a plain datetime. Bad input raises ``ValueError`` (``TypeError`` for a wrong
+    type) naming ``name`` and the expected form.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        except ValueError:
+            raise ValueError(
+                f"bad {name} {value!r}; expected ISO-8601, e.g. 2024-01-02 or 2024-01-02T14:30Z"
+            ) from None
+    elif hasattr(value, "to_pydatetime"):  # pandas.Timestamp, without importing pandas
+        if value != value:  # NaT is the one value not equal to itself
+            raise ValueError(f"bad {name}: NaT; expected a time")
+        value = value.to_pydatetime()
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if not isinstance(value, dt.datetime):
+        raise TypeError(
+            f"{name} must be a datetime, date or ISO-8601 string, got {type(value).__name__}"
+        )
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# ----- the column specs -----------------------------------------------------------------------
+
+_PG = {"timestamp": "timestamptz", "float": "float8", "int": "int8", "bool": "bool", "text": "text"}
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a bar or tick frame: the warehouse and Arrow types follow its kind."""
+
+    name: str
+    kind: Literal["timestamp", "float", "int", "bool", "text"]
+    nullable: bool = True
+
+    @property
+    def pg_type(self) -> str:
+        return _PG[self.kind]
+
+    def arrow_type(self) -> pa.DataType:
+        import pyarrow as pa
+
+        return {
+            "timestamp": pa.timestamp("us", tz="UTC"),
+            "float": pa.float64(),
+            "int": pa.int64(),
+            "bool": pa.bool_(),
+            "text": pa.string(),
+        }[self.kind]
+
+
+#: A bar: ``ts`` (start, UTC), prices, and volume (NULL where the instrument has none).
+BARS: tuple[Column, ...] = (
+    Column("ts", "timestamp", nullable=False),
+    *(Column(c, "float", nullable=False) for c in ("open", "high", "low", "close")),
+    Column("volume", "float"),
+)
+#: A tick: ``ts`` and ``seq`` (ties at one ts) are its key with the instrument; the rest values.
+TICKS: tuple[Column, ...] = (
+    Column("ts", "timestamp", nullable=False),
+    Column("seq", "int", nullable=False),
+    *(Column(c, "float") for c in ("price", "size", "day_volume", "bid", "ask")),
+)
+
+BAR_COLUMNS: tuple[str, ...] = tuple(c.name for c in BARS)
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+#: The value columns of a tick frame (``seq`` is added where ticks are keyed).
+TICK_COLUMNS: tuple[str, ...] = tuple(c.name for c in TICKS if c.name != "seq")
+
+
+def pg_types(columns: tuple[Column, ...]) -> dict[str, str]:
+    """``{name: PostgreSQL type}`` in column order, for staging tables and COPY."""
+    return {c.name: c.pg_type for c in columns}
+
+
+def arrow_schema(columns: tuple[Column, ...]) -> pa.Schema:
+    """The Arrow schema of ``columns`` (``ts`` as UTC microseconds)."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(c.name, c.arrow_type(), c.nullable) for c in columns])
+
+
+# ----- choices offered by the CLI and the API -------------------------------------------------
+
+
+class FillMode(enum.StrEnum):
+    """How missing intervals are filled on read (see ``candleflow.query``)."""
+
+    FFILL = "ffill"
+    FLAT = "flat"
+
+
+class BarFormat(enum.StrEnum):
+    """How ``candleflow fetch``/``bars`` print bars."""
+
+    CSV = "csv"
+    JSON = "json"
+    TABLE = "table"
+
+
+class QueryOutput(enum.StrEnum):
+    """The frame type ``candleflow.query`` returns."""
+
+    PANDAS = "pandas"
+    ARROW = "arrow"
+    POLARS = "polars"
+
+
+class BarSource(enum.StrEnum):
+    """Where a stored bar came from; part of the ``bars`` key."""
+
+    PROVIDER = "provider"
+    ROLLUP = "rollup"
+
+
+# The values as plain strings (for messages and membership tests) and as Literal types (for
+# signatures); tests check that each Literal lists exactly its enum's values.
+FILLS: tuple[str, ...] = tuple(m.value for m in FillMode)
+BAR_FORMATS: tuple[str, ...] = tuple(m.value for m in BarFormat)
+OUTPUTS: tuple[str, ...] = tuple(m.value for m in QueryOutput)
+SOURCES: tuple[str, ...] = tuple(m.value for m in BarSource)
+Fill = Literal["ffill", "flat"]
+Format = Literal["csv", "json", "table"]
+Output = Literal["pandas", "arrow", "polars"]
+Source = Literal["provider", "rollup"]
+
+
+# ----- value types ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +261,26 @@ class Instrument:
     @property
     def ticker(self) -> str:
         return split_symbol(self.symbol)[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One OHLCV bar; ``ts`` is its start in UTC and it covers ``[ts, ts + timeframe)``.
+
+    Frames (``BAR_COLUMNS``) carry bars in bulk; a ``Bar`` is one of their rows for code
+    that handles bars one at a time (``Bar(*row)`` of ``frame.itertuples(index=False)``).
+    """
+
+    ts: dt.datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.ts.tzinfo is None:
+            raise ValueError(f"Bar ts {self.ts!r} is naive; expected a UTC datetime")
 
 
 @dataclass(frozen=True, slots=True)
