@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from candleflow.db.ticks_load import insert_ticks
+from candleflow.db.ticks import insert_ticks
 from candleflow.domain import Instrument
 from candleflow.managers import BarManager
 from candleflow.services.instruments import ensure_instrument

@@ -19,7 +19,8 @@ import pandas as pd
 import psycopg2
 import pytest
 
-from candleflow.db import audit, bulk, connection, ticks_load, upsert
+from candleflow.db import audit, bulk, connection, upsert
+from candleflow.db import ticks as ticks_db
 from candleflow.db.audit import AuditRecord
 from candleflow.db.upsert import LoadCounts
 
@@ -346,9 +347,9 @@ def test_ticks_insert_ignores_duplicates(db_url, db, instrument):
             "ask": [10.1, 10.6, 10.3],
         }
     )
-    assert ticks_load.insert_ticks(db, instrument, ticks, run_id="t1") == (3, 0)
+    assert ticks_db.insert_ticks(db, instrument, ticks, run_id="t1") == (3, 0)
     replay = pd.concat([ticks, ticks.iloc[[0]]], ignore_index=True)
-    assert ticks_load.insert_ticks(db, instrument, replay, run_id="t2") == (0, 4)
+    assert ticks_db.insert_ticks(db, instrument, replay, run_id="t2") == (0, 4)
     db.commit()
     stored = rows(db, "SELECT ts, seq, price, size, run_id FROM candleflow.ticks ORDER BY ts, seq")
     assert [(r[0], r[1], r[2], r[3], r[4]) for r in stored] == [

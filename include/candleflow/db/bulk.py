@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 from psycopg2 import sql
 
+from candleflow.domain import TICKS, pg_types
+
 log = logging.getLogger(__name__)
 
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
@@ -131,7 +133,7 @@ def _constant(value: Any) -> tuple[Any, str]:
     raise ValueError(f"unsupported constant {value!r}; expected a non-empty str or an int")
 
 
-def _as_pandas(frame: Any) -> Any:
+def as_pandas(frame: Any) -> Any:
     """Accept a pyarrow Table too: its columns become pandas ones without a copy where possible."""
     return frame.to_pandas() if hasattr(frame, "column_names") else frame
 
@@ -150,7 +152,7 @@ def copy_frame(
     ``constants`` fill columns that are the same in every row (see ``encode_binary``).
     """
     constants = dict(constants or {})
-    frame = _as_pandas(frame)
+    frame = as_pandas(frame)
     missing = [name for name in columns if name not in frame.columns]
     if missing:
         raise ValueError(f"frame lacks column(s) {missing}; has {list(frame.columns)}")
@@ -197,12 +199,4 @@ def staged(conn, name: str, frame: Any, columns: Mapping[str, str]) -> Iterator[
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
 
 
-TICK_COLUMNS = {
-    "ts": "timestamptz",
-    "seq": "int8",
-    "price": "float8",
-    "size": "float8",
-    "day_volume": "float8",
-    "bid": "float8",
-    "ask": "float8",
-}
+TICK_COLUMNS = pg_types(TICKS)  # ts, seq, price, size, day_volume, bid, ask: the one spec

@@ -13,12 +13,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from candleflow.db import locks
 from candleflow.errors import MigrationError
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-_LOCK_KEY = 7_214_001  # arbitrary, constant: the advisory lock id of the migration runner
 
 _BOOKKEEPING = """
 CREATE SCHEMA IF NOT EXISTS candleflow;
@@ -74,7 +74,7 @@ def migrate(conn) -> list[int]:
         conn.autocommit = False
     applied_now: list[int] = []
     with conn, conn.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        locks.lock_migrations(cur)
         cur.execute(_BOOKKEEPING)
         cur.execute("SELECT version, checksum FROM candleflow.schema_migrations")
         done = dict(cur.fetchall())

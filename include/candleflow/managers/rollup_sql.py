@@ -1,4 +1,8 @@
-"""The SQL of the rollup: ticks -> 1m bars -> higher timeframes, all inside PostgreSQL.
+"""The computing SQL of the rollup: ticks -> 1m bars -> higher timeframes, inside PostgreSQL.
+
+These statements only read the warehouse and fill the rollup's scratch tables (temporary,
+``ON COMMIT DROP``); ``candleflow.db.rollup_state`` consumes and sets the dirty marks and
+``candleflow.db.bars`` writes the bars. The ``BarManager`` calls them in order.
 
 Why it is shaped like this (measured in ``benchmarks/bench_rollup.py``): the obvious
 ``GROUP BY date_bin(...)`` with ``array_agg(price ORDER BY ts, seq)`` for open and close
@@ -22,61 +26,72 @@ sum of its 1m bars, and a reconnect gap is credited to the first bar after it.
 
 from __future__ import annotations
 
-EPOCH = "timestamptz '1970-01-01 00:00+00'"
+from collections.abc import Sequence
 
-#: Dirty closed minutes -> one row per run of consecutive minutes (fewer index scans).
-TAKE_MINUTES = f"""
-CREATE TEMP TABLE _rollup_minutes ON COMMIT DROP AS
-WITH taken AS (
-    DELETE FROM candleflow.rollup_dirty
-    WHERE timeframe = '1m' AND ts + interval '1 minute' <= %(now)s
-      AND (%(ids)s::int[] IS NULL OR instrument_id = ANY(%(ids)s::int[]))
-    RETURNING instrument_id, ts, cumulative
+from psycopg2 import sql
+from psycopg2.extras import execute_values
+
+#: Scratch tables shared by the levels of one rollup.
+SCRATCH = """
+CREATE TEMP TABLE _rollup_written (instrument_id integer NOT NULL, ts timestamptz NOT NULL)
+    ON COMMIT DROP;
+CREATE TEMP TABLE _rollup_changed (
+    timeframe text NOT NULL, instrument_id integer NOT NULL,
+    lo timestamptz NOT NULL, hi timestamptz NOT NULL
+) ON COMMIT DROP;
+CREATE TEMP TABLE _rollup_sessions (
+    instrument_id integer PRIMARY KEY, tz text NOT NULL,
+    open_offset interval NOT NULL, length interval NOT NULL
+) ON COMMIT DROP;
+"""
+
+#: The instruments whose sessions the rollup needs: those with minutes taken (read after
+#: taking them, so a minute committed meanwhile cannot lack its session) and those with
+#: pending daily buckets.
+SESSION_INSTRUMENTS = """
+SELECT i.id, i.timezone, i.session FROM candleflow.instruments i
+WHERE i.id IN (SELECT instrument_id FROM _rollup_minutes)
+   OR EXISTS (SELECT 1 FROM candleflow.rollup_dirty d
+              WHERE d.instrument_id = i.id AND d.timeframe = '1d')
+"""
+
+#: How the 1m level reads the ticks of the ranges. A hash join over a sequential scan is
+#: fastest when the ranges cover most of the table (a first rollup, a backfill); a
+#: LATERAL index range scan per range when they are a small part of it (the steady state),
+#: where the planner, blind to range selectivity, would otherwise still scan the table.
+TICKS_BY_SCAN = sql.SQL(
+    """JOIN candleflow.ticks t ON t.instrument_id = r.instrument_id
+         AND t.ts >= r.start_ts AND t.ts < r.end_ts"""
 )
-SELECT instrument_id, ts, cumulative FROM taken;
+TICKS_BY_INDEX = sql.SQL(
+    """CROSS JOIN LATERAL (
+        SELECT t.instrument_id, t.ts, t.price, t.size FROM candleflow.ticks t
+        WHERE t.instrument_id = r.instrument_id AND t.ts >= r.start_ts AND t.ts < r.end_ts
+        OFFSET 0) t"""
+)
 
--- A late tick changes the day_volume increment of the tick right after it, which may
--- lie in the next minute: that minute is rebuilt too (cumulative volume only).
-INSERT INTO _rollup_minutes (instrument_id, ts, cumulative)
-SELECT DISTINCT m.instrument_id, date_bin('1 minute', n.ts, {EPOCH}), true
-FROM _rollup_minutes m
-CROSS JOIN LATERAL (
-    SELECT t.ts FROM candleflow.ticks t
-    WHERE t.instrument_id = m.instrument_id AND t.ts >= m.ts + interval '1 minute'
-      AND t.price IS NOT NULL
-    ORDER BY t.ts, t.seq LIMIT 1
-) n
-WHERE m.cumulative AND n.ts + interval '1 minute' <= date_bin('1 minute', %(now)s, {EPOCH})
-  AND NOT EXISTS (
-    SELECT 1 FROM _rollup_minutes o
-    WHERE o.instrument_id = m.instrument_id AND o.ts = date_bin('1 minute', n.ts, {EPOCH}));
-
-CREATE TEMP TABLE _rollup_ranges ON COMMIT DROP AS
-SELECT instrument_id, min(ts) AS start_ts, max(ts) + interval '1 minute' AS end_ts,
-       bool_or(cumulative) AS cumulative
-FROM (
-    SELECT instrument_id, ts, cumulative,
-           ts - row_number() OVER (PARTITION BY instrument_id ORDER BY ts)
-                * interval '1 minute' AS run
-    FROM _rollup_minutes
-) r
-GROUP BY instrument_id, run;
-ANALYZE _rollup_ranges;
+#: Is the table much larger than the dirty minutes? Counting stops at 8x the dirty
+#: minutes, so the answer costs O(new ticks) (planner statistics may lag a bulk load).
+MANY_BARS_STORED = """
+SELECT count(*) > 8 * (SELECT count(*) FROM _rollup_minutes)
+FROM (SELECT 1 FROM candleflow.bars
+      LIMIT 8 * (SELECT count(*) FROM _rollup_minutes) + 1) x
 """
 
 #: The 1m bars of the dirty ranges (see the module docstring for the shape).
-BUILD_MINUTE_BARS = f"""
+_MINUTE_BARS = sql.SQL(
+    """
 CREATE TEMP TABLE _rollup_bars ON COMMIT DROP AS
 WITH agg AS MATERIALIZED (
-    SELECT t.instrument_id, date_bin('1 minute', t.ts, {EPOCH}) AS ts,
+    SELECT t.instrument_id, date_bin('1 minute', t.ts, timestamptz '1970-01-01 00:00+00') AS ts,
            min(t.ts) AS first_ts, max(t.ts) AS last_ts,
            max(t.price) AS high, min(t.price) AS low, sum(t.size) AS size_volume
     FROM _rollup_ranges r
-    /*TICKS*/
+    {ticks}
     WHERE t.price IS NOT NULL
     GROUP BY 1, 2
 ), increments AS (
-    SELECT x.instrument_id, date_bin('1 minute', x.ts, {EPOCH}) AS ts,
+    SELECT x.instrument_id, date_bin('1 minute', x.ts, timestamptz '1970-01-01 00:00+00') AS ts,
            sum(CASE WHEN x.prev IS NULL THEN 0
                     WHEN x.day_volume >= x.prev THEN x.day_volume - x.prev
                     ELSE x.day_volume END) AS volume
@@ -110,105 +125,53 @@ SELECT a.instrument_id, a.ts,
         ORDER BY c.seq DESC LIMIT 1) AS close,
        CASE WHEN a.size_volume IS NULL AND i.volume IS NULL THEN NULL
             ELSE COALESCE(a.size_volume, 0) + COALESCE(i.volume, 0) END AS volume
-FROM agg a LEFT JOIN increments i USING (instrument_id, ts);
+FROM agg a LEFT JOIN increments i USING (instrument_id, ts)
 """
-
-#: How the 1m level reads the ticks of the ranges. A hash join over a sequential scan is
-#: fastest when the ranges cover most of the table (a first rollup, a backfill); a
-#: LATERAL index range scan per range when they are a small part of it (the steady state),
-#: where the planner, blind to range selectivity, would otherwise still scan the table.
-TICKS_BY_SCAN = """JOIN candleflow.ticks t ON t.instrument_id = r.instrument_id
-         AND t.ts >= r.start_ts AND t.ts < r.end_ts"""
-TICKS_BY_INDEX = """CROSS JOIN LATERAL (
-        SELECT t.instrument_id, t.ts, t.price, t.size FROM candleflow.ticks t
-        WHERE t.instrument_id = r.instrument_id AND t.ts >= r.start_ts AND t.ts < r.end_ts
-        OFFSET 0) t"""
-#: Is the table much larger than the dirty minutes? Counting stops at 8x the dirty
-#: minutes, so the answer costs O(new ticks) (planner statistics may lag a bulk load).
-MANY_BARS_STORED = """
-SELECT count(*) > 8 * (SELECT count(*) FROM _rollup_minutes)
-FROM (SELECT 1 FROM candleflow.bars
-      LIMIT 8 * (SELECT count(*) FROM _rollup_minutes) + 1) x
-"""
-
-#: Dirty closed buckets of an intraday timeframe, built from its parent level's bars.
-BUILD_INTRADAY_BARS = """
-CREATE TEMP TABLE _rollup_bars ON COMMIT DROP AS
-WITH taken AS (
-    DELETE FROM candleflow.rollup_dirty
-    WHERE timeframe = %(tf)s AND ts + %(step)s <= %(now)s
-      AND (%(ids)s::int[] IS NULL OR instrument_id = ANY(%(ids)s::int[]))
-    RETURNING instrument_id, ts
 )
+
+#: A higher level's bars from its parent level's (``_rollup_taken``: the buckets to build).
+BUILD_FROM_PARENT = """
+CREATE TEMP TABLE _rollup_bars ON COMMIT DROP AS
 SELECT d.instrument_id, d.ts,
        (array_agg(b.open ORDER BY b.ts))[1] AS open, max(b.high) AS high,
        min(b.low) AS low, (array_agg(b.close ORDER BY b.ts DESC))[1] AS close,
        sum(b.volume) AS volume
-FROM taken d
+FROM _rollup_taken d
 JOIN candleflow.bars b ON b.instrument_id = d.instrument_id AND b.timeframe = %(parent)s
-     AND b.source = 'rollup' AND NOT b.filled AND b.ts >= d.ts AND b.ts < d.ts + %(step)s
+     AND b.source = 'rollup' AND NOT b.filled AND b.ts >= d.ts AND b.ts < d.end_ts
 GROUP BY 1, 2;
+DROP TABLE _rollup_taken;
 """
 
-#: Upsert ``_rollup_bars`` (unchanged bars are not rewritten) and mark the next levels.
-#: ``{marks}`` is a UNION ALL of the child-level bucket expressions over ``up``.
-UPSERT_BARS = """
-WITH up AS (
-    INSERT INTO candleflow.bars AS b
-        (instrument_id, timeframe, ts, source, open, high, low, close, volume, filled, run_id)
-    SELECT instrument_id, %(tf)s, ts, 'rollup', open, high, low, close, volume, false,
-           %(run_id)s
-    FROM _rollup_bars
-    ON CONFLICT (instrument_id, timeframe, source, ts) DO UPDATE
-        SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low,
-            close = EXCLUDED.close, volume = EXCLUDED.volume, filled = false,
-            loaded_at = now(), run_id = EXCLUDED.run_id
-        WHERE (b.open, b.high, b.low, b.close, b.volume, b.filled)
-              IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close,
-                                EXCLUDED.volume, false)
-    RETURNING instrument_id, ts, (xmax = 0) AS inserted
-), marked AS (
-    INSERT INTO candleflow.rollup_dirty (instrument_id, timeframe, ts)
-    SELECT DISTINCT instrument_id, timeframe, bucket FROM ({marks}) m
-    ON CONFLICT (instrument_id, timeframe, ts) DO NOTHING
-), changed AS (
-    INSERT INTO _rollup_changed (timeframe, instrument_id, lo, hi)
-    SELECT %(tf)s, instrument_id, min(ts), max(ts) FROM up GROUP BY instrument_id
-)
-SELECT (SELECT count(*) FROM _rollup_bars), count(*) FILTER (WHERE inserted),
-       count(*) FILTER (WHERE NOT inserted)
-FROM up;
-"""
 
-#: Child marks: an intraday bucket, and a session day (bars outside the session mark none).
-MARK_INTRADAY = (
-    "SELECT instrument_id, %s::text AS timeframe,"
-    f" date_bin(%s::interval, ts, {EPOCH}) AS bucket FROM up"
-)
-CHANGED_TABLE = """
-CREATE TEMP TABLE _rollup_changed (
-    timeframe text NOT NULL, instrument_id integer NOT NULL,
-    lo timestamptz NOT NULL, hi timestamptz NOT NULL
-) ON COMMIT DROP
-"""
+def create_scratch(cur) -> None:
+    cur.execute("SET LOCAL jit = off")  # compiling costs more than these queries
+    cur.execute(SCRATCH)
 
-ADVANCE_WATERMARK = """
-INSERT INTO candleflow.rollup_state AS s (instrument_id, rolled_until, last_run_id)
-SELECT instrument_id, max(end_ts), %(run_id)s FROM _rollup_ranges GROUP BY instrument_id
-ON CONFLICT (instrument_id) DO UPDATE
-    SET rolled_until = greatest(s.rolled_until, EXCLUDED.rolled_until),
-        last_run_id = EXCLUDED.last_run_id, updated_at = now()
-"""
 
-#: Re-mark a window of stored ticks (``candleflow rollup --start/--end``: a forced rebuild).
-MARK_WINDOW = f"""
-INSERT INTO candleflow.rollup_dirty AS d (instrument_id, timeframe, ts, cumulative)
-SELECT instrument_id, '1m', date_bin('1 minute', ts, {EPOCH}),
-       bool_or(size IS NULL AND day_volume IS NOT NULL)
-FROM candleflow.ticks
-WHERE instrument_id = ANY(%(ids)s::int[]) AND ts >= %(start)s AND ts < %(end)s
-  AND price IS NOT NULL
-GROUP BY 1, 2, 3
-ON CONFLICT (instrument_id, timeframe, ts) DO UPDATE
-    SET cumulative = d.cumulative OR EXCLUDED.cumulative
-"""
+def session_instruments(cur) -> list[tuple[int, str, str]]:
+    """(id, timezone, session) of every instrument this rollup may build daily bars for."""
+    cur.execute(SESSION_INSTRUMENTS)
+    return cur.fetchall()
+
+
+def stage_sessions(cur, rows: Sequence[tuple]) -> None:
+    """Fill ``_rollup_sessions`` with (instrument id, tz, open offset, length) rows."""
+    if rows:
+        execute_values(cur, "INSERT INTO _rollup_sessions VALUES %s", rows)
+
+
+def build_minute_bars(cur) -> None:
+    """``_rollup_bars`` = the 1m bars of ``_rollup_ranges``; drops the minutes' scratch."""
+    cur.execute(MANY_BARS_STORED)
+    ticks = TICKS_BY_INDEX if cur.fetchone()[0] else TICKS_BY_SCAN
+    cur.execute(_MINUTE_BARS.format(ticks=ticks))
+
+
+def build_from_parent(cur, parent: str) -> None:
+    """``_rollup_bars`` = the bars of the buckets in ``_rollup_taken``, from ``parent`` bars."""
+    cur.execute(BUILD_FROM_PARENT, {"parent": parent})
+
+
+def drop_minutes(cur) -> None:
+    cur.execute("DROP TABLE _rollup_minutes, _rollup_ranges")

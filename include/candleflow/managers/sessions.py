@@ -12,8 +12,8 @@ A daily rolled-up bar follows the instrument's exchange (``instruments.timezone`
   are not part of the daily bar, which is what the exchange's official daily OHLC covers.
   An overnight session (``1700-1600``, futures) is stamped at its evening open.
 
-The same rule is used when a 1m bar marks its day dirty and when the day is built, in SQL
-(below) from the offsets computed here.
+The same rule is used when a 1m bar marks its day dirty and when the day is taken to be
+built (``candleflow.db.rollup_state``), in SQL, from the offsets computed here.
 """
 
 from __future__ import annotations
@@ -56,42 +56,3 @@ def daily_session(session: str | None, timezone: str) -> SessionSpec:
     if length <= dt.timedelta(0):
         length += DAY  # overnight: opens in the evening, closes the next day
     return SessionSpec(timezone, opens, length)
-
-
-#: Dirty closed sessions, built from 1m bars inside the session (see ``sessions``).
-BUILD_DAILY_BARS = """
-CREATE TEMP TABLE _rollup_bars ON COMMIT DROP AS
-WITH taken AS (
-    DELETE FROM candleflow.rollup_dirty d USING _rollup_sessions s
-    WHERE d.timeframe = '1d' AND d.instrument_id = s.instrument_id
-      AND ((d.ts AT TIME ZONE s.tz) + s.length) AT TIME ZONE s.tz <= %(now)s
-      AND (%(ids)s::int[] IS NULL OR d.instrument_id = ANY(%(ids)s::int[]))
-    RETURNING d.instrument_id, d.ts, ((d.ts AT TIME ZONE s.tz) + s.length) AT TIME ZONE s.tz
-              AS end_ts
-)
-SELECT d.instrument_id, d.ts,
-       (array_agg(b.open ORDER BY b.ts))[1] AS open, max(b.high) AS high,
-       min(b.low) AS low, (array_agg(b.close ORDER BY b.ts DESC))[1] AS close,
-       sum(b.volume) AS volume
-FROM taken d
-JOIN candleflow.bars b ON b.instrument_id = d.instrument_id AND b.timeframe = '1m'
-     AND b.source = 'rollup' AND NOT b.filled AND b.ts >= d.ts AND b.ts < d.end_ts
-GROUP BY 1, 2;
-"""
-
-MARK_DAILY = """
-SELECT instrument_id, '1d'::text AS timeframe, (day + s.open_offset) AT TIME ZONE s.tz AS bucket
-FROM (
-    SELECT u.instrument_id, u.ts AT TIME ZONE s.tz AS local_ts,
-           date_trunc('day', (u.ts AT TIME ZONE s.tz) - s.open_offset) AS day
-    FROM up u JOIN _rollup_sessions s USING (instrument_id)
-) x JOIN _rollup_sessions s USING (instrument_id)
-WHERE x.local_ts < x.day + s.open_offset + s.length
-"""
-
-SESSIONS_TABLE = """
-CREATE TEMP TABLE _rollup_sessions (
-    instrument_id integer PRIMARY KEY, tz text NOT NULL,
-    open_offset interval NOT NULL, length interval NOT NULL
-) ON COMMIT DROP
-"""

@@ -1,32 +1,33 @@
-"""Tick validation: the rules a tick must pass, and the record of those that fail.
+"""Tick validation: the rules a tick must pass. This decides; ``db.rejects`` records.
 
-A tick that fails a rule goes to ``candleflow.rejected_ticks`` with every
-rule it failed and its raw values; nothing is dropped silently. The rules:
+A tick that fails a rule goes to ``candleflow.rejected_ticks`` with every rule it failed
+and its raw values; nothing is dropped silently. The rules:
 
 - ``missing_ts``: no timestamp.
+- ``bad_ts``: a timestamp that no datetime can hold (outside the years 1..9999, or not a
+  finite number): a unit error, typically milliseconds sent where seconds were expected
+  (year 57140). Its raw value is kept as text in ``raw.ts``; the rest of its batch is stored.
 - ``nan``: no price, bid or ask at all, or a value that is not finite (NaN/inf where a
   number was sent; a missing price on a quote-only tick is fine, it is stored as NULL).
 - ``non_positive_price``: price <= 0.
 - ``negative_size``: size or day_volume < 0.
 - ``future``: ts after ``now + max_future`` (default 1 day): a clock or unit error.
-- ``late``: ts before the instrument's rollup watermark minus the lookback (default 1 day),
-  and not already stored. Later ones are accepted and revise their bars at the next
-  rollup; older bars are final. A tick already stored is a duplicate, never ``late``, so
-  re-importing a file inserts nothing and rejects nothing new.
+- ``late`` (the live stream only): ts before ``now - late_after`` (default 7 days), a clock
+  that is wrong the other way. A live tick is news; one a week old is a broken clock or a
+  replayed feed. An explicit import is history and is never ``late``: any stored tick, of
+  any age, revises exactly the bars it falls in (see ``candleflow.managers``). The default
+  leaves room for the snapshot TradingView re-sends on subscribing, which repeats the last
+  trade: days old over a long weekend. ``late_after=None`` turns the rule off.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from candleflow.managers.bar_manager import DEFAULT_LOOKBACK
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,15 +35,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_FUTURE = dt.timedelta(days=1)
+DEFAULT_LATE_AFTER = dt.timedelta(days=7)
 VALUE_COLUMNS = ("price", "size", "day_volume", "bid", "ask")
+#: The timestamps every layer can hold (Python's datetime, hence psycopg2 and the rejects).
+MIN_TS_S = -62_135_596_800.0  # 0001-01-01T00:00:00Z as unix seconds
+MAX_TS_S = 253_402_300_799.0  # 9999-12-31T23:59:59Z
 
 
 @dataclass(frozen=True)
 class TickRules:
-    """The configurable limits of tick validation."""
+    """The configurable limits of tick validation (see the module docstring)."""
 
     max_future: dt.timedelta = DEFAULT_MAX_FUTURE
-    lookback: dt.timedelta = DEFAULT_LOOKBACK
+    late_after: dt.timedelta | None = DEFAULT_LATE_AFTER
+
+    def __post_init__(self) -> None:
+        if self.max_future < dt.timedelta(0):
+            raise ValueError(f"max_future must be >= 0, got {self.max_future}")
+        if self.late_after is not None and self.late_after <= dt.timedelta(0):
+            raise ValueError(f"late_after must be > 0 or None (off), got {self.late_after}")
 
 
 def assign_seq(frame: pd.DataFrame) -> pd.DataFrame:
@@ -55,14 +66,33 @@ def assign_seq(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(seq=frame.groupby("ts", sort=False).cumcount().astype("int64"))
 
 
-def rule_failures(frame: pd.DataFrame, *, now: dt.datetime, rules: TickRules) -> pd.Series:
-    """Per row, the list of failed rules (empty when valid); stateless rules only."""
+def representable(seconds: np.ndarray) -> np.ndarray:
+    """Which unix-second values are timestamps (finite, years 1..9999): else ``bad_ts``."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(seconds) & (seconds >= MIN_TS_S) & (seconds <= MAX_TS_S)
+
+
+def rule_failures(
+    frame: pd.DataFrame, *, now: dt.datetime, rules: TickRules, live: bool = False
+) -> pd.Series:
+    """Per row, the list of failed rules (empty when valid); stateless rules only.
+
+    ``frame`` has ``ts`` (UTC datetime64, NaT where missing or not representable) and the
+    value columns; an optional ``raw_ts`` column (the value as received, or None) tells a
+    ``bad_ts`` from a ``missing_ts``. ``live`` applies the ``late`` rule.
+    """
     import pandas as pd
 
     values = {c: frame[c].astype("float64") if c in frame else None for c in VALUE_COLUMNS}
-    n = len(frame)
     none = pd.Series(False, index=frame.index)
-    checks: dict[str, pd.Series] = {"missing_ts": frame["ts"].isna()}
+    ts = frame["ts"]
+    raw_ts = frame["raw_ts"].notna() if "raw_ts" in frame else none
+    year = ts.dt.year
+    out_of_range = ts.notna() & ((year < 1) | (year > 9999))
+    checks: dict[str, pd.Series] = {
+        "missing_ts": ts.isna() & ~raw_ts,
+        "bad_ts": (ts.isna() & raw_ts) | out_of_range,
+    }
     quoted = [values[c].notna() for c in ("price", "bid", "ask") if values[c] is not None]
     no_value = ~np.logical_or.reduce(quoted) if quoted else pd.Series(True, index=frame.index)
     infinite = none.copy()
@@ -77,53 +107,13 @@ def rule_failures(frame: pd.DataFrame, *, now: dt.datetime, rules: TickRules) ->
         if values[name] is not None:
             negative |= values[name] < 0
     checks["negative_size"] = negative
-    checks["future"] = frame["ts"] > (now + rules.max_future)
+    in_range = ts.where(~out_of_range)
+    checks["future"] = in_range > (now + rules.max_future)
+    if live and rules.late_after is not None:
+        checks["late"] = in_range < (now - rules.late_after)
     failed = pd.DataFrame(checks).fillna(False).astype(bool).to_numpy()
     names = np.array(list(checks))
-    out = pd.Series([[]] * n, index=frame.index, dtype=object)
+    out = pd.Series([[]] * len(frame), index=frame.index, dtype=object)
     for i in np.flatnonzero(failed.any(axis=1)):  # usually none: no per-row work
         out.iat[i] = list(names[failed[i]])
     return out
-
-
-def write_rejected(
-    conn, instrument_id: int, symbol: str, rows: pd.DataFrame, failures, *, run_id: str
-) -> int:
-    """Insert ``rows`` into ``rejected_ticks`` with their failed rules and raw values."""
-    if rows.empty:
-        return 0
-    from psycopg2.extras import execute_values
-
-    records = []
-    for idx, row in rows.iterrows():
-        raw = {k: _jsonable(v) for k, v in row.items()}
-        ts = row["ts"].to_pydatetime() if _present(row["ts"]) else None
-        records.append((run_id, instrument_id, symbol, ts, failures.at[idx], json.dumps(raw)))
-    with conn.cursor() as cur:
-        execute_values(
-            cur,
-            "INSERT INTO candleflow.rejected_ticks"
-            " (run_id, instrument_id, symbol, ts, rules, raw) VALUES %s",
-            records,
-            template="(%s, %s, %s, %s, %s::text[], %s::jsonb)",
-        )
-    log.warning("ticks %s: %d rejected (run %s)", symbol, len(records), run_id)
-    return len(records)
-
-
-def _present(value: object) -> bool:
-    import pandas as pd
-
-    return value is not None and not pd.isna(value)
-
-
-def _jsonable(value: object) -> object:
-    if not _present(value):
-        return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
