@@ -105,11 +105,11 @@ def setup(server: str, instruments: int) -> str:
 
 def sizes(cur, table: str, rows: int) -> dict[str, float]:
     """Heap, index and total bytes of ``table`` (incl. TOAST), and each per row."""
-    cur.execute(
+    query = sql.SQL(
         "SELECT pg_relation_size(%s::regclass), pg_indexes_size(%s::regclass),"
-        " pg_total_relation_size(%s::regclass), (SELECT count(*) FROM " + table + ")",
-        (table, table, table),
-    )
+        " pg_total_relation_size(%s::regclass), (SELECT count(*) FROM {})"
+    ).format(sql.Identifier(*table.split(".")))
+    cur.execute(query, (table, table, table))
     heap, indexes, total, count = cur.fetchone()
     assert count == rows, (table, count, rows)
     return {

@@ -172,7 +172,7 @@ def test_reader_reads_the_views_only(db_url, db, reader):
         cur.execute("SELECT current_user")
         assert cur.fetchone()[0] == roles.READER_ROLE
         for view in VIEWS:
-            cur.execute(f"SELECT count(*) FROM analytics.{view}")
+            cur.execute(f"SELECT count(*) FROM analytics.{view}")  # noqa: S608 - VIEWS is a constant
         cur.execute("SELECT count(*) FROM analytics.bars")
         assert cur.fetchone()[0] == 3
 
