@@ -1,27 +1,25 @@
 """Printing bars for people and pipes: one CSV/JSON layout for every command.
 
-Columns are ``ts`` (ISO-8601, UTC), ``open``, ``high``, ``low``, ``close``, ``volume``
-(empty in CSV, null in JSON, when the instrument has none). ``candleflow fetch`` and
-``candleflow bars`` share it, so their outputs can be diffed.
+Columns are ts (ISO-8601, UTC), open, high, low, close, volume (empty in CSV, null in
+JSON, when the instrument has none). candleflow fetch and candleflow bars share it, so their
+outputs can be diffed; bars adds complete (true/false) as a last column.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import IO, TYPE_CHECKING, Literal
+from typing import IO, TYPE_CHECKING
 
-from candleflow.domain import BAR_COLUMNS
+from candleflow.domain import BAR_COLUMNS, Format
+from candleflow.domain import BAR_FORMATS as FORMATS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-Format = Literal["csv", "json", "table"]
-FORMATS = ("csv", "json", "table")
 
-
-def _rows(bars: pd.DataFrame, extra: tuple[str, ...]):
-    columns = [*extra, *BAR_COLUMNS]
+def _rows(bars: pd.DataFrame, extra: tuple[str, ...], trailing: tuple[str, ...]):
+    columns = [*extra, *BAR_COLUMNS, *trailing]
     for values in bars[columns].itertuples(index=False, name=None):
         row = dict(zip(columns, values, strict=True))
         row["ts"] = row["ts"].strftime("%Y-%m-%dT%H:%M:%S") + "Z"
@@ -32,27 +30,39 @@ def _rows(bars: pd.DataFrame, extra: tuple[str, ...]):
                 if value is None or (isinstance(value, float) and math.isnan(value))
                 else float(value)
             )
+        for key in trailing:
+            row[key] = None if row[key] is None else bool(row[key])
         yield row
 
 
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def write_bars(
-    bars: pd.DataFrame, fmt: Format, out: IO[str], *, extra: tuple[str, ...] = ()
+    bars: pd.DataFrame,
+    fmt: Format,
+    out: IO[str],
+    *,
+    extra: tuple[str, ...] = (),
+    trailing: tuple[str, ...] = (),
 ) -> int:
-    """Write ``bars`` to ``out``; returns the number of rows. ``extra`` columns go first."""
+    """Write ``bars`` to ``out``; returns the number of rows. ``extra`` columns go first,
+    ``trailing`` ones (booleans: true/false) last."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    rows = list(_rows(bars, extra))
+    rows = list(_rows(bars, extra, trailing))
     if fmt == "json":
         json.dump(rows, out, indent=None)
         out.write("\n")
         return len(rows)
-    header = [*extra, *BAR_COLUMNS]
+    header = [*extra, *BAR_COLUMNS, *trailing]
     sep = "," if fmt == "csv" else "  "
     out.write(sep.join(header) + "\n")
     for row in rows:
-        cells = [
-            "" if row[c] is None else (repr(row[c]) if isinstance(row[c], float) else str(row[c]))
-            for c in header
-        ]
-        out.write(sep.join(cells) + "\n")
+        out.write(sep.join(_cell(row[c]) for c in header) + "\n")
     return len(rows)

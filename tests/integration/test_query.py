@@ -82,7 +82,7 @@ def test_bars_of_several_symbols_equal_what_was_loaded_sorted(db_url, db):
 
     got = query.bars(["NASDAQ:AAPL", "BINANCE:BTCUSDT"], "1m", "2024-03-01", "2024-03-02")
 
-    assert list(got.columns) == ["symbol", *BAR_COLUMNS, "source"]
+    assert list(got.columns) == ["symbol", *BAR_COLUMNS, "source", "complete"]
     assert str(got["ts"].dtype) == "datetime64[us, UTC]"
     assert list(got["symbol"].unique()) == ["BINANCE:BTCUSDT", "NASDAQ:AAPL"]
     assert got.groupby("symbol")["ts"].apply(lambda s: s.is_monotonic_increasing).all()
@@ -268,6 +268,52 @@ def test_fill_on_a_session_market_skips_nights_and_holidays(db_url, db):
     ]
 
 
+def test_a_daily_bar_built_from_part_of_a_session_is_not_complete(db_url, db):
+    iid = add_instrument(db, "NASDAQ:AAPL", NY, "0930-1600")
+    starts = [f"{h:02d}:30" for h in range(9, 16)]  # the seven 1h bars of a regular session
+    hours = [("07-01", h) for h in starts]  # all seven
+    hours += [("07-02", h) for h in starts[:6]]  # six of seven: 15:30 missing
+    hours += [("07-03", h) for h in starts[:4]]  # early close at 13:00: four is all of it
+    hours += [("07-05", h) for h in starts[1:]]  # 09:30 missing
+    stamps = [pd.Timestamp(f"2024-{d} {h}", tz=NY).tz_convert("UTC") for d, h in hours]
+    load(db, iid, "1h", make_bars(pd.DatetimeIndex(stamps)))
+
+    daily = query.bars("NASDAQ:AAPL", "1d", "2024-07-01", "2024-07-06")
+    weekly = query.bars("NASDAQ:AAPL", "1w", "2024-07-01", "2024-07-08")
+
+    days = daily["ts"].dt.tz_convert(NY).dt.strftime("%m-%d")
+    by_day = dict(zip(days, daily["complete"], strict=True))
+    assert by_day == {"07-01": True, "07-02": False, "07-03": True, "07-05": False}
+    assert list(weekly["complete"]) == [False]  # two of its four sessions are partial
+    assert daily["complete"].dtype == bool
+    stored = query.bars("NASDAQ:AAPL", "1h", "2024-07-01", "2024-07-06")
+    assert stored["complete"].all() and len(stored) == 7 + 6 + 4 + 6
+
+
+def test_complete_intraday_buckets_weeks_and_fills(db_url, db):
+    iid = add_instrument(db, "BINANCE:BTCUSDT")
+    hours = pd.date_range("2024-03-04", "2024-03-18", freq="1h", tz="UTC", inclusive="left")
+    bars = make_bars(hours[hours != pd.Timestamp("2024-03-05 06:00", tz="UTC")])
+    load(db, iid, "1h", bars)
+    daily_id = add_instrument(db, "NYSE:IBM", NY, "0930-1600")
+    # 2024-07-01..05 is one week of four sessions (07-04 is a holiday); 07-08..12 lacks 07-10
+    days = ["07-01", "07-02", "07-03", "07-05", "07-08", "07-09", "07-11", "07-12"]
+    load(db, daily_id, "1d", make_bars(pd.DatetimeIndex([f"2024-{d}" for d in days], tz="UTC")))
+
+    four = query.bars("BINANCE:BTCUSDT", "4h", "2024-03-04", "2024-03-05 10:00")
+    weeks = query.bars("BINANCE:BTCUSDT", "1w", "2024-03-04", "2024-03-18")
+    ibm = query.bars("NYSE:IBM", "1w", "2024-06-24", "2024-07-15")
+    filled = query.bars("BINANCE:BTCUSDT", "1h", "2024-03-05", "2024-03-06", fill="flat")
+
+    incomplete = four.loc[~four["complete"], "ts"].dt.strftime("%d %H:%M").tolist()
+    assert incomplete == ["05 04:00", "05 08:00"]  # the missing 06:00; cut by the window at 10:00
+    assert len(four) == 9 and four["complete"].sum() == 7
+    assert list(weeks["complete"]) == [False, True]
+    assert list(ibm["complete"]) == [True, False]
+    assert filled.loc[filled["source"] == "fill", "complete"].tolist() == [False]
+    assert filled.loc[filled["source"] != "fill", "complete"].all()
+
+
 def test_an_injection_attempt_is_just_an_unknown_symbol(db_url, db):
     iid = add_instrument(db, "BINANCE:BTCUSDT")
     load(db, iid, "1m", make_bars(pd.date_range("2024-03-01", periods=5, freq="1min", tz="UTC")))
@@ -279,7 +325,7 @@ def test_an_injection_attempt_is_just_an_unknown_symbol(db_url, db):
         "2024-03-02",
     )
 
-    assert got.empty and list(got.columns) == ["symbol", *BAR_COLUMNS, "source"]
+    assert got.empty and list(got.columns) == ["symbol", *BAR_COLUMNS, "source", "complete"]
     assert str(got["ts"].dtype) == "datetime64[us, UTC]"
     with db.cursor() as cur:
         cur.execute("SELECT count(*) FROM candleflow.bars")
@@ -457,8 +503,8 @@ def test_bars_command_prints_the_fetch_layout(db_url, db):
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
-    assert lines[0] == ",".join(BAR_COLUMNS)
-    assert lines[1].startswith("2024-03-01T00:00:00Z,") and lines[2].endswith(",")
+    assert lines[0] == ",".join([*BAR_COLUMNS, "complete"])
+    assert lines[1].startswith("2024-03-01T00:00:00Z,") and lines[2].endswith(",,true")
     assert len(lines) == 4
 
 

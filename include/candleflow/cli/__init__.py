@@ -1,128 +1,63 @@
-"""The ``candleflow`` command. Sub-commands are thin: each calls one function of the package.
+"""The candleflow command: one Typer app, one module per command group.
 
-Heavy imports stay inside the commands so that ``candleflow --help`` is instant.
+db (the warehouse), up (stack), fetch and sync (sync), bars, ticks and rollup (ticks),
+replay-server (replay), tv (tv). Commands are thin: each checks its input (inputs), makes
+one call into the package and prints the result. Heavy imports stay inside the commands so
+that candleflow --help is instant.
+
+How errors end, so that a typo never looks like a crash:
+
+- bad input (a timeframe, a time, a window, a symbol's shape, a file, an option): one line
+  naming the input and what was expected, exit code 2;
+- a known failure (the warehouse is down or behind, a provider refused a symbol): one line,
+  exit code 1;
+- anything else is a bug: its traceback, exit code 1.
+
+-v (--verbose) logs at DEBUG level and adds the traceback to the first two.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import traceback
+from collections.abc import Sequence
 
 import typer
 
-from candleflow.errors import CandleflowError
+# Typer 0.25+ vendors Click as typer._click: these are the exceptions its parser raises
+# (click's own classes are never raised by a Typer app).
+from typer._click import exceptions as parse_errors
+
+from candleflow.errors import BadInputError, CandleflowError, ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
-db_app = typer.Typer(
-    no_args_is_help=True, help="The warehouse database: embedded server and schema."
-)
-app.add_typer(db_app, name="db")
+BAD_INPUT = (BadInputError, ConfigError)
+_state = {"verbose": False}
 
 
 @app.callback()
 def _main(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
-) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
-@db_app.command("start")
-def db_start() -> None:
-    """Start the embedded PostgreSQL server (a no-op when it already runs)."""
-    from candleflow.db import connection, embedded
-
-    _require_embedded()
-    state = embedded.start()
-    connection.ensure_database(embedded.url())
-    typer.echo(f"embedded PostgreSQL running (pid {state.pid}, socket {state.socket_dir})")
-
-
-@db_app.command("stop")
-def db_stop() -> None:
-    """Stop the embedded PostgreSQL server; its data stays in .candleflow/pgdata."""
-    from candleflow.db import embedded
-
-    _require_embedded()
-    embedded.stop()
-    typer.echo("embedded PostgreSQL stopped")
-
-
-@db_app.command("status")
-def db_status() -> None:
-    """Which database is used, whether it answers, and its schema version."""
-    from candleflow.db import connection, embedded, migrate
-
-    url = connection.warehouse_url(start_embedded=False)
-    if not _configured():
-        state = embedded.status()
-        typer.echo(
-            f"embedded PostgreSQL: {f'running, pid {state.pid}' if state.running else 'stopped'}"
-            f" (data {state.pgdata})"
-        )
-        if not state.running:
-            raise typer.Exit(1)
-    conn = connection.connect(url)
-    try:
-        version = migrate.current_version(conn)
-    finally:
-        conn.close()
-    typer.echo(
-        f"warehouse {connection.describe(url)}: schema version {version}, "
-        f"code expects {migrate.latest_version()}"
-    )
-
-
-@db_app.command("url")
-def db_url(database: str = typer.Option("candleflow", help="Database name on the server.")) -> None:
-    """Print the warehouse DSN (the embedded server is started if needed)."""
-    from candleflow.db import connection
-
-    typer.echo(connection.admin_url(connection.warehouse_url(), database))
-
-
-@db_app.command("migrate")
-def db_migrate() -> None:
-    """Create the warehouse database if needed and apply pending migrations."""
-    from candleflow.db import connection, migrate, roles
-
-    url = connection.warehouse_url()
-    connection.ensure_database(url)
-    conn = connection.connect(url)
-    try:
-        applied = migrate.migrate(conn)
-        roles.set_reader_password_from_env(conn)
-        version = migrate.current_version(conn)
-    finally:
-        conn.close()
-    typer.echo(f"applied {applied or 'nothing'}; schema version {version}")
-
-
-@app.command("up")
-def up(
-    port: int = typer.Option(
-        None, envvar="CANDLEFLOW_AIRFLOW_PORT", help="Port of the Airflow UI (default 8080)."
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Log at DEBUG level; show tracebacks of errors."
     ),
 ) -> None:
-    """Prepare everything and run Airflow in the foreground until Ctrl-C."""
-    from candleflow.stack import env, supervisor
+    from candleflow.cli.progress import configure_logging
 
-    raise typer.Exit(supervisor.up(port=port or env.DEFAULT_PORT))
+    _state["verbose"] = verbose
+    configure_logging(logging.DEBUG if verbose else logging.INFO)
 
 
 def _register() -> None:
-    """Commands that live beside the code they drive."""
-    from candleflow.cli import sync as cli_bars
+    from candleflow.cli import db, stack, sync, tv
     from candleflow.cli import ticks as ticks_cli
     from candleflow.cli.bars import bars_command
     from candleflow.cli.replay import replay_server
-    from candleflow.providers.tradingview.decode import tv_decode
 
-    app.command("fetch")(cli_bars.fetch)
-    app.command("sync")(cli_bars.sync)
+    app.add_typer(db.app, name="db")
+    app.command("up")(stack.up)
+    app.command("fetch")(sync.fetch)
+    app.command("sync")(sync.sync)
     app.command("bars")(bars_command)
     ticks_app = typer.Typer(no_args_is_help=True, help="Quote ticks: capture and import.")
     ticks_app.command("stream")(ticks_cli.ticks_stream)
@@ -130,30 +65,44 @@ def _register() -> None:
     app.add_typer(ticks_app, name="ticks")
     app.command("rollup")(ticks_cli.rollup)
     app.command("replay-server")(replay_server)
-    tv_app = typer.Typer(no_args_is_help=True, help="TradingView protocol tools.")
-    tv_app.command("decode")(tv_decode)
-    app.add_typer(tv_app, name="tv")
-
-
-def _configured() -> bool:
-    from candleflow import config
-
-    return config.configured_database_url() is not None
-
-
-def _require_embedded() -> None:
-    if _configured():
-        typer.echo("CANDLEFLOW_DATABASE_URL is set: the embedded server is not used", err=True)
-        raise typer.Exit(2)
+    app.add_typer(tv.app, name="tv")
 
 
 _register()
 
 
-def main() -> None:
-    """Entry point: known errors become one clear line and exit code 1, not a traceback."""
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _fail(message: str, code: int, exc: BaseException) -> int:
+    if _state["verbose"]:
+        traceback.print_exception(exc, file=sys.stderr)
+    typer.echo(f"error: {_one_line(message)}", err=True)
+    return code
+
+
+def run(args: Sequence[str] | None = None) -> int:
+    """Run the command line ``args`` (default: sys.argv); returns the exit code."""
+    _state["verbose"] = False
     try:
-        app()
+        code = app(args=args, prog_name="candleflow", standalone_mode=False)
+    except parse_errors.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+        return 2
+    except parse_errors.UsageError as exc:
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        return _fail(exc.format_message() + where, 2, exc)
+    except typer.Abort as exc:
+        return _fail("aborted", 130, exc)
+    except BAD_INPUT as exc:
+        return _fail(str(exc), 2, exc)
     except CandleflowError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        return _fail(str(exc), 1, exc)
+    return code if isinstance(code, int) else 0
+
+
+def main() -> None:
+    """The console script: exit with run()'s code. Unexpected errors propagate, so Typer's
+    hook prints their traceback."""
+    sys.exit(run())

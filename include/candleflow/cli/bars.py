@@ -1,7 +1,10 @@
-"""``candleflow bars``: stored bars from the warehouse, printed like ``candleflow fetch``.
+"""candleflow bars: stored bars from the warehouse, printed like candleflow fetch.
 
-Why the same layout: ``candleflow fetch`` (provider, no database) and ``candleflow bars``
-(warehouse) can be diffed to check that a load stored what the provider returned.
+Why the same layout: candleflow fetch (provider, no database) and candleflow bars
+(warehouse) can be diffed to check that a load stored what the provider returned. bars
+adds one last column, complete: false for a resampled bar whose interval the stored bars
+do not fully cover (six hours of a session as a "daily" bar), so the first six columns
+still diff against fetch.
 """
 
 from __future__ import annotations
@@ -11,37 +14,33 @@ from typing import Annotated
 
 import typer
 
-FORMATS = ("csv", "json", "table")
-FILLS = ("ffill", "flat")
+from candleflow.cli import inputs
+from candleflow.cli.inputs import EndOpt, StartOpt, SymbolArg, TimeframeOpt
+from candleflow.domain import BAR_FORMATS as FORMATS
+from candleflow.domain import FILLS
 
 
 def bars_command(
-    symbol: Annotated[str, typer.Argument(help="EXCHANGE:TICKER")],
-    timeframe: Annotated[str, typer.Option("--timeframe", "-t", help="1m ... 1h ... 1d 1w 1mo")],
-    start: Annotated[str, typer.Option(help="Window start, ISO-8601 (UTC if no offset).")],
-    end: Annotated[str, typer.Option(help="Window end (exclusive), ISO-8601.")],
+    symbol: SymbolArg,
+    timeframe: TimeframeOpt,
+    start: StartOpt,
+    end: EndOpt,
     fmt: Annotated[str, typer.Option("--format", help="csv, json or table")] = "csv",
     fill: Annotated[
         str | None, typer.Option(help="Fill missing intervals: flat or ffill (default: none).")
     ] = None,
 ) -> None:
-    """Print the stored bars of SYMBOL in [start, end) (resampled when the timeframe is not
-    stored); same columns as ``candleflow fetch``."""
+    """Print the stored bars of SYMBOL in [start, end), resampled when the timeframe is not
+    stored; same columns as candleflow fetch, then complete."""
+    inputs.choice(fmt, FORMATS, "--format")
+    inputs.choice(fill, FILLS, "--fill")
+    begin, finish = inputs.window(start, end)
     from candleflow import query
+    from candleflow.cli import warehouse
     from candleflow.output import write_bars
 
-    if fmt not in FORMATS:
-        raise typer.BadParameter(
-            f"{fmt!r}; expected one of {', '.join(FORMATS)}", param_hint="--format"
-        )
-    if fill is not None and fill not in FILLS:
-        raise typer.BadParameter(
-            f"{fill!r}; expected one of {', '.join(FILLS)}", param_hint="--fill"
-        )
-    try:
-        frame = query.bars(symbol, timeframe, start, end, fill=fill)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    rows = write_bars(frame, fmt, sys.stdout)  # type: ignore[arg-type]
+    url = warehouse.ready()
+    frame = query.bars(symbol, timeframe, begin, finish, fill=fill, url=url)  # type: ignore[arg-type]
+    rows = write_bars(frame, fmt, sys.stdout, trailing=("complete",))  # type: ignore[arg-type]
     if rows == 0:
         typer.echo(f"no bars for {symbol} {timeframe} in [{start}, {end})", err=True)

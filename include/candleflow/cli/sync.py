@@ -1,34 +1,50 @@
-"""``candleflow fetch`` and ``candleflow sync``: providers and the load path from a shell."""
+"""candleflow fetch and candleflow sync: providers and the load path from a shell.
+
+A long window is worked in steps of at most STEP_BARS bars of the timeframe, on one open
+provider. A sync step is one load (one transaction, one load_audit row, like one run of a
+history DAG), so the progress bar moves, and a failure keeps the steps already loaded.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from candleflow.cli import inputs
+from candleflow.cli.inputs import EndOpt, StartOpt, SymbolArg, SymbolsArg, TimeframeOpt
+from candleflow.domain import DEFAULT_REJECT_THRESHOLD
+
+STEP_BARS = 20_000
+COUNTS = ("rows_fetched", "rows_inserted", "rows_updated", "rows_unchanged", "rows_rejected")
+
 Provider = Annotated[str, typer.Option(help="Provider name: tradingview, files, or a plug-in.")]
-Timeframe = Annotated[str, typer.Option("--timeframe", "-t", help="1m ... 1h ... 1d 1w 1mo")]
-Start = Annotated[str, typer.Option(help="Window start, ISO-8601 (UTC if no offset).")]
-End = Annotated[str, typer.Option(help="Window end (exclusive), ISO-8601.")]
 ProviderOption = Annotated[
     list[str] | None, typer.Option("--provider-option", "-o", help="KEY=VALUE, repeatable.")
 ]
-File = Annotated[Path | None, typer.Option(help="For --provider files: the file to read.")]
+File = Annotated[
+    Path | None,
+    typer.Option(exists=True, dir_okay=False, help="For --provider files: the file to read."),
+]
 Preset = Annotated[str, typer.Option(help="For --provider files: the layout preset, or auto.")]
 
 
 def provider_options(
     symbols: list[str], options: list[str] | None, file: Path | None, preset: str
 ) -> dict:
-    """``-o key=value`` pairs (values parsed as JSON when they are), plus the file shortcut."""
+    """-o key=value pairs (values parsed as JSON when they are), plus the file shortcut."""
     parsed: dict = {}
     for item in options or []:
         key, sep, value = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--provider-option")
+        if not sep or not key:
+            raise typer.BadParameter(
+                f"{item!r}; expected KEY=VALUE", param_hint="--provider-option"
+            )
         try:
             parsed[key] = json.loads(value)
         except ValueError:
@@ -40,11 +56,29 @@ def provider_options(
     return parsed
 
 
+def steps(
+    start: dt.datetime, end: dt.datetime, timeframe: str
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """[start, end) cut into consecutive windows of at most STEP_BARS bar lengths."""
+    from candleflow.domain import Timeframe
+
+    span = Timeframe.parse(timeframe).delta * STEP_BARS
+    out, lo = [], start
+    while lo < end:
+        out.append((lo, min(end, lo + span)))
+        lo = out[-1][1]
+    return out
+
+
+def _label(symbol: str, lo: dt.datetime, hi: dt.datetime) -> str:
+    return f"{symbol} [{lo:%Y-%m-%d %H:%M}, {hi:%Y-%m-%d %H:%M})"
+
+
 def fetch(
-    symbol: Annotated[str, typer.Argument(help="EXCHANGE:TICKER")],
-    timeframe: Timeframe,
-    start: Start,
-    end: End,
+    symbol: SymbolArg,
+    timeframe: TimeframeOpt,
+    start: StartOpt,
+    end: EndOpt,
     provider: Provider = "tradingview",
     fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
     option: ProviderOption = None,
@@ -52,56 +86,85 @@ def fetch(
     preset: Preset = "auto",
 ) -> None:
     """Print the bars a provider returns for a window (no database involved)."""
+    inputs.choice(fmt, ("csv", "json"), "--format")
+    begin, finish = inputs.window(start, end)
+    options = provider_options([symbol], option, file, preset)
+    import pandas as pd
+
+    from candleflow.cli.progress import Progress
     from candleflow.output import write_bars
     from candleflow.providers import get_provider
 
-    if fmt not in ("csv", "json"):
-        raise typer.BadParameter(f"{fmt!r}; expected csv or json", param_hint="--format")
-    with get_provider(provider, **provider_options([symbol], option, file, preset)) as prov:
-        bars = prov.fetch_bars(symbol, timeframe, start, end)
-    write_bars(bars, fmt, sys.stdout)
+    windows = steps(begin, finish, timeframe)
+    frames = []
+    with get_provider(provider, **options) as prov, Progress("fetch", len(windows)) as progress:
+        for lo, hi in windows:
+            frames.append(prov.fetch_bars(symbol, timeframe, lo, hi))
+            progress.step(_label(symbol, lo, hi), len(frames[-1]))
+    bars = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    write_bars(bars, fmt, sys.stdout)  # type: ignore[arg-type]
+
+
+def _summary(symbol: str, timeframe: str, totals: Counter, outcomes: Counter, secs: float) -> str:
+    outcome = ", ".join(k if len(outcomes) == 1 else f"{k} x{n}" for k, n in outcomes.items())
+    return (
+        f"{symbol} {timeframe}: {totals['rows_fetched']} fetched, "
+        f"{totals['rows_inserted']} inserted, {totals['rows_updated']} updated, "
+        f"{totals['rows_unchanged']} unchanged, {totals['rows_rejected']} rejected "
+        f"({outcome}, {secs:.2f}s)"
+    )
 
 
 def sync(
-    symbols: Annotated[list[str], typer.Argument(help="One or more EXCHANGE:TICKER")],
-    timeframe: Timeframe,
-    start: Start,
-    end: End,
+    symbols: SymbolsArg,
+    timeframe: TimeframeOpt,
+    start: StartOpt,
+    end: EndOpt,
     provider: Provider = "tradingview",
     option: ProviderOption = None,
     file: File = None,
     preset: Preset = "auto",
-    reject_threshold: Annotated[float, typer.Option(help="Fail a window above this share.")] = 0.05,
+    reject_threshold: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Fail a window above this share (0 to 1).")
+    ] = DEFAULT_REJECT_THRESHOLD,
 ) -> None:
-    """Fetch, validate and load windows into the warehouse; prints each audit summary.
+    """Fetch, validate and load windows into the warehouse; prints each symbol's summary.
 
-    Every symbol is attempted; the exit code is 1 when any of them failed.
+    Every symbol is attempted; the exit code is 1 when any of them failed. The embedded
+    warehouse is migrated first when it needs it.
     """
+    begin, finish = inputs.window(start, end)
+    options = provider_options(symbols, option, file, preset)
+    from candleflow.cli import warehouse
+    from candleflow.cli.progress import Progress
     from candleflow.errors import CandleflowError
+    from candleflow.providers import get_provider
     from candleflow.services.sync import sync as sync_window
 
-    options = provider_options(symbols, option, file, preset)
+    url = warehouse.ready()
+    windows = steps(begin, finish, timeframe)
     failed = 0
-    for symbol in symbols:
-        try:
-            record = sync_window(
-                symbol,
-                timeframe,
-                start,
-                end,
-                provider=provider,
-                provider_options=options,
-                reject_threshold=reject_threshold,
-            )
-        except CandleflowError as exc:
-            failed += 1
-            typer.echo(f"{symbol}: FAILED: {exc}", err=True)
-            continue
-        typer.echo(
-            f"{symbol} {timeframe}: {record['rows_fetched']} fetched, "
-            f"{record['rows_inserted']} inserted, {record['rows_updated']} updated, "
-            f"{record['rows_unchanged']} unchanged, {record['rows_rejected']} rejected "
-            f"({record['outcome']}, {record['duration_s']:.2f}s)"
-        )
+    total = len(symbols) * len(windows)
+    with get_provider(provider, **options) as prov, Progress("sync", total) as progress:
+        for symbol in symbols:
+            totals: Counter = Counter()
+            outcomes: Counter = Counter()
+            secs = 0.0
+            for lo, hi in windows:
+                try:
+                    record = sync_window(
+                        symbol, timeframe, lo, hi, provider=prov, url=url,
+                        reject_threshold=reject_threshold,
+                    )  # fmt: skip
+                except CandleflowError as exc:
+                    failed += 1
+                    typer.echo(f"{symbol}: FAILED: {exc}", err=True)
+                    break
+                totals.update({key: record[key] for key in COUNTS})
+                outcomes[record["outcome"]] += 1
+                secs += record["duration_s"]
+                progress.step(_label(symbol, lo, hi), record["rows_fetched"])
+            else:
+                typer.echo(_summary(symbol, timeframe, totals, outcomes, secs))
     if failed:
         raise typer.Exit(1)

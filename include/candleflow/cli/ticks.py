@@ -1,8 +1,9 @@
-"""``candleflow ticks stream``, ``candleflow ticks import`` and ``candleflow rollup``.
+"""candleflow ticks stream, candleflow ticks import and candleflow rollup.
 
-Plain functions with Typer annotations; the lead registers them in ``candleflow.cli``.
-Each is one call into services.ticks.jobs or services.ticks.imports; the run id of a
-command run is cli__<UTC time> so its rows (ticks, rejects, bars) can be traced.
+Plain functions with Typer annotations, registered in candleflow.cli. Each is one call
+into services.ticks.jobs or services.ticks.imports; the run id of a command run is
+cli__<UTC time> so its rows (ticks, rejects, bars) can be traced. import and rollup
+migrate the embedded warehouse first when it needs it (candleflow.cli.warehouse).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Annotated
 
 import typer
 
+from candleflow.cli import inputs
+
 log = logging.getLogger(__name__)
 
 
@@ -23,7 +26,9 @@ def _run_id() -> str:
 
 
 def ticks_stream(
-    symbols: Annotated[list[str], typer.Argument(help="Symbols as EXCHANGE:TICKER.")],
+    symbols: Annotated[
+        list[str], typer.Argument(help="Symbols as EXCHANGE:TICKER.", callback=inputs.symbols)
+    ],
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
     ] = None,
@@ -31,11 +36,13 @@ def ticks_stream(
     flush_interval: Annotated[float, typer.Option(help="Seconds between commits.")] = 0.5,
 ) -> None:
     """Collect live quote ticks into the warehouse; SIGTERM or Ctrl-C flushes and stops."""
+    from candleflow.cli import warehouse
     from candleflow.services.ticks.jobs import capture_ticks
 
     counts = capture_ticks(
         symbols,
         run_id=_run_id(),
+        url=warehouse.ready(),
         duration=duration,
         batch_size=batch_size,
         flush_interval=flush_interval,
@@ -45,8 +52,15 @@ def ticks_stream(
 
 
 def ticks_import(
-    file: Annotated[Path, typer.Argument(help="Tick file (CSV, JSON, parquet; .gz/.zip ok).")],
-    symbol: Annotated[str, typer.Option(help="Instrument as EXCHANGE:TICKER.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="Tick file (CSV, JSON, parquet; .gz/.zip ok)."
+        ),
+    ],
+    symbol: Annotated[
+        str, typer.Option(help="Instrument as EXCHANGE:TICKER.", callback=inputs.symbol)
+    ],
     preset: Annotated[
         str | None,
         typer.Option(help="Vendor layout, e.g. freqtrade_trades_json, lean_tick_trade, truefx."),
@@ -61,27 +75,40 @@ def ticks_import(
     max_future_hours: Annotated[
         float, typer.Option(help="Reject ticks more than this far in the future.")
     ] = 24.0,
-    lookback_hours: Annotated[
-        float, typer.Option(help="Reject ticks this far behind the rollup watermark as late.")
-    ] = 24.0,
 ) -> None:
     """Import a tick file. The canonical CSV (ts,price,size[,bid,ask,day_volume]) needs no
     options; other layouts are detected or named with --preset / --mapping."""
-    from candleflow.services.ticks.imports import import_ticks
-    from candleflow.validation.ticks import TickRules
-
     if preset and mapping:
         raise typer.BadParameter("give --preset or --mapping, not both", param_hint="--mapping")
-    spec: dict | None = json.loads(mapping) if mapping else ({"preset": preset} if preset else None)
+    spec = _mapping(mapping) if mapping else ({"preset": preset} if preset else None)
     if timezone:
         if spec is None:
             raise typer.BadParameter("--timezone needs --preset or --mapping")
         spec["timezone"] = timezone
-    rules = TickRules(
-        max_future=dt.timedelta(hours=max_future_hours), lookback=dt.timedelta(hours=lookback_hours)
-    )
-    result = import_ticks(file, symbol, mapping=spec, run_id=_run_id(), rules=rules)
+    from candleflow.cli import warehouse
+    from candleflow.cli.progress import Progress
+    from candleflow.services.ticks.imports import import_ticks
+    from candleflow.validation.ticks import TickRules
+
+    # An explicit import is never "late": its ticks rebuild whatever bars they fall in.
+    rules = TickRules(max_future=dt.timedelta(hours=max_future_hours), late_after=None)
+    url = warehouse.ready()
+    with Progress(f"import {file.name}", None, unit="ticks") as progress:
+        result = import_ticks(file, symbol, mapping=spec, run_id=_run_id(), rules=rules, url=url)
+        progress.step(symbol, result.received)
     typer.echo(json.dumps(result.__dict__))
+
+
+def _mapping(text: str) -> dict:
+    try:
+        spec = json.loads(text)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"not JSON ({exc}); expected an object", param_hint="--mapping"
+        ) from None
+    if not isinstance(spec, dict):
+        raise typer.BadParameter(f"{text!r}; expected a JSON object", param_hint="--mapping")
+    return spec
 
 
 def rollup(
@@ -90,18 +117,31 @@ def rollup(
     ] = None,
     end: Annotated[dt.datetime | None, typer.Option(help="Rebuild up to this UTC time.")] = None,
     symbol: Annotated[
-        list[str] | None, typer.Option(help="Only these symbols (repeatable).")
+        list[str] | None,
+        typer.Option(help="Only these symbols (repeatable).", callback=inputs.symbols),
     ] = None,
     fill: Annotated[bool, typer.Option(help="Emit flat filled bars for empty intervals.")] = False,
 ) -> None:
     """Roll stored ticks into 1m/5m/15m/1h/1d bars (source 'rollup'): only intervals with
     new or late ticks, only closed ones."""
-    from candleflow.services.ticks.jobs import run_rollup
 
     def utc(value: dt.datetime | None) -> dt.datetime | None:
         if value is None or value.tzinfo is not None:
             return value
         return value.replace(tzinfo=dt.UTC)
 
-    counts = run_rollup(run_id=_run_id(), symbols=symbol, start=utc(start), end=utc(end), fill=fill)
+    lo, hi = utc(start), utc(end)
+    if lo is not None and hi is not None and lo >= hi:
+        raise typer.BadParameter(
+            f"the window is empty: --start {lo} is not before --end {hi}",
+            param_hint="--start/--end",
+        )
+    from candleflow.cli import warehouse
+    from candleflow.cli.progress import Progress
+    from candleflow.services.ticks.jobs import run_rollup
+
+    url = warehouse.ready()
+    with Progress("rollup", None) as progress:
+        counts = run_rollup(run_id=_run_id(), symbols=symbol, start=lo, end=hi, fill=fill, url=url)
+        progress.step("closed intervals", counts.get("built", 0))
     typer.echo(json.dumps(counts))

@@ -20,49 +20,54 @@ Rules where a consumer has to know them:
   ts of its first bar. Buckets are built from the bars inside [start, end): align the
   window to whole buckets for whole bars. A resampled bar's source is ``rollup`` when any
   of its bars is, else ``provider``.
+- **Complete.** ``complete`` is False for a resampled bar whose interval the bars it was
+  built from do not fully cover, judged against the exchange session: a 1d bar built from
+  six 1h bars of a seven-bar XNYS session, a week missing a session, the bucket cut by the
+  window's edge or still forming. An early close needs only its shorter session; a
+  holiday is no missing session. Stored bars are complete (no forming bar is stored);
+  filled bars are not (no data built them).
 - **Fill.** ``None`` returns what is stored. ``"flat"`` adds a bar for every interval
   missing between a symbol's first and last bar in the window (by the exchange calendar
   for session markets: nights, weekends and holidays are not missing; continuous for
   24x7) with open = high = low = close = the previous close and volume 0. ``"ffill"`` adds
   the same bars with the previous bar's open, high, low and close and a NULL volume.
 - **Types.** ``ts`` is ``datetime64[us, UTC]`` (Arrow ``timestamp[us, UTC]``); a NULL volume
-  is NaN in pandas and null in Arrow and polars.
+  is NaN in pandas and null in Arrow and polars; ``complete`` is a boolean.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
 
-from candleflow.domain import Timeframe
+from candleflow.domain import FILLS as _FILLS
+from candleflow.domain import OUTPUTS as _OUTPUTS
+from candleflow.domain import Fill, Output, Source, Timeframe, to_utc
 from candleflow.query import bars as query_bars
 from candleflow.query import pool as query_pool
 from candleflow.query.coverage import Coverage, coverage_of
+from candleflow.query.tables import instruments, latest_quotes, sync_status, validation_result
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-Output = Literal["pandas", "arrow", "polars"]
-Fill = Literal["ffill", "flat"]
-Source = Literal["provider", "rollup"]
-_OUTPUTS = ("pandas", "arrow", "polars")
-_FILLS = ("ffill", "flat")
 _SOURCES = ("provider", "rollup")
 
 __all__ = [
     "Coverage",
+    "bar_version",
     "bars",
     "coverage",
     "instruments",
     "latest_quotes",
+    "source_timeframe",
     "sync_status",
     "validation_result",
 ]
@@ -87,11 +92,7 @@ def _read(url: str | None, work: Callable[[Any], T]) -> T:
 
 
 def _utc(value: str | dt.datetime | pd.Timestamp, name: str) -> dt.datetime:
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"bad {name} {value!r}; expected an ISO-8601 time") from None
-    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
+    return to_utc(value, name=name)  # the one timestamp parser (candleflow.domain)
 
 
 def _choice(value: Any, allowed: tuple[str, ...], name: str) -> None:
@@ -122,7 +123,8 @@ def bars(
 ) -> Any:
     """Bars of ``symbols`` in [start, end), sorted by (symbol, ts); see the module docstring.
 
-    Columns: ``symbol``, ``ts``, ``open``, ``high``, ``low``, ``close``, ``volume``, ``source``.
+    Columns: ``symbol``, ``ts``, ``open``, ``high``, ``low``, ``close``, ``volume``, ``source``,
+    ``complete``.
     """
     tf = Timeframe.parse(timeframe)
     _choice(fill, _FILLS, "fill")
@@ -140,53 +142,6 @@ def bars(
         "read %d bars of %d symbols at %s [%s, %s)", len(table), len(wanted), tf, begin, finish
     )
     return _convert(table, output)
-
-
-def _frame(sql: str, parameters: tuple = (), url: str | None = None) -> pd.DataFrame:
-    def work(cursor) -> pa.Table:
-        cursor.execute(sql, parameters=parameters)
-        return cursor.fetch_arrow_table()
-
-    return _read(url, work).to_pandas()
-
-
-def latest_quotes(symbols: str | Iterable[str], *, url: str | None = None) -> pd.DataFrame:
-    """The latest tick per symbol (``ts``, ``price``, ``bid``, ``ask``, ``day_volume``).
-
-    A symbol without ticks falls back to its most recent bar close (the bar of any timeframe
-    that ended last; ``ts`` is that bar's end, bid/ask/day_volume NULL, ``origin`` = ``bar``).
-    Reads ``analytics.latest_quotes``; unknown symbols are absent.
-    """
-    wanted = [symbols] if isinstance(symbols, str) else list(symbols)
-    return _frame(
-        "SELECT symbol, ts, price, bid, ask, day_volume, origin, timeframe"
-        " FROM analytics.latest_quotes WHERE symbol = ANY($1::text[]) ORDER BY symbol",
-        (wanted,),
-        url,
-    )
-
-
-def instruments(
-    search: str | None = None,
-    *,
-    exchange: str | None = None,
-    type: str | None = None,
-    url: str | None = None,
-) -> pd.DataFrame:
-    """Instruments whose symbol or description contains ``search`` (any case), optionally
-    of one exchange and type, sorted by symbol."""
-    return _frame(
-        """
-        SELECT id, symbol, exchange, ticker, description, type, currency, timezone, session,
-               price_scale, provider, active, first_seen, last_seen
-        FROM candleflow.instruments
-        WHERE ($1::text IS NULL OR strpos(lower(symbol || ' ' || description), lower($1)) > 0)
-          AND ($2::text IS NULL OR exchange = $2) AND ($3::text IS NULL OR type = $3)
-        ORDER BY symbol
-        """,
-        (search, exchange, type),
-        url,
-    )
 
 
 def coverage(
@@ -217,36 +172,28 @@ def coverage(
     return coverage_of(table.to_pandas(), found[0].market, tf, begin, finish)
 
 
-def sync_status(*, url: str | None = None) -> pd.DataFrame:
-    """The last load per instrument and timeframe: outcome, counts, window and watermark."""
-    return _frame(
-        """
-        SELECT DISTINCT ON (a.symbol, a.timeframe)
-               a.symbol, a.timeframe, a.run_id, a.provider, a.outcome, a.window_start,
-               a.window_end, a.rows_fetched, a.rows_valid, a.rows_rejected, a.rows_inserted,
-               a.rows_updated, a.rows_unchanged, a.duration_s, a.error, a.finished_at,
-               s.last_bar_ts AS watermark
-        FROM candleflow.load_audit AS a
-        LEFT JOIN candleflow.sync_state AS s
-               ON s.instrument_id = a.instrument_id AND s.timeframe = a.timeframe
-        ORDER BY a.symbol, a.timeframe, a.finished_at DESC, a.id DESC
-        """,
-        url=url,
-    )
+def bar_version(symbol: str, *, url: str | None = None) -> tuple | None:
+    """A value that changes whenever a bar of ``symbol`` is written (any timeframe or source,
+    by any writer: a trigger bumps it) or how it trades changes; None for an unknown symbol.
+
+    What a cache of derived answers (the API's encoded pages) is keyed on: equal versions
+    mean equal bars. Read it before the bars, so that a cached answer is never older than
+    the version it is stored under.
+    """
+    return _read(url, lambda cursor: query_bars.version(cursor, symbol))
 
 
-def validation_result(
-    run_id: str, symbol: str | None = None, *, url: str | None = None
-) -> dict[str, Any] | None:
-    """The Great Expectations result stored with a run's load (the latest one when the run
-    loaded several windows of ``symbol``); None when the run stored none."""
-    frame = _frame(
-        """
-        SELECT validation::text AS validation FROM candleflow.load_audit
-        WHERE run_id = $1 AND ($2::text IS NULL OR symbol = $2) AND validation IS NOT NULL
-        ORDER BY finished_at DESC, id DESC LIMIT 1
-        """,
-        (run_id, symbol),
-        url,
-    )
-    return None if frame.empty else json.loads(frame["validation"].iloc[0])
+def source_timeframe(
+    symbol: str, timeframe: str | Timeframe, *, url: str | None = None
+) -> Timeframe | None:
+    """The stored timeframe ``bars`` reads for ``symbol`` at ``timeframe``: itself when
+    stored, else the finest one it is resampled from; None when nothing usable is stored."""
+    tf = Timeframe.parse(timeframe)
+
+    def work(cursor) -> Timeframe | None:
+        found = query_bars.series(cursor, [symbol])
+        if not found:
+            return None
+        return query_bars.stored_timeframe(cursor, found[0].instrument_id, tf, list(_SOURCES))
+
+    return _read(url, work)

@@ -14,21 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from candleflow.domain import TIMEFRAMES, Timeframe
+from candleflow.domain import BARS, TIMEFRAMES, Timeframe
 from candleflow.query.sessions import Market
 
 log = logging.getLogger(__name__)
 
-SCHEMA = pa.schema(
+SCHEMA = pa.schema(  # the bar columns take their types from the one spec, domain.BARS
     [
         ("symbol", pa.string()),
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("open", pa.float64()),
-        ("high", pa.float64()),
-        ("low", pa.float64()),
-        ("close", pa.float64()),
-        ("volume", pa.float64()),
+        *((c.name, c.arrow_type()) for c in BARS),
         ("source", pa.string()),
+        ("complete", pa.bool_()),
     ]
 )
 
@@ -55,6 +51,17 @@ ORDER BY t.n
 LIMIT 1
 """
 
+# What a cached page of the instrument depends on: how it trades (exchange, timezone) and
+# its series versions, bumped by a trigger on every write to its bars (migration 0009).
+_VERSION_SQL = """
+SELECT i.id, i.exchange, i.timezone, coalesce(sum(v.version), 0)::bigint AS version,
+       count(v.version) AS series
+FROM candleflow.instruments AS i
+LEFT JOIN candleflow.series_versions AS v ON v.instrument_id = i.id
+WHERE i.symbol = $1
+GROUP BY i.id, i.exchange, i.timezone
+"""
+
 _INSTRUMENTS_SQL = """
 SELECT id, symbol, exchange, timezone FROM candleflow.instruments
 WHERE symbol = ANY($1::text[]) ORDER BY symbol
@@ -77,6 +84,14 @@ def series(cursor, symbols: list[str]) -> list[Series]:
     if unknown:
         log.info("unknown symbols (no rows): %s", ", ".join(map(repr, unknown)))
     return [Series(r["id"], Market.of(r["symbol"], r["exchange"], r["timezone"])) for r in rows]
+
+
+def version(cursor, symbol: str) -> tuple | None:
+    """A value that changes with every committed write to ``symbol``'s bars (any timeframe,
+    any source) or to how it trades; None for an unknown symbol."""
+    cursor.execute(_VERSION_SQL, parameters=(symbol,))
+    rows = cursor.fetch_arrow_table().to_pylist()
+    return tuple(rows[0].values()) if rows else None
 
 
 def candidates(tf: Timeframe) -> list[str]:
@@ -173,14 +188,18 @@ def _constant(value: str, length: int) -> pa.Array:
 
 
 def _with_constants(table: pa.Table, symbol: str, source: str) -> pa.Table:
-    columns = [table.column(name) for name in SCHEMA.names[1:-1]]
+    """Stored bars as read, plus ``symbol``, ``source`` and ``complete`` (a stored bar is
+    final: the loader never stores a forming one)."""
+    n = len(table)
+    columns = [table.column(name) for name in SCHEMA.names[1:-2]]
+    done = pa.array(np.ones(n, dtype=bool))
     return pa.Table.from_arrays(
-        [_constant(symbol, len(table)), *columns, _constant(source, len(table))], schema=SCHEMA
+        [_constant(symbol, n), *columns, _constant(source, n), done], schema=SCHEMA
     )
 
 
 def with_symbol(table: pa.Table, symbol: str) -> pa.Table:
-    """``table`` (ts ... source) with a leading constant ``symbol`` column, in ``SCHEMA``."""
+    """``table`` (ts ... complete) with a leading constant ``symbol`` column, in ``SCHEMA``."""
     columns = [_constant(symbol, len(table)), *(table.column(name) for name in SCHEMA.names[1:])]
     return pa.Table.from_arrays(columns, schema=SCHEMA)
 

@@ -1,4 +1,4 @@
-"""``candleflow tv decode FILE [--bars]``: turn a raw TradingView capture into readable data.
+"""Decoding a raw TradingView capture into readable data (``candleflow tv decode``).
 
 A capture is what the websocket delivered: ``~m~<len>~m~<payload>`` envelopes back to back,
 on one line or one frame per line (like ``shared/data/tradingview/socket_messages.txt``).
@@ -13,12 +13,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TextIO
-
-import typer
+from typing import Any, TextIO
 
 from candleflow.errors import BadInputError, ProtocolError
 from candleflow.providers.tradingview.protocol import decode
@@ -95,22 +92,3 @@ def write_bars_csv(messages: Iterable[dict[str, Any] | str], out: TextIO) -> int
         writer.writerow(["" if v is None else v for v in row])
         count += 1
     return count
-
-
-def tv_decode(
-    file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="Raw capture to decode.")
-    ],
-    bars: Annotated[
-        bool, typer.Option("--bars", help="Print the bars as CSV instead of the messages.")
-    ] = False,
-) -> None:
-    """Decode a TradingView websocket capture into JSON lines, or its bars into CSV."""
-    try:
-        messages = read_capture(file)
-    except BadInputError as exc:
-        raise typer.BadParameter(str(exc), param_hint="FILE") from None
-    if bars:
-        write_bars_csv(messages, sys.stdout)
-    else:
-        write_messages(messages, sys.stdout)

@@ -1,0 +1,67 @@
+"""The warehouse a command writes to or reads from, its schema current before any work starts.
+
+Why before the work: sync used to fetch and validate, then die in the load with a traceback
+(relation "candleflow.instruments" does not exist) on a fresh checkout. Now the schema is
+checked first:
+
+- On the embedded server (nothing configured: the default of a checkout) the command
+  creates the database and applies pending migrations itself, as make up does, so a fresh
+  clone works with no extra step.
+- A configured server (CANDLEFLOW_DATABASE_URL or the candleflow_warehouse connection) is
+  someone's database: changing its schema is an explicit step. The command stops before
+  fetching anything and says which command to run.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from candleflow.errors import MigrationError
+
+log = logging.getLogger(__name__)
+
+
+def is_embedded(url: str) -> bool:
+    """Whether ``url`` is this checkout's embedded warehouse (the resolver fell through)."""
+    from candleflow import config
+    from candleflow.db import embedded
+
+    return url == embedded.url(config.WAREHOUSE_DB)
+
+
+def migrate_embedded(url: str) -> list[int]:
+    """Create the embedded warehouse database if needed and apply pending migrations."""
+    from candleflow.db import connection, migrate, roles
+
+    connection.ensure_database(url)
+    conn = connection.connect(url)
+    try:
+        applied = migrate.migrate(conn)
+        if applied:
+            roles.configure_reader_from_env(conn)
+    finally:
+        conn.close()
+    if applied:
+        log.info("migrated the embedded warehouse: applied %s", applied)
+    return applied
+
+
+def ready() -> str:
+    """The warehouse URL, its schema at this code's version (see the module docstring)."""
+    from candleflow.db import connection, migrate
+
+    url = connection.warehouse_url()
+    if is_embedded(url):
+        migrate_embedded(url)
+        return url
+    conn = connection.connect(url)
+    try:
+        migrate.check_current(conn)
+    except MigrationError as exc:
+        raise MigrationError(
+            f"{exc} against the configured warehouse {connection.describe(url)} "
+            "(nothing was fetched or written)"
+        ) from None
+    finally:
+        conn.close()
+    return url
