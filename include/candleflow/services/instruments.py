@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from candleflow.domain import Instrument, split_symbol
-from candleflow.errors import CandleflowError, failures_error
+from candleflow.errors import CandleflowError, ConfigError, failures_error
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,14 @@ def resolve_instruments(
         failed: dict[str, CandleflowError] = {}
         for symbol in symbols:
             row = stored.get(symbol)
+            if (conflict := _owner_conflict(symbol, row, provider.name)) is not None:
+                failed[symbol] = conflict
+                log.error("%s", conflict)
+                continue
             confirmed = row is not None and row[8] != "" and row[1] >= cutoff
+            confirmed = confirmed or (
+                row is not None and row[8] != "" and provider.name in IMPORTERS
+            )
             if row is not None and (confirmed or not can_resolve):
                 found[symbol] = StoredInstrument(row[0], _instrument(symbol, row))
             elif not can_resolve:
@@ -163,6 +170,27 @@ def resolve_instruments(
         max_age,
     )
     return found, failed
+
+
+# Providers that import into any instrument (a vendor dump a user points at a symbol): they
+# never take an owned instrument over, and a live provider may take one of theirs.
+IMPORTERS = frozenset({"files"})
+
+
+def _owner_conflict(symbol: str, row: tuple | None, name: str) -> ConfigError | None:
+    """A live provider never loads a symbol another live provider owns (``row[8]``).
+
+    Why: both store their bars under source ``provider`` (the key of ``bars``), so the
+    second would overwrite the first's. The keying rule is in docs/providers.md ("ccxt").
+    """
+    owner = row[8] if row is not None else ""
+    if not owner or owner == name or {owner, name} & IMPORTERS:
+        return None
+    return ConfigError(
+        f"{symbol} is loaded by provider {owner!r}; {name!r} will not overwrite its bars. "  # noqa: S608 - a message quoting SQL
+        f"Re-home it (UPDATE candleflow.instruments SET provider = '{name}' WHERE symbol = "
+        f"'{symbol}') or give one provider another symbol prefix (docs/providers.md)"
+    )
 
 
 def resolve_instrument(
