@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from candleflow.domain import BAR_COLUMNS, PRICE_COLUMNS, UTC, Instrument, Tick, Timeframe
+from candleflow.domain import BAR_COLUMNS, UTC, Instrument, Tick, Timeframe
 from candleflow.errors import UnsupportedOperation
 
 try:  # the one timestamp parser lives in domain.py; this name stays importable from here
@@ -240,9 +240,12 @@ def normalize_bars(
 ) -> pd.DataFrame:
     """Enforce the bar contract on what a provider returned (see ``fetch_bars``).
 
-    The provider's ``attrs`` are carried over explicitly: pandas drops them on some of the
-    operations below.
+    Why numpy: this runs once per symbol and window, and the pandas version cost 13 ms for
+    a one-bar window (6.5 s of a 500-symbol run) and 1.3 s for a million bars. Identical
+    duplicates can only exist where two rows share a ``ts``, so the pandas
+    ``drop_duplicates`` runs only then. The provider's ``attrs`` are carried over.
     """
+    import numpy as np
     import pandas as pd
 
     missing = [c for c in BAR_COLUMNS if c not in raw.columns]
@@ -253,18 +256,54 @@ def normalize_bars(
         bars = empty_bars()
         bars.attrs.update(attrs)
         return bars
-    bars = raw.loc[:, list(BAR_COLUMNS)].copy()
-    ts = pd.to_datetime(bars["ts"], utc=True)
-    bars["ts"] = ts.dt.as_unit("us")
-    for col in (*PRICE_COLUMNS, "volume"):
-        bars[col] = pd.to_numeric(bars[col], errors="coerce").astype("float64")
-    bars = bars[(bars["ts"] >= start) & (bars["ts"] < end)]
-    if tf.minutes is not None:
-        forming = bars["ts"] + pd.Timedelta(minutes=tf.minutes) > now
-    else:
-        forming = bars["ts"].map(tf.bar_end) > now
-    bars = bars[~forming.astype(bool)]
-    bars = bars.drop_duplicates().sort_values("ts", kind="stable").reset_index(drop=True)
-    bars.attrs.clear()
+    ts = _ts_micros(raw["ts"])
+    values = np.column_stack([_floats(raw[c]) for c in BAR_COLUMNS[1:]])
+    keep = (ts >= _micros(start)) & (ts < _micros(end)) & (_bar_ends(ts, tf) <= _micros(now))
+    ts, values = ts[keep], values[keep]
+    if (np.diff(ts) < 0).any():
+        order = np.argsort(ts, kind="stable")
+        ts, values = ts[order], values[order]
+    bars = pd.DataFrame(values, columns=list(BAR_COLUMNS[1:]))
+    bars.insert(0, "ts", pd.to_datetime(ts, unit="us", utc=True))
+    if (np.diff(ts) == 0).any():
+        bars = bars.drop_duplicates().reset_index(drop=True)
     bars.attrs.update(attrs)
     return bars
+
+
+def _ts_micros(column: pd.Series) -> Any:
+    """Bar starts as int64 µs since the epoch (UTC); naive values are taken as UTC."""
+    import pandas as pd
+
+    if not isinstance(column.dtype, pd.DatetimeTZDtype):
+        column = pd.to_datetime(column, utc=True)
+    return pd.DatetimeIndex(column).as_unit("us").asi8  # epoch-based whatever the zone
+
+
+def _floats(column: pd.Series) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if column.dtype == np.float64:
+        return column.to_numpy()
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _micros(value: dt.datetime) -> int:
+    """Microseconds since the epoch, exactly (no float rounding)."""
+    return (value - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _bar_ends(ts: Any, tf: Timeframe) -> Any:
+    """Bar ends (µs) of bar starts ``ts`` (µs): one month later for ``1mo``, as ``bar_end``."""
+    import numpy as np
+
+    if tf.minutes is not None:
+        return ts + tf.minutes * 60_000_000
+    stamps = ts.astype("datetime64[us]")
+    month = stamps.astype("datetime64[M]")
+    offset = stamps - month.astype("datetime64[us]")
+    return ((month + 1).astype("datetime64[us]") + offset).astype(np.int64)

@@ -145,16 +145,16 @@ def oldest_reachable(
     try:
         chart.load(tf.tv_resolution, min(max_bars, page_size))
         page = chart.wait_page(store)
-        while page and len(store.bars) < max_bars:
-            before = len(store.bars)
+        while page and len(store) < max_bars:
+            before = len(store)
             chart.more(min(max_bars - before, page_size))
             page = chart.wait_page(store)
-            if len(store.bars) == before:
+            if len(store) == before:
                 break  # history exhausted before max_bars
     finally:
         chart.close()
-    times = sorted(store.bars)[-max_bars:]
-    return times[0] if times else None
+    times = store.times()[-max_bars:]
+    return float(times[0]) if len(times) else None
 
 
 def _bars_between(tf: Timeframe, lo: float, hi: float) -> int:

@@ -155,7 +155,7 @@ class TradingViewProvider(IDataProvider):
         )
         frame = store.frame(self.timings)
         if reach[0] is not None:
-            oldest = min(reach[0], min(store.bars, default=reach[0]))
+            oldest = min(reach[0], store.oldest() or reach[0])
             frame.attrs["reachable_start"] = dt.datetime.fromtimestamp(oldest, tz=UTC)
         return frame
 
