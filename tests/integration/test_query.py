@@ -553,3 +553,81 @@ def test_a_terminated_pooled_connection_is_replaced_on_the_next_call(db_url, db)
 
     with query._cursor(None) as cur, pytest.raises(adbc_driver_manager.Error, match="read-only"):
         cur.execute("CREATE TABLE public.should_fail (a int)")
+
+
+# --- time bounds of the read-only pool ------------------------------------------------------
+
+
+def _setting(name: str, url: str | None = None) -> str:
+    from candleflow.query import tables
+
+    return tables._frame(f"SELECT current_setting('{name}') AS v", url=url)["v"].iloc[0]
+
+
+def test_pooled_sessions_have_a_statement_timeout_and_a_long_read_is_cancelled(db_url, monkeypatch):
+    from candleflow.query import pool, tables
+
+    assert _setting("statement_timeout") == pool.STATEMENT_TIMEOUT == "30s"
+    monkeypatch.setattr(pool, "STATEMENT_TIMEOUT", "300ms")
+    pool.read_only_url.cache_clear()
+    pool._resolved.clear()
+    try:
+        assert _setting("statement_timeout") == "300ms"
+        with pytest.raises(pool.QueryTimeout, match=r"statement timeout \(300ms\)"):
+            tables._frame("SELECT pg_sleep(5)")
+        assert _setting("application_name") == "candleflow-query"  # the pool still works
+    finally:
+        pool.read_only_url.cache_clear()
+        pool._resolved.clear()
+
+
+def test_a_keyword_dsn_reads_like_a_url(db_url, db):
+    from psycopg2.extensions import make_dsn, parse_dsn
+
+    iid = add_instrument(db, "BINANCE:BTCUSDT")
+    load(db, iid, "1m", make_bars(pd.date_range("2024-03-01", periods=5, freq="1min", tz="UTC")))
+    keywords = make_dsn(**parse_dsn(db_url))
+    assert "://" not in keywords
+
+    got = query.bars("BINANCE:BTCUSDT", "1m", "2024-03-01", "2024-03-02", url=keywords)
+
+    assert len(got) == 5 and _setting("default_transaction_read_only", keywords) == "on"
+
+
+def test_a_server_that_never_answers_fails_the_connect_after_the_timeout(monkeypatch):
+    """A listener that accepts and then stays silent: without a connect timeout libpq waits
+    until the peer closes (here after 30 s), and the error would say so instead."""
+    import socket
+    import threading
+
+    from candleflow.errors import DatabaseUnavailable
+    from candleflow.query import pool
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    done = threading.Event()
+
+    def silent() -> None:
+        listener.settimeout(30)
+        try:
+            accepted.append(listener.accept()[0])
+            done.wait(30)
+        except OSError:
+            pass
+        finally:
+            for peer in accepted:
+                peer.close()
+
+    threading.Thread(target=silent, daemon=True).start()
+    monkeypatch.setattr(pool, "CONNECT_TIMEOUT_S", 1)
+    pool.read_only_url.cache_clear()
+    url = f"postgresql://reader:hunter2@127.0.0.1:{listener.getsockname()[1]}/x"
+    try:
+        with pytest.raises(DatabaseUnavailable) as caught:
+            query.instruments(url=url)
+    finally:
+        done.set()
+        listener.close()
+        pool.read_only_url.cache_clear()
+    assert "timeout expired" in str(caught.value)
+    assert "hunter2" not in str(caught.value) and "reader" not in str(caught.value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 from candleflow import config
 from candleflow.errors import DatabaseUnavailable
@@ -36,12 +36,22 @@ def warehouse_url(*, start_embedded: bool = True) -> str:
 
 
 def describe(url: str) -> str:
-    """``host:port/db`` of a URL, safe to print (no user, no password)."""
-    parts = urlsplit(url)
-    netloc_host = parts.netloc.rpartition("@")[2].rsplit(":", 1)[0]
-    host = unquote(netloc_host) or parse_qs(parts.query).get("host", ["localhost"])[0]
-    port = parts.port or parse_qs(parts.query).get("port", ["5432"])[0]
-    return f"{host}:{port}{parts.path or '/'}"
+    """``host:port/dbname`` of any libpq DSN, safe to print: never a user or a password.
+
+    Parsed by libpq's own parser (``PQconninfoParse``, through psycopg2's ``parse_dsn``), so
+    a ``postgresql://`` URL, a ``?password=`` parameter and a ``host=... password=...``
+    keyword string are all read the way libpq reads them, and only the three safe fields
+    are printed. A DSN libpq cannot parse is not echoed (its text may hold the password).
+    """
+    from psycopg2 import Error
+    from psycopg2.extensions import parse_dsn
+
+    try:
+        parts = parse_dsn(url)
+    except Error:
+        return "<a DSN libpq cannot parse>"
+    host = parts.get("host") or parts.get("hostaddr") or "localhost"
+    return f"{host}:{parts.get('port') or '5432'}/{parts.get('dbname') or parts.get('user') or ''}"
 
 
 def redact(url: str) -> str:

@@ -76,6 +76,36 @@ def _chown(path: Path, user: str | None) -> None:
         ensure_prefix_permissions(path)
 
 
+def private_socket_dir(folder: Path, user: str | None) -> None:
+    """Create the socket folder 0700, or accept an existing one only if it is private.
+
+    Why: with a deep checkout the folder is in the system temp folder (``config.socket_dir``),
+    where any local user can create it first. In a folder someone else owns, or can write
+    to, they could replace the socket with their own and collect every client's startup
+    packet. Accepted owners: this user, or the server's system user under root.
+    """
+    import pwd
+    import stat
+
+    from candleflow.errors import ConfigError
+
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.lstat()
+    owners = {os.geteuid()} | ({pwd.getpwnam(user).pw_uid} if user else set())
+    problems = []
+    if not stat.S_ISDIR(info.st_mode):
+        problems.append("is not a plain folder (a symlink?)")
+    if info.st_uid not in owners:
+        problems.append(f"is owned by uid {info.st_uid}, expected one of {sorted(owners)}")
+    if info.st_mode & 0o077:
+        problems.append(f"has mode {stat.S_IMODE(info.st_mode):04o}, expected 0700")
+    if problems:
+        raise ConfigError(
+            f"socket folder {folder} {' and '.join(problems)}: another user may have created "
+            f"it; remove it, or set {config.HOME_ENV} to a short private path"
+        )
+
+
 def status() -> EmbeddedStatus:
     """Whether the server of this checkout runs, read from ``postmaster.pid``."""
     pid_file = pgdata() / "postmaster.pid"
@@ -100,9 +130,10 @@ def start(*, timeout: float = 60) -> EmbeddedStatus:
     user = _run_as()
     data, sock = pgdata(), config.socket_dir()
     data.parent.mkdir(parents=True, exist_ok=True)
-    for folder in (data, sock):
-        folder.mkdir(mode=0o700, exist_ok=True)
-        _chown(folder, user)
+    data.mkdir(mode=0o700, exist_ok=True)
+    _chown(data, user)
+    private_socket_dir(sock, user)
+    _chown(sock, user)
     if not (data / "PG_VERSION").exists():
         log.info("initialising embedded PostgreSQL in %s", data)
         _pg(

@@ -9,6 +9,11 @@ thread-safe, so this is a checkout/return pool: each call holds one connection a
   beyond that waits: more concurrent readers than that only queue inside PostgreSQL on a
   small machine), the least recently used URLs beyond ``MAX_URLS`` closed (tests make a
   database per test).
+- **Bounded**: every session has a ``statement_timeout`` (``CANDLEFLOW_QUERY_STATEMENT_TIMEOUT``,
+  default 30s: a statement past it is cancelled by the server and raises ``QueryTimeout``)
+  and every connect a ``connect_timeout`` (``CANDLEFLOW_QUERY_CONNECT_TIMEOUT``, default
+  10 s), so a read can neither run nor wait for a server forever (the API runs inside
+  Airflow's api-server). Any libpq DSN works: URL or ``key=value`` keywords.
 - **Read-only and autocommit**: every session has ``default_transaction_read_only=on``;
   autocommit so an idle pooled connection never sits "idle in transaction" holding locks
   that would block a migration. (Each statement already saw its own snapshot before, under
@@ -32,7 +37,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from candleflow import config
 from candleflow.errors import DatabaseUnavailable
@@ -45,14 +49,33 @@ MAX_URLS = 8
 CHECKOUT_TIMEOUT_S = 30.0
 
 
+STATEMENT_TIMEOUT = os.environ.get("CANDLEFLOW_QUERY_STATEMENT_TIMEOUT", "30s")
+CONNECT_TIMEOUT_S = int(os.environ.get("CANDLEFLOW_QUERY_CONNECT_TIMEOUT", "10"))
+QUERY_CANCELED = "57014"  # SQLSTATE of a statement cancelled by statement_timeout
+
+
+class QueryTimeout(DatabaseUnavailable):
+    """A read ran past the statement timeout and the server cancelled it. Transient for a
+    retry loop; the API answers 503 and names the timeout, never the statement."""
+
+
 @lru_cache(maxsize=64)
 def read_only_url(url: str) -> str:
-    """The warehouse URL with a read-only session and an application name for pg_stat."""
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query))
-    options = f"{query.get('options', '')} -c default_transaction_read_only=on".strip()
-    query.update(options=options, application_name="candleflow-query")
-    return parts._replace(query=urlencode(query, quote_via=quote)).geturl()
+    """The DSN (URL or keywords, parsed by libpq) with a read-only, time-bounded session,
+    a connect timeout and an application name for pg_stat_activity, as libpq keywords."""
+    from psycopg2.extensions import make_dsn, parse_dsn
+
+    parts = parse_dsn(url)
+    options = (
+        f"{parts.get('options', '')} -c default_transaction_read_only=on"
+        f" -c statement_timeout={STATEMENT_TIMEOUT}"
+    ).strip()
+    parts.update(
+        options=options,
+        application_name="candleflow-query",
+        connect_timeout=parts.get("connect_timeout") or str(CONNECT_TIMEOUT_S),
+    )
+    return make_dsn(**parts)
 
 
 _resolved: dict[tuple[str | None, str | None], str] = {}
@@ -141,7 +164,21 @@ class Pool:
             slot.gate.release()
 
     def run(self, url: str, work: Callable[[Any], T]) -> T:
-        """``work(cursor)``, retried once on a fresh connection if a reused one is broken."""
+        """``work(cursor)``, retried once on a fresh connection if a reused one is broken;
+        a statement cancelled by the timeout raises ``QueryTimeout`` (never retried)."""
+        import adbc_driver_manager
+
+        try:
+            return self._run(url, work)
+        except adbc_driver_manager.OperationalError as exc:
+            if getattr(exc, "sqlstate", None) != QUERY_CANCELED:
+                raise
+        raise QueryTimeout(
+            f"the query ran past the statement timeout ({STATEMENT_TIMEOUT}) and was "
+            "cancelled; ask for less (a shorter window, a coarser timeframe)"
+        )
+
+    def _run(self, url: str, work: Callable[[Any], T]) -> T:
         import adbc_driver_manager
 
         reused = False
@@ -149,7 +186,7 @@ class Pool:
             with self.connection(url) as (conn, reused), conn.cursor() as cursor:
                 return work(cursor)
         except adbc_driver_manager.OperationalError as exc:
-            if not reused:
+            if not reused or getattr(exc, "sqlstate", None) == QUERY_CANCELED:
                 raise
             log.info("pooled warehouse connection broken (%s); retrying on a new one", exc)
             self.discard(url)

@@ -3,7 +3,8 @@
 Airflow is configured entirely through ``AIRFLOW__*`` variables computed here, so the
 api-server, scheduler, dag-processor, triggerer, the tests and ``airflow dags test`` all
 agree (one JWT secret, one execution API URL, one metadata database). Secrets are made
-once per checkout and kept in ``.candleflow/secrets.json`` (mode 0600, never in git).
+once per checkout and kept in ``.candleflow/secrets.json`` (mode 0600 from creation, written
+atomically, never in git).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import base64
 import json
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,21 +34,48 @@ def airflow_home() -> Path:
     return config.home() / "airflow"
 
 
-def load_secrets() -> dict[str, str]:
-    """The per-checkout secrets, created on first use."""
-    path = config.home() / "secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    values = {
-        "fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-        "jwt_secret": secrets.token_urlsafe(64),  # HS512 wants >= 64 bytes
-        "api_secret_key": secrets.token_urlsafe(32),
-        "admin_password": secrets.token_urlsafe(12),
-    }
+def write_private(path: Path, text: str, *, replace: bool = True) -> bool:
+    """Write a secret file: mode 0600 from its first byte, complete or not at all.
+
+    The text goes to a temporary file in the same folder (``mkstemp``: O_EXCL, mode 0600),
+    is flushed to disk, then takes the final name in one step. So no reader ever sees the
+    file half-written or readable by others, and a symlink planted at ``path`` is replaced,
+    never written through. ``replace=False`` keeps a file that already exists (two first
+    runs racing both keep the winner's); returns False then.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(values, indent=2))
-    return values
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        if replace:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)  # fails if path exists, whatever it is
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+def load_secrets() -> dict[str, str]:
+    """The per-checkout secrets, created once (0600, atomically; see ``write_private``)."""
+    path = config.home() / "secrets.json"
+    if not path.exists():
+        values = {
+            "fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            "jwt_secret": secrets.token_urlsafe(64),  # HS512 wants >= 64 bytes
+            "api_secret_key": secrets.token_urlsafe(32),
+            "admin_password": secrets.token_urlsafe(12),
+        }
+        if write_private(path, json.dumps(values, indent=2), replace=False):
+            return values
+    return json.loads(path.read_text())
 
 
 def sqlalchemy_url(libpq_url: str) -> str:
@@ -73,8 +102,7 @@ def airflow_env(*, port: int = DEFAULT_PORT, executor: str = "LocalExecutor") ->
     home = airflow_home()
     home.mkdir(parents=True, exist_ok=True)
     passwords = home / "simple_auth_manager_passwords.json"
-    passwords.write_text(json.dumps({ADMIN_USER: secret["admin_password"]}))
-    passwords.chmod(0o600)
+    write_private(passwords, json.dumps({ADMIN_USER: secret["admin_password"]}))
     root = config.project_root()
     base_url = f"http://localhost:{port}"
     env = dict(os.environ)
