@@ -50,14 +50,15 @@ def bars_rollup():
     @fails_permanently
     def roll_up_ticks(params: dict | None = None, run_id: str | None = None) -> dict:
         from candleflow.airflow.connections import warehouse_url
+        from candleflow.domain import to_utc
         from candleflow.services.ticks.jobs import run_rollup
 
         params = params or {}
         return run_rollup(
             run_id=run_id,
             symbols=params.get("symbols") or None,
-            start=dt.datetime.fromisoformat(params["start"]) if params.get("start") else None,
-            end=dt.datetime.fromisoformat(params["end"]) if params.get("end") else None,
+            start=to_utc(params["start"], name="start") if params.get("start") else None,
+            end=to_utc(params["end"], name="end") if params.get("end") else None,
             timeframes=TIMEFRAMES,
             url=warehouse_url(),
         )

@@ -8,12 +8,9 @@ routes accept goes through here, so the wording is the same on every route.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
 
-from candleflow.domain import TIMEFRAMES, UTC, Timeframe, split_symbol
+from candleflow.domain import FILLS, TIMEFRAMES, UTC, Fill, Timeframe, split_symbol, to_utc
 
-Fill = Literal["ffill", "flat"]
-FILLS: tuple[str, ...] = ("ffill", "flat")
 DEFAULT_LIMIT = 5000
 MAX_LIMIT = 50_000
 DEFAULT_BARS = 500  # the span a bars request gets when it names no start
@@ -74,7 +71,7 @@ def timestamp(value: str | None, name: str) -> dt.datetime | None:
     if value is None or value == "":
         return None
     try:
-        parsed = dt.datetime.fromisoformat(value.strip())
+        parsed = to_utc(value, name=name)
     except ValueError:
         raise BadParameter(name, f"invalid datetime {value!r}; expected {TIME_HINT}") from None
     parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from candleflow.domain import UTC, Instrument, Timeframe
+from candleflow.domain import DEFAULT_REJECT_THRESHOLD, UTC, Instrument, Timeframe
 from candleflow.errors import ValidationFailed
 from candleflow.services import window
 
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from candleflow.providers import IDataProvider
 
 log = logging.getLogger(__name__)
-
-DEFAULT_REJECT_THRESHOLD = 0.05
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from candleflow.db import connection
-from candleflow.domain import UTC, Timeframe
+from candleflow.domain import UTC, Timeframe, to_utc
 from candleflow.providers import IDataProvider
-from candleflow.providers.base import to_utc
 from candleflow.services.chunk import DEFAULT_CONCURRENCY, sync_chunk
 from candleflow.services.load import DEFAULT_REJECT_THRESHOLD, LoadSettings
 from candleflow.services.results import ChunkResult

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from candleflow.domain import BAR_COLUMNS, Timeframe
+from candleflow.domain import BAR_COLUMNS, Timeframe, to_utc
 from candleflow.testing import calendars
 
 _EQUITY_EXCHANGES = frozenset({"NASDAQ", "NYSE", "AMEX"})
@@ -122,9 +122,7 @@ def _seconds(value: dt.datetime | pd.Timestamp | str | float) -> int:
     """Unix seconds of a datetime, ISO string or number (taken as Unix seconds, not ns)."""
     if isinstance(value, int | float):
         return int(value)
-    ts = pd.Timestamp(value)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return int(ts.timestamp())
+    return int(to_utc(value, name="time").timestamp())
 
 
 def bar_grid(

@@ -71,7 +71,7 @@ def validate_bars(
     """
     import numpy as np
 
-    from candleflow.providers.base import to_utc
+    from candleflow.domain import to_utc
     from candleflow.validation import grid, suite
 
     tf = Timeframe.parse(timeframe)

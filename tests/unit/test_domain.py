@@ -1,0 +1,122 @@
+"""One vocabulary: the timestamp parser, the column specs and the choice lists live in
+``candleflow.domain`` and every other module takes them from there."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import get_args
+
+import pandas as pd
+import pytest
+
+from candleflow import domain
+from candleflow.domain import UTC, to_utc
+
+NY = dt.timezone(dt.timedelta(hours=-5))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-01-02", dt.datetime(2024, 1, 2, tzinfo=UTC)),
+        ("2024-01-02T14:30Z", dt.datetime(2024, 1, 2, 14, 30, tzinfo=UTC)),
+        (" 2024-01-02 09:30-05:00 ", dt.datetime(2024, 1, 2, 14, 30, tzinfo=UTC)),
+        ("2024-01-02T14:30:00.123456+00:00", dt.datetime(2024, 1, 2, 14, 30, 0, 123456, UTC)),
+        (dt.date(2024, 1, 2), dt.datetime(2024, 1, 2, tzinfo=UTC)),
+        (dt.datetime(2024, 1, 2, 9, 30), dt.datetime(2024, 1, 2, 9, 30, tzinfo=UTC)),
+        (dt.datetime(2024, 1, 2, 9, 30, tzinfo=NY), dt.datetime(2024, 1, 2, 14, 30, tzinfo=UTC)),
+        (
+            pd.Timestamp("2024-07-01 08:00", tz="Europe/London"),
+            dt.datetime(2024, 7, 1, 7, tzinfo=UTC),
+        ),
+    ],
+)
+def test_to_utc_reads_every_accepted_form_as_aware_utc(value, expected):
+    got = to_utc(value)
+    assert got == expected
+    assert type(got) is dt.datetime and got.utcoffset() == dt.timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        ("01/02/2024", ValueError, r"bad start '01/02/2024'; expected ISO-8601"),
+        ("", ValueError, r"bad start ''; expected ISO-8601"),
+        (pd.NaT, ValueError, "bad start: NaT"),
+        (1_700_000_000, TypeError, "start must be a datetime, date or ISO-8601 string, got int"),
+        (None, TypeError, "got NoneType"),
+    ],
+)
+def test_to_utc_names_the_input_and_the_expected_form(value, error, message):
+    with pytest.raises(error, match=message):
+        to_utc(value, name="start")
+
+
+def test_the_old_import_paths_of_to_utc_are_the_one_parser():
+    from candleflow.providers import base
+
+    assert base.to_utc is domain.to_utc
+
+
+def test_each_literal_lists_exactly_its_enums_values():
+    pairs = [
+        (domain.Fill, domain.FillMode, domain.FILLS),
+        (domain.Format, domain.BarFormat, domain.BAR_FORMATS),
+        (domain.Output, domain.QueryOutput, domain.OUTPUTS),
+        (domain.Source, domain.BarSource, domain.SOURCES),
+    ]
+    for literal, enum, values in pairs:
+        assert get_args(literal) == tuple(m.value for m in enum) == values
+        assert all(type(v) is str for v in values)
+
+
+def test_choice_lists_and_threshold_have_one_home():
+    from candleflow import output, query, watchlist
+    from candleflow.api import params
+    from candleflow.cli import bars as cli_bars
+    from candleflow.db import bars as bar_writer
+    from candleflow.services import load
+
+    assert params.FILLS is cli_bars.FILLS is domain.FILLS
+    assert output.FORMATS is cli_bars.FORMATS is domain.BAR_FORMATS
+    assert bar_writer.SOURCES is domain.SOURCES
+    assert query.Fill is domain.Fill and query.Output is domain.Output
+    assert load.DEFAULT_REJECT_THRESHOLD == domain.DEFAULT_REJECT_THRESHOLD == 0.05
+    assert watchlist.Watchlist("x", (), ()).reject_threshold == domain.DEFAULT_REJECT_THRESHOLD
+
+
+def test_staging_types_and_arrow_schemas_derive_from_the_column_specs():
+    import pyarrow as pa
+
+    from candleflow.db import bars as bar_writer
+    from candleflow.db import bulk
+
+    assert domain.pg_types(domain.TICKS) == bulk.TICK_COLUMNS
+    assert list(bulk.TICK_COLUMNS) == ["ts", "seq", *domain.TICK_COLUMNS[1:]]
+    assert {k: v for k, v in bar_writer.BAR_STAGE_COLUMNS.items() if k != "filled"} == (
+        domain.pg_types(domain.BARS)
+    )
+    query_schema = sys.modules["candleflow.query.bars"].SCHEMA
+    spec = domain.arrow_schema(domain.BARS)
+    for name in domain.BAR_COLUMNS:
+        assert query_schema.field(name).type == spec.field(name).type
+    assert spec.field("ts").type == pa.timestamp("us", tz="UTC")
+    assert not spec.field("close").nullable and spec.field("volume").nullable
+
+
+def test_a_bar_is_a_row_of_a_bar_frame():
+    frame = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(["2024-01-01"], utc=True),
+            "open": [1.0],
+            "high": [2.0],
+            "low": [0.5],
+            "close": [1.5],
+            "volume": [10.0],
+        }
+    )[list(domain.BAR_COLUMNS)]
+    (bar,) = (domain.Bar(*row) for row in frame.itertuples(index=False))
+    assert (bar.open, bar.close, bar.volume) == (1.0, 1.5, 10.0)
+    with pytest.raises(ValueError, match="naive; expected a UTC datetime"):
+        domain.Bar(dt.datetime(2024, 1, 1), 1, 1, 1, 1)
