@@ -1,16 +1,27 @@
 """OHLCV bars, one DAG per watchlist timeframe: ``ohlcv_1m``, ``ohlcv_1h``, ``ohlcv_1d``...
 
-Each run loads exactly its data interval ``[data_interval_start, data_interval_end)`` for
-every watchlist symbol: one mapped task per instrument fetches the bars from the provider,
-validates them with Great Expectations and loads them in one transaction (rejects go to
-``candleflow.rejected_bars``, counts to ``candleflow.load_audit``). A run starts once the
-bars of its interval are final, so no forming bar is ever stored.
+**The rule: a run loads the bars that closed inside its data interval.** A bar covers
+``[ts, ts + timeframe)``; the run of ``[data_interval_start, data_interval_end)`` loads every
+bar whose end is in ``(data_interval_start, data_interval_end]``, and is due 30 seconds after
+the interval ends, so an hourly bar is in the warehouse about a minute after it closes. A bar
+that starts off the clock grid (an XNYS 1h bar at :30) belongs to the interval it closes in;
+a timeframe with ``calendar = "XNYS"`` gets its own grid ending at :30. Intervals tile time:
+every bar closes in exactly one of them.
+
+Each run is mapped over **chunks of symbols** (watchlist ``chunk_size``): a chunk task holds
+one provider connection, fetches with bounded concurrency, and validates and loads each
+symbol's bars in its own transaction, one ``candleflow.load_audit`` row per symbol (rejects
+go to ``candleflow.rejected_bars``). Its log ends with a per-symbol table. A failing symbol
+does not stop the others; the task fails after storing them (no retry when every failure is
+permanent), and a retry redoes only the symbols that did not succeed.
 
 - **Re-runs** converge: a cleared run rewrites nothing that did not change.
 - **Backfills** (``airflow backfill create`` or the UI) over any past range load exactly
-  that range; many small intervals give the same rows as one large window.
+  that range; many small intervals give the same rows as one large window. For months or
+  years, backfill ``ohlcv_<tf>_history`` instead (one run per month).
 - **Manual runs** take params: a subset of ``symbols``, an explicit ``start``/``end``
-  (ISO-8601, UTC) and the ``reject_threshold``.
+  (ISO-8601, UTC; the bars that closed in ``(start, end]``, loaded in bounded slices) and
+  the ``reject_threshold``.
 - **Empty runs are normal**: equities have no intraday bars outside their sessions.
 - Daily bars of exchange-traded symbols follow the trading calendar (one run per session,
   none on weekends or holidays); 24x7 symbols get their own ``_24x7`` DAG.
@@ -22,10 +33,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 
 from candleflow import watchlist
-from candleflow.airflow.operators import SyncBarsOperator
+from candleflow.airflow.operators import chunk_tasks
 from candleflow.airflow.timetables import SettledIntervalTimetable, TradingSessionTimetable
 from candleflow.assets import bars_asset
 
@@ -48,7 +59,7 @@ def ohlcv_dag(spec: watchlist.DagSpec):
         dag_id=spec.dag_id,
         schedule=TradingSessionTimetable(spec.calendar)
         if spec.calendar
-        else SettledIntervalTimetable(spec.every, spec.settle),
+        else SettledIntervalTimetable(spec.every, spec.settle, spec.offset),
         start_date=HISTORY_START,  # backfills may reach back this far; scheduling does not
         catchup=False,
         max_active_runs=4,
@@ -56,7 +67,12 @@ def ohlcv_dag(spec: watchlist.DagSpec):
         default_args=DEFAULT_ARGS,
         tags=["candleflow", "ohlcv", spec.timeframe.name],
         params={
-            "symbols": Param([], type="array", description="Subset of the watchlist; empty = all"),
+            "symbols": Param(
+                [],
+                type="array",
+                items={"type": "string", "enum": list(spec.symbols)},
+                description="Subset of the watchlist; empty = all",
+            ),
             "start": Param(None, type=["null", "string"], description="Window start (ISO-8601)"),
             "end": Param(None, type=["null", "string"], description="Window end (ISO-8601)"),
             "reject_threshold": Param(
@@ -66,18 +82,7 @@ def ohlcv_dag(spec: watchlist.DagSpec):
         doc_md=__doc__,
     )
     def ohlcv():
-        @task
-        def list_symbols(params: dict | None = None) -> list[str]:
-            return watchlist.select(spec.symbols, (params or {}).get("symbols"))
-
-        SyncBarsOperator.partial(
-            task_id="sync_bars",
-            timeframe=spec.timeframe.name,
-            provider=WATCHLIST.provider,
-            provider_options=WATCHLIST.provider_options,
-            pool="tradingview" if WATCHLIST.provider == "tradingview" else "default_pool",
-            outlets=[bars_asset(spec.timeframe.name)],
-        ).expand(symbol=list_symbols())
+        chunk_tasks(spec, WATCHLIST, outlets=[bars_asset(spec.timeframe.name)])
 
     return ohlcv()
 

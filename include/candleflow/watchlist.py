@@ -1,22 +1,43 @@
-"""The watchlist: which symbols to load, at which timeframes, from which provider.
+"""The watchlist: which symbols to load, at which timeframes, from which providers, in chunks.
 
 Read at DAG parse time (it is a small local TOML file, no I/O beyond that), so that one
-OHLCV DAG per configured timeframe can be generated. ``CANDLEFLOW_WATCHLIST`` points at
-another file; the default ships with the package.
+OHLCV DAG and one history DAG per configured timeframe can be generated, each mapped over
+chunks of symbols. ``CANDLEFLOW_WATCHLIST`` points at another file; the default ships with
+the package (``watchlist.toml``, which documents every setting).
+
+Providers: ``provider``/``provider_options`` at the top are the default; a symbol may name
+its own (``{ symbol = "BINANCE:BTCUSDT", provider = "ccxt" }``), and each ``[[sources]]``
+section lists symbols sharing a provider and its options. Chunks never mix providers: one
+chunk task holds one provider connection.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from candleflow.domain import Timeframe, split_symbol
+from candleflow import calendars
+from candleflow.domain import DEFAULT_REJECT_THRESHOLD, Timeframe, split_symbol
 
 DEFAULT = Path(__file__).with_name("watchlist.toml")
 ENV = "CANDLEFLOW_WATCHLIST"
+DEFAULT_CHUNK_SIZE = 100  # symbols per chunk task; see docs/backfills.md for the measurements
+DEFAULT_CONCURRENCY = 4  # fetches in flight per chunk
+SETTLE_GRACE = dt.timedelta(seconds=30)  # a run is due this long after its interval ends
+
+
+@dataclass(frozen=True)
+class Source:
+    """Symbols that share a provider and its options (what one chunk may hold)."""
+
+    provider: str
+    symbols: tuple[str, ...]
+    options: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -24,6 +45,9 @@ class TimeframeSchedule:
     timeframe: Timeframe
     every: dt.timedelta
     calendar: str | None = None
+    offset: dt.timedelta | None = None  # None: derived from the calendar's session open
+    history_months: int | None = 1  # months per run of ohlcv_<tf>_history; None: no history DAG
+    chunk_size: int | None = None  # None: the watchlist's
 
 
 @dataclass(frozen=True)
@@ -31,9 +55,18 @@ class Watchlist:
     provider: str
     symbols: tuple[str, ...]
     timeframes: tuple[TimeframeSchedule, ...]
-    reject_threshold: float = 0.05
+    reject_threshold: float = DEFAULT_REJECT_THRESHOLD
     provider_options: dict = field(default_factory=dict)
     path: Path = DEFAULT
+    sources: tuple[Source, ...] = ()
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    concurrency: int = DEFAULT_CONCURRENCY
+
+    def source_of(self, symbol: str) -> Source:
+        for source in self.sources:
+            if symbol in source.symbols:
+                return source
+        raise ValueError(f"symbol not on the watchlist {self.path}: {symbol}")
 
 
 def _duration(text: str, *, where: str) -> dt.timedelta:
@@ -43,6 +76,64 @@ def _duration(text: str, *, where: str) -> dt.timedelta:
     return tf.delta
 
 
+def _positive(value: Any, *, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{where}: expected a whole number >= 1, got {value!r}")
+    return value
+
+
+def _history(value: Any, *, where: str) -> int | None:
+    """``history = "1mo"`` (default), ``"3mo"``, ``"12mo"`` ... or ``false`` (no history DAG)."""
+    if value is False:
+        return None
+    months = {f"{n}mo": n for n in (1, 2, 3, 4, 6, 12)}
+    if value not in months:
+        raise ValueError(f"{where}: bad history {value!r}; expected one of {', '.join(months)}")
+    return months[value]
+
+
+def _schedule(name: str, options: dict, where: str) -> TimeframeSchedule:
+    tf = Timeframe.parse(name)
+    every = _duration(options["every"], where=where) if "every" in options else tf.delta
+    offset = _duration(options["offset"], where=where) if "offset" in options else None
+    return TimeframeSchedule(
+        tf,
+        every,
+        options.get("calendar"),
+        offset,
+        _history(options.get("history", "1mo"), where=where),
+        _positive(options["chunk_size"], where=where) if "chunk_size" in options else None,
+    )
+
+
+def _sources(data: dict, provider: str, options: dict, path: Path) -> tuple[Source, ...]:
+    """Group every symbol by (provider, options), in watchlist order; a symbol appears once."""
+    entries: list[tuple[str, str, dict]] = []
+    for item in data.get("symbols", ()):
+        if isinstance(item, dict):  # a symbol naming its own provider (and options)
+            name = item.get("provider", provider)
+            opts = options if name == provider else dict(item.get("options", {}))
+            entries.append((item.get("symbol", ""), name, dict(item.get("options", opts))))
+        else:
+            entries.append((item, provider, options))
+    for i, section in enumerate(data.get("sources", ())):
+        if "provider" not in section:
+            raise ValueError(f"{path}: [[sources]] #{i + 1} needs a provider")
+        for item in section.get("symbols", ()):
+            entries.append((item, section["provider"], dict(section.get("options", {}))))
+    groups: dict[tuple[str, str], Source] = {}
+    seen: set[str] = set()
+    for symbol, name, opts in entries:
+        split_symbol(symbol)
+        if symbol in seen:
+            raise ValueError(f"{path}: symbol {symbol} is listed twice")
+        seen.add(symbol)
+        key = (name, json.dumps(opts, sort_keys=True))
+        group = groups.setdefault(key, Source(name, (), opts))
+        groups[key] = Source(name, (*group.symbols, symbol), opts)
+    return tuple(groups.values())
+
+
 def load(path: str | Path | None = None) -> Watchlist:
     """Parse and check a watchlist; errors name the file and the bad entry."""
     path = Path(path or os.environ.get(ENV) or DEFAULT)
@@ -50,28 +141,26 @@ def load(path: str | Path | None = None) -> Watchlist:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ValueError(f"cannot read watchlist {path}: {exc}") from None
-    symbols = tuple(data.get("symbols", ()))
-    for symbol in symbols:
-        split_symbol(symbol)
-    schedules = []
-    for name, options in (data.get("timeframes") or {}).items():
-        tf = Timeframe.parse(name)
-        every = (
-            _duration(options["every"], where=f"{path} [timeframes.{name}]")
-            if "every" in options
-            else tf.delta
-        )
-        schedules.append(TimeframeSchedule(tf, every, options.get("calendar")))
-    threshold = float(data.get("reject_threshold", 0.05))
+    provider = data.get("provider", "tradingview")
+    options = dict(data.get("provider_options", {}))
+    sources = _sources(data, provider, options, path)
+    schedules = tuple(
+        _schedule(name, opts, f"{path} [timeframes.{name}]")
+        for name, opts in (data.get("timeframes") or {}).items()
+    )
+    threshold = float(data.get("reject_threshold", DEFAULT_REJECT_THRESHOLD))
     if not 0 <= threshold <= 1:
         raise ValueError(f"{path}: reject_threshold must be within [0, 1], got {threshold}")
     return Watchlist(
-        provider=data.get("provider", "tradingview"),
-        symbols=symbols,
-        timeframes=tuple(schedules),
+        provider=provider,
+        symbols=tuple(s for src in sources for s in src.symbols),
+        timeframes=schedules,
         reject_threshold=threshold,
-        provider_options=dict(data.get("provider_options", {})),
+        provider_options=options,
         path=path,
+        sources=sources,
+        chunk_size=_positive(data.get("chunk_size", DEFAULT_CHUNK_SIZE), where=f"{path}"),
+        concurrency=_positive(data.get("concurrency", DEFAULT_CONCURRENCY), where=f"{path}"),
     )
 
 
@@ -87,18 +176,21 @@ def select(
     return [s for s in watchlist_symbols if s in set(requested)]
 
 
-# Exchanges whose instruments trade in sessions, and the exchange_calendars name of each.
-# Symbols of other exchanges (crypto venues) are taken to trade 24x7.
-EXCHANGE_CALENDARS: dict[str, str] = {
-    "NASDAQ": "XNYS",
-    "NYSE": "XNYS",
-    "AMEX": "XNYS",
-    "ARCA": "XNYS",
-    "BATS": "XNYS",
-    "SP": "XNYS",
-    "TVC": "XNYS",
-}
-SETTLE_GRACE = dt.timedelta(seconds=30)
+# Kept for one release: the exchange -> calendar map lives in candleflow.calendars.
+EXCHANGE_CALENDARS: dict[str, str] = {k: v.calendar for k, v in calendars.EXCHANGES.items()}
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Symbols one chunk task loads through one provider connection."""
+
+    provider: str
+    symbols: tuple[str, ...]
+    options: dict = field(default_factory=dict)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The mapped arguments of one chunk task (``expand_kwargs``)."""
+        return {"symbols": list(self.symbols), "provider_options": dict(self.options)}
 
 
 @dataclass(frozen=True)
@@ -111,6 +203,31 @@ class DagSpec:
     every: dt.timedelta
     settle: dt.timedelta
     calendar: str | None
+    offset: dt.timedelta = dt.timedelta(0)
+    chunks: tuple[Chunk, ...] = ()
+    history_months: int | None = None  # set on history DAGs: months per run
+
+
+def chunks(watchlist: Watchlist, symbols: tuple[str, ...], size: int) -> tuple[Chunk, ...]:
+    """``symbols`` cut into chunks of at most ``size``, never mixing providers."""
+    out, wanted = [], set(symbols)
+    for source in watchlist.sources:
+        mine = [s for s in source.symbols if s in wanted]
+        for i in range(0, len(mine), size):
+            out.append(Chunk(source.provider, tuple(mine[i : i + size]), source.options))
+    return tuple(out)
+
+
+def _offset(sched: TimeframeSchedule, calendar: str | None) -> dt.timedelta:
+    """The grid shift of an intraday DAG: its calendar's bars close at the session open's
+    minute (XNYS 1h bars close at :30), so its intervals end there too."""
+    if sched.offset is not None:
+        return sched.offset % sched.every
+    exchange = next((e for e in calendars.EXCHANGES.values() if e.calendar == calendar), None)
+    if exchange is None or not sched.timeframe.intraday or dt.timedelta(hours=1) % sched.every:
+        return dt.timedelta(0)  # an offset longer than DST's hour would move twice a year
+    opens = calendars.parse_session(exchange.session)[0].opens
+    return dt.timedelta(minutes=opens) % sched.every
 
 
 def dag_specs(watchlist: Watchlist) -> list[DagSpec]:
@@ -118,20 +235,41 @@ def dag_specs(watchlist: Watchlist) -> list[DagSpec]:
     for the symbols that do not trade on that calendar."""
     specs = []
     for sched in watchlist.timeframes:
-        tf, settle = sched.timeframe, sched.timeframe.delta + SETTLE_GRACE
-        if sched.calendar is None:
-            specs.append(DagSpec(f"ohlcv_{tf}", tf, watchlist.symbols, sched.every, settle, None))
-            continue
+        tf, size = sched.timeframe, sched.chunk_size or watchlist.chunk_size
         on_calendar = tuple(
             s
             for s in watchlist.symbols
-            if EXCHANGE_CALENDARS.get(split_symbol(s)[0]) == sched.calendar
+            if sched.calendar and calendars.calendar_name(s) == sched.calendar
         )
         rest = tuple(s for s in watchlist.symbols if s not in on_calendar)
-        if on_calendar:
+        for dag_id, symbols, calendar in (
+            (f"ohlcv_{tf}", on_calendar, sched.calendar),
+            (f"ohlcv_{tf}_24x7" if on_calendar else f"ohlcv_{tf}", rest, None),
+        ):
+            if not symbols:
+                continue
+            daily = calendar if calendar and not tf.intraday else None
             specs.append(
-                DagSpec(f"ohlcv_{tf}", tf, on_calendar, sched.every, settle, sched.calendar)
+                DagSpec(
+                    dag_id, tf, symbols, sched.every, SETTLE_GRACE, daily,
+                    _offset(sched, calendar), chunks(watchlist, symbols, size),
+                )
+            )  # fmt: skip
+    return specs
+
+
+def history_specs(watchlist: Watchlist) -> list[DagSpec]:
+    """``ohlcv_<tf>_history`` per timeframe with history: every symbol, ``history`` months a run."""
+    specs = []
+    for s in watchlist.timeframes:
+        if s.history_months is None or not watchlist.symbols:
+            continue
+        size = s.chunk_size or watchlist.chunk_size
+        specs.append(
+            DagSpec(
+                f"ohlcv_{s.timeframe}_history", s.timeframe, watchlist.symbols, s.every,
+                SETTLE_GRACE, None, dt.timedelta(0), chunks(watchlist, watchlist.symbols, size),
+                s.history_months,
             )
-        if rest:  # 24x7 bars sit on the UTC grid: final as soon as the interval ends
-            specs.append(DagSpec(f"ohlcv_{tf}_24x7", tf, rest, sched.every, SETTLE_GRACE, None))
+        )  # fmt: skip
     return specs

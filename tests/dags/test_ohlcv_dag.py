@@ -1,7 +1,9 @@
-"""``ohlcv_1h`` end to end with ``airflow dags test``: the replay server as the provider, the
-embedded PostgreSQL as the warehouse, three instruments, a window given through params.
+"""``ohlcv_1h`` and ``ohlcv_1h_history`` end to end with ``airflow dags test``: the replay
+server as the provider, the embedded PostgreSQL as the warehouse, chunk tasks over a few
+instruments.
 
-Also checks the data interval a scheduled-style run gets: exactly the settled hour.
+The oracle is ``synthetic.bars`` (what the server serves) with the rule written out: a run
+of the interval (S, E] holds the bars whose end ``ts + 1h`` is in (S, E].
 """
 
 from __future__ import annotations
@@ -18,53 +20,75 @@ from candleflow.testing import ReplayServer, synthetic
 SYMBOLS = ("NASDAQ:AAPL", "BINANCE:BTCUSDT", "SP:SPX")
 START = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)
 END = dt.datetime(2024, 3, 6, tzinfo=dt.UTC)
+HOUR = pd.Timedelta(hours=1)
+COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(900)
+
+
+def _env(airflow_env, db_url, tmp_path, srv, symbols, extra: str = "") -> dict:
+    watchlist = tmp_path / "watchlist.toml"
+    watchlist.write_text(
+        f'provider = "tradingview"\nsymbols = {json.dumps(list(symbols))}\n{extra}[timeframes.1h]\n'
+    )
+    return dict(
+        airflow_env,
+        CANDLEFLOW_WATCHLIST=str(watchlist),
+        CANDLEFLOW_TRADINGVIEW_URL=srv.url,
+        CANDLEFLOW_DATABASE_URL=db_url,
+    )
 
 
 @pytest.fixture
-def dag_env(airflow_env, db_url, tmp_path):
-    watchlist = tmp_path / "watchlist.toml"
-    watchlist.write_text(
-        f'provider = "tradingview"\nsymbols = {json.dumps(list(SYMBOLS))}\n[timeframes.1h]\n'
-    )
+def server():
     with ReplayServer(seed=5) as srv:
-        yield dict(
-            airflow_env,
-            CANDLEFLOW_WATCHLIST=str(watchlist),
-            CANDLEFLOW_TRADINGVIEW_URL=srv.url,
-            CANDLEFLOW_DATABASE_URL=db_url,
-        )
+        yield srv
 
 
-def dags_test(airflow_bin, env, logical_date: str, conf: dict | None = None):
-    args = [airflow_bin, "dags", "test", "ohlcv_1h", logical_date]
+@pytest.fixture
+def dag_env(airflow_env, db_url, tmp_path, server):
+    return _env(airflow_env, db_url, tmp_path, server, SYMBOLS)
+
+
+def dags_test(airflow_bin, env, logical_date: str, conf=None, dag_id="ohlcv_1h", state="success"):
+    args = [airflow_bin, "dags", "test", dag_id, logical_date]
     if conf:
         args += ["--conf", json.dumps(conf)]
-    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=500)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert "state=success" in result.stdout + result.stderr
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=800)
+    out = result.stdout + result.stderr
+    assert f"state={state}" in out, out[-6000:]
+    return out
+
+
+def closed(symbol: str, lo: dt.datetime, hi: dt.datetime) -> pd.DataFrame:
+    """The served 1h bars of ``symbol`` that closed in (lo, hi]."""
+    bars = synthetic.bars(symbol, "1h", lo - dt.timedelta(hours=1), hi, seed=5)
+    ends = bars["ts"] + HOUR
+    return bars[(ends > lo) & (ends <= hi)].reset_index(drop=True)
+
+
+def stored(db, symbol: str) -> pd.DataFrame:
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT ts, open, high, low, close, volume FROM candleflow.bars b JOIN"
+            " candleflow.instruments i ON i.id = b.instrument_id WHERE i.symbol = %s"
+            " AND timeframe = '1h' ORDER BY ts",
+            (symbol,),
+        )
+        got = pd.DataFrame(cur.fetchall(), columns=COLUMNS)
+    got["ts"] = pd.to_datetime(got["ts"], utc=True).dt.as_unit("us")
+    return got.astype({c: "float64" for c in COLUMNS[1:]})
 
 
 def test_window_loads_exactly_the_served_bars_and_a_rerun_changes_nothing(dag_env, airflow_bin, db):
     conf = {"start": START.isoformat(), "end": END.isoformat()}
-    dags_test(airflow_bin, dag_env, "2024-03-06T12:00:00+00:00", conf)
-    with db.cursor() as cur:
-        for symbol in SYMBOLS:
-            cur.execute(
-                "SELECT ts, open, high, low, close, volume FROM candleflow.bars b JOIN"
-                " candleflow.instruments i ON i.id = b.instrument_id WHERE i.symbol = %s"
-                " AND timeframe = '1h' ORDER BY ts",
-                (symbol,),
-            )
-            got = pd.DataFrame(
-                cur.fetchall(), columns=["ts", "open", "high", "low", "close", "volume"]
-            )
-            got["ts"] = pd.to_datetime(got["ts"], utc=True).dt.as_unit("us")
-            got = got.astype({c: "float64" for c in ("open", "high", "low", "close", "volume")})
-            expected = synthetic.bars(symbol, "1h", START, END, seed=5).reset_index(drop=True)
-            assert len(expected) > 10
-            pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    out = dags_test(airflow_bin, dag_env, "2024-03-06T12:00:00+00:00", conf)
+    # the chunk task's log ends with the per-symbol table
+    assert "symbol" in out and "fetched  inserted  updated  rejected  outcome" in out
+    for symbol in SYMBOLS:
+        expected = closed(symbol, START, END)
+        assert len(expected) > 10
+        pd.testing.assert_frame_equal(stored(db, symbol), expected, check_exact=True)
 
     dags_test(airflow_bin, dag_env, "2024-03-06T13:00:00+00:00", conf)
     with db.cursor() as cur:
@@ -73,18 +97,66 @@ def test_window_loads_exactly_the_served_bars_and_a_rerun_changes_nothing(dag_en
             " FROM candleflow.load_audit GROUP BY run_id ORDER BY min(id)"
         )
         first, second = cur.fetchall()
-    assert first[0] == second[0] == 3
+    assert first[0] == second[0] == 3  # one audit row per symbol and run
     assert first[1] > 0
     assert (second[1], second[2], second[3], second[4]) == (0, 0, "success", "success")
 
 
-def test_a_run_loads_its_settled_data_interval(dag_env, airflow_bin, db):
+def test_a_run_loads_the_bars_that_closed_in_its_interval(dag_env, airflow_bin, db):
     dags_test(airflow_bin, dag_env, "2024-03-05T16:00:00+00:00")
     with db.cursor() as cur:
         cur.execute("SELECT DISTINCT window_start, window_end FROM candleflow.load_audit")
         windows = cur.fetchall()
-    # At 16:00 with 1h30s to settle: [14:00, 15:00) may start only at 16:00:30, so the
-    # newest settled hour is [13:00, 14:00).
+        cur.execute("SELECT symbol, rows_inserted FROM candleflow.load_audit ORDER BY symbol")
+        inserted = dict(cur.fetchall())
+    # At 16:00 with 30 s to settle, (15:00, 16:00] is due only at 16:00:30: the newest due
+    # interval is (14:00, 15:00]. BTC's 14:00 bar closes at 15:00; the XNYS 14:30 bars of
+    # AAPL and SPX close at 15:30 and belong to the next interval.
     assert windows == [
-        (dt.datetime(2024, 3, 5, 13, tzinfo=dt.UTC), dt.datetime(2024, 3, 5, 14, tzinfo=dt.UTC))
+        (dt.datetime(2024, 3, 5, 14, tzinfo=dt.UTC), dt.datetime(2024, 3, 5, 15, tzinfo=dt.UTC))
+    ]
+    assert inserted == {"BINANCE:BTCUSDT": 1, "NASDAQ:AAPL": 0, "SP:SPX": 0}
+    assert stored(db, "BINANCE:BTCUSDT")["ts"].tolist() == [
+        pd.Timestamp("2024-03-05T14:00", tz="UTC")
+    ]
+
+
+def test_a_bad_symbol_fails_the_chunk_once_after_the_others_are_stored(
+    airflow_env, db_url, tmp_path, server, airflow_bin, db
+):
+    symbols = ("NASDAQ:AAPL", "NASDAQ:BADSYM", "BINANCE:BTCUSDT")
+    env = _env(airflow_env, db_url, tmp_path, server, symbols)
+    conf = {"start": START.isoformat(), "end": END.isoformat()}
+    out = dags_test(airflow_bin, env, "2024-03-06T12:00:00+00:00", conf, state="failed")
+    assert "NASDAQ:BADSYM" in out and "failed permanently" in out
+    for symbol in ("NASDAQ:AAPL", "BINANCE:BTCUSDT"):
+        pd.testing.assert_frame_equal(stored(db, symbol), closed(symbol, START, END))
+    with db.cursor() as cur:
+        cur.execute("SELECT symbol, outcome FROM candleflow.load_audit ORDER BY symbol")
+        audits = cur.fetchall()
+    # One attempt only: a permanent failure (unknown symbol) is not retried.
+    assert audits == [
+        ("BINANCE:BTCUSDT", "success"),
+        ("NASDAQ:AAPL", "success"),
+        ("NASDAQ:BADSYM", "failed"),
+    ]
+
+
+def test_two_history_months_equal_one_large_window_value_for_value(dag_env, airflow_bin, db):
+    # A manual run of the monthly timetable takes the last closed month: 2 April -> March.
+    dags_test(airflow_bin, dag_env, "2024-03-02T00:00:00+00:00", dag_id="ohlcv_1h_history")
+    dags_test(airflow_bin, dag_env, "2024-04-02T00:00:00+00:00", dag_id="ohlcv_1h_history")
+    lo, hi = dt.datetime(2024, 2, 1, tzinfo=dt.UTC), dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
+    for symbol in SYMBOLS:
+        expected = closed(symbol, lo, hi)
+        pd.testing.assert_frame_equal(stored(db, symbol), expected, check_exact=True)
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT window_start, window_end, count(*), min(outcome) FROM candleflow.load_audit"
+            " GROUP BY 1, 2 ORDER BY 1"
+        )
+        months = cur.fetchall()
+    assert months == [
+        (lo, dt.datetime(2024, 3, 1, tzinfo=dt.UTC), 3, "success"),
+        (dt.datetime(2024, 3, 1, tzinfo=dt.UTC), hi, 3, "success"),
     ]

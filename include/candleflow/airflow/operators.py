@@ -1,12 +1,14 @@
-"""IDataProvider-based operators: the building blocks of the OHLCV DAGs.
+"""IDataProvider-based operators: the building blocks of the OHLCV and history DAGs.
 
 They hold no logic of their own: each maps the Airflow context onto one service call, so
 a DAG for another provider or watchlist is a few lines. Every window argument is
-templated; by default the window is the run's data interval.
+templated; by default the window is the run's data interval, and it holds the bars that
+closed inside it (``candleflow.services.window``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,10 +19,18 @@ WINDOW_END = "{{ params.end or data_interval_end }}"
 
 
 class SyncBarsOperator(BaseOperator):
-    """Fetch, validate and load one instrument's bars for one window (``services.sync``)."""
+    """Fetch, validate and load a chunk of symbols' bars for one window (``services.chunk``).
+
+    One provider connection for the whole chunk; each symbol's window is loaded slice by
+    slice, each slice in its own transaction with its own ``load_audit`` row. A failing symbol
+    does not stop the others: the task fails once they are all stored, without retry when
+    every failure is permanent (unknown symbol, rejected window, bad token), else with
+    Airflow's retries, and a retry redoes only the slices this run has not loaded yet (a
+    cleared run redoes all). The log ends with the per-symbol table. A run's ``symbols``
+    param narrows the chunk; a chunk with none of them is skipped.
+    """
 
     template_fields: Sequence[str] = (
-        "symbol",
         "timeframe",
         "start",
         "end",
@@ -32,43 +42,77 @@ class SyncBarsOperator(BaseOperator):
     def __init__(
         self,
         *,
-        symbol: str,
         timeframe: str,
+        symbols: list[str] | None = None,
+        symbol: str | None = None,
         provider: str = "tradingview",
         provider_options: dict[str, Any] | None = None,
         start: str = WINDOW_START,
         end: str = WINDOW_END,
         reject_threshold: float | str = "{{ params.reject_threshold }}",
+        concurrency: int = 4,
+        slice_bars: int | None = 200_000,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.symbol = symbol
+        if (symbols is None) == (symbol is None):
+            raise ValueError(f"{self.task_id}: give exactly one of symbols= or symbol=")
+        self.symbols = list(symbols) if symbols is not None else [symbol]
         self.timeframe = timeframe
         self.provider = provider
         self.provider_options = provider_options or {}
         self.start = start
         self.end = end
         self.reject_threshold = reject_threshold
+        self.concurrency = concurrency
+        self.slice_bars = slice_bars
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from candleflow.airflow.connections import warehouse_url
-        from candleflow.services.sync import DEFAULT_REJECT_THRESHOLD, sync
+        from airflow.sdk.exceptions import AirflowSkipException
 
+        from candleflow.airflow.connections import provider_options, warehouse_url
+        from candleflow.airflow.failures import fail_permanent, raise_for_failures
+        from candleflow.domain import to_utc
+        from candleflow.errors import ConfigError
+        from candleflow.services.chunk import sync_chunk
+        from candleflow.services.load import DEFAULT_REJECT_THRESHOLD, LoadSettings
+
+        requested = set((context.get("params") or {}).get("symbols") or ())
+        symbols = [s for s in self.symbols if not requested or s in requested]
+        if not symbols:
+            raise AirflowSkipException("none of this chunk's symbols is in the run's symbols")
         threshold = self.reject_threshold
-        threshold = (
-            DEFAULT_REJECT_THRESHOLD if threshold in (None, "", "None") else float(threshold)
-        )
-        return sync(
-            self.symbol,
-            self.timeframe,
-            self.start,
-            self.end,
-            provider=self.provider,
-            provider_options=self.provider_options,
-            run_id=context["run_id"],
-            url=warehouse_url(),
-            reject_threshold=threshold,
-        )
+        dag_run = context.get("dag_run")
+        with fail_permanent(self.task_id):
+            try:  # a bad param or setting cannot be fixed by a retry
+                start, end = to_utc(self.start, name="start"), to_utc(self.end, name="end")
+                settings = LoadSettings(
+                    run_id=context["run_id"],
+                    url=warehouse_url(),
+                    now=dt.datetime.now(dt.UTC),
+                    reject_threshold=DEFAULT_REJECT_THRESHOLD
+                    if threshold in (None, "", "None")
+                    else float(threshold),
+                    slice_bars=self.slice_bars,
+                    clear_number=getattr(dag_run, "clear_number", None) or 0,
+                )
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{self.task_id}: {exc}") from exc
+            if start >= end:
+                raise ConfigError(f"{self.task_id}: empty window ({start}, {end}]")
+            result = sync_chunk(
+                symbols,
+                self.timeframe,
+                start,
+                end,
+                settings,
+                provider=self.provider,
+                provider_options=provider_options(self.provider, self.provider_options),
+                concurrency=self.concurrency,
+                resume=True,
+            )
+        raise_for_failures(result.failures, what=f"{self.task_id} {self.timeframe}")
+        return result.as_dict(per_symbol=False)
 
 
 class SyncInstrumentsOperator(BaseOperator):
@@ -90,12 +134,37 @@ class SyncInstrumentsOperator(BaseOperator):
         self.provider_options = provider_options or {}
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from candleflow.airflow.connections import warehouse_url
+        from candleflow.airflow.connections import provider_options, warehouse_url
+        from candleflow.airflow.failures import fail_permanent
         from candleflow.services.instruments import resolve_and_store
 
-        return resolve_and_store(
-            self.symbols,
-            provider=self.provider,
-            provider_options=self.provider_options,
-            url=warehouse_url(),
-        )
+        with fail_permanent(self.task_id):
+            return resolve_and_store(
+                self.symbols,
+                provider=self.provider,
+                provider_options=provider_options(self.provider, self.provider_options),
+                url=warehouse_url(),
+            )
+
+
+def chunk_tasks(spec: Any, watchlist: Any, *, outlets: list[Any]) -> list[Any]:
+    """The chunk tasks of one OHLCV or history DAG: one mapped task per provider.
+
+    Mapped over a literal list of chunks (``watchlist.DagSpec.chunks``), so a run starts
+    loading at once, without a task that lists symbols first. TradingView chunks share the
+    ``tradingview`` pool (it throttles connections per IP); others use the default pool.
+    """
+    tasks = []
+    for provider in dict.fromkeys(c.provider for c in spec.chunks):
+        mine = [c.as_kwargs() for c in spec.chunks if c.provider == provider]
+        task = SyncBarsOperator.partial(
+            task_id=f"sync_{provider}",
+            timeframe=spec.timeframe.name,
+            provider=provider,
+            concurrency=watchlist.concurrency,
+            pool="tradingview" if provider == "tradingview" else "default_pool",
+            map_index_template="{{ task.symbols[0] }} ... ({{ task.symbols | length }})",
+            outlets=outlets,
+        ).expand_kwargs(mine)
+        tasks.append(task)
+    return tasks

@@ -111,15 +111,24 @@ class ChunkResult:
             )
         return "\n".join(lines)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
+    def totals(self) -> dict[str, int]:
+        return {c: sum(r.counts[c] for r in self.symbols) for c in COUNTS}
+
+    def as_dict(self, *, per_symbol: bool = True) -> dict[str, Any]:
+        """JSON-ready; ``per_symbol=False`` (for XCom) keeps totals and the failed symbols."""
+        out: dict[str, Any] = {
             "timeframe": self.timeframe,
             "window_start": self.start.isoformat(),
             "window_end": self.end.isoformat(),
             "duration_s": round(self.duration_s, 3),
             "outcomes": self.outcomes(),
-            "symbols": [r.as_dict() for r in self.symbols],
+            "totals": self.totals(),
         }
+        if per_symbol:
+            out["symbols"] = [r.as_dict() for r in self.symbols]
+        else:
+            out["failed"] = {s: f"{type(e).__name__}: {e}" for s, e in self.failures.items()}
+        return out
 
 
 _TABLE = ("rows_fetched", "rows_inserted", "rows_updated", "rows_rejected")

@@ -1,0 +1,79 @@
+"""OHLCV history, one DAG per watchlist timeframe: ``ohlcv_1h_history``, ``ohlcv_1d_history``...
+
+What the UI's **Backfill** form (and ``airflow backfill create``) is for: one run per
+calendar month (UTC; ``history = "3mo"`` in the watchlist for longer runs), each mapped over
+chunks of symbols and loading the month with ranged requests, in slices of bounded memory.
+``airflow backfill create --dag-id ohlcv_1h_history --from-date 2025-01-01 --to-date
+2026-01-01`` creates a run per month from January 2025 to January 2026 (the range is
+inclusive) and stores every 1h bar of 2025.
+
+- **The rule** is the one of ``ohlcv_<tf>``: a run loads the bars that closed inside its
+  month, ``(first day 00:00, next month's first day 00:00]``; months tile time.
+- **Scheduled runs** re-sync the last closed month, a few seconds after it ends: a
+  provider's corrections become updates, counted in ``candleflow.load_audit``.
+- **Same rows** as ``ohlcv_<tf>``: both write idempotently, so running both changes nothing.
+- **Out of reach**: a month older than the provider serves (TradingView plans keep the last
+  N bars of a series) is audited ``out_of_window``, not failed; a month that straddles that
+  limit loads what is reachable and counts the rest in ``rows_out_of_reach``.
+- **Manual runs** take the same params as ``ohlcv_<tf>`` (``symbols``, ``start``, ``end``,
+  ``reject_threshold``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Param, dag
+
+from candleflow import watchlist
+from candleflow.airflow.operators import chunk_tasks
+from candleflow.airflow.timetables import MonthlyTimetable
+from candleflow.assets import bars_asset
+
+WATCHLIST = watchlist.load()
+HISTORY_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+DEFAULT_ARGS = {
+    "owner": "candleflow",
+    "retries": 3,
+    "retry_delay": dt.timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=10),
+}
+
+
+def history_dag(spec: watchlist.DagSpec):
+    """Build the history DAG of one timeframe (wiring only; the work is in candleflow.services)."""
+
+    @dag(
+        dag_id=spec.dag_id,
+        schedule=MonthlyTimetable(spec.history_months or 1, spec.settle),
+        start_date=HISTORY_START,  # backfills may reach back this far; scheduling does not
+        catchup=False,
+        max_active_runs=4,
+        max_active_tasks=8,
+        default_args=DEFAULT_ARGS,
+        tags=["candleflow", "ohlcv", "history", spec.timeframe.name],
+        params={
+            "symbols": Param(
+                [],
+                type="array",
+                items={"type": "string", "enum": list(spec.symbols)},
+                description="Subset of the watchlist; empty = all",
+            ),
+            "start": Param(None, type=["null", "string"], description="Window start (ISO-8601)"),
+            "end": Param(None, type=["null", "string"], description="Window end (ISO-8601)"),
+            "reject_threshold": Param(
+                WATCHLIST.reject_threshold, type="number", minimum=0, maximum=1
+            ),
+        },
+        doc_md=__doc__,
+    )
+    def history():
+        chunk_tasks(spec, WATCHLIST, outlets=[bars_asset(spec.timeframe.name)])
+
+    return history()
+
+
+for _spec in watchlist.history_specs(WATCHLIST):
+    history_dag(_spec)
