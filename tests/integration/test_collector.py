@@ -15,15 +15,19 @@ from urllib.parse import urlencode
 
 import pytest
 
+from candleflow.db.ticks import STREAM_SEQ_BASE
 from candleflow.domain import Tick
 from candleflow.managers import BarManager
+from candleflow.providers.base import Capability, IDataProvider
 from candleflow.providers.tradingview import TradingViewProvider
 from candleflow.providers.tradingview.client import ANONYMOUS_TOKEN
 from candleflow.services.ticks.collector import Collector
 from candleflow.testing.replay_server import ReplayServer
+from candleflow.validation.ticks import TickRules
 
 FROZEN = 1_709_287_200.0  # 2024-03-01 10:00 UTC: every tick is in the past, minutes close
 SYMBOL = "BINANCE:BTCUSDT"
+REPLAY = TickRules(late_after=None)  # a frozen replay's ticks are years old: not "late"
 
 
 def _provider(url: str) -> TradingViewProvider:
@@ -48,7 +52,13 @@ def test_a_disconnect_mid_stream_loses_and_duplicates_no_tick(db, db_url):
         }
         provider = _provider(f"{server.url}?{urlencode(query)}")
         collector = Collector(
-            provider, [SYMBOL], run_id="t", url=db_url, batch_size=40, flush_interval=0.1
+            provider,
+            [SYMBOL],
+            run_id="t",
+            url=db_url,
+            batch_size=40,
+            flush_interval=0.1,
+            rules=REPLAY,
         )
         stats = collector.run(threading.Event(), duration=4.0)
         provider.close()
@@ -56,7 +66,7 @@ def test_a_disconnect_mid_stream_loses_and_duplicates_no_tick(db, db_url):
     rows = _stored(db)
     assert stats.read > 150 and stats.inserted == stats.read == len(rows)
     assert (stats.duplicates, stats.rejected) == (0, 0)
-    assert [seq for seq, _ in rows] == list(range(1, len(rows) + 1))
+    assert [seq for seq, _ in rows] == list(range(STREAM_SEQ_BASE, STREAM_SEQ_BASE + len(rows)))
 
     BarManager(["1m"]).rollup(db, run_id="t")
     with db.cursor() as cur:
@@ -91,7 +101,16 @@ def test_sigterm_flushes_every_tick_that_was_read(db, db_url):
             "from candleflow.cli.ticks import ticks_stream; typer.run(ticks_stream)"
         )
         proc = subprocess.Popen(
-            [sys.executable, "-c", code, SYMBOL, "--flush-interval", "60"],
+            [
+                sys.executable,
+                "-c",
+                code,
+                SYMBOL,
+                "--flush-interval",
+                "60",
+                "--late-after-hours",
+                "0",
+            ],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -123,6 +142,7 @@ def test_sigterm_under_a_backlog_in_fast_mode_flushes_every_tick_that_was_read(d
             "from candleflow.cli.ticks import ticks_stream; typer.run(ticks_stream)"
         )
         args = [SYMBOL, "BINANCE:ETHUSDT", "--flush-interval", "60", "--batch-size", "700"]
+        args += ["--late-after-hours", "0"]
         proc = subprocess.Popen(
             [sys.executable, "-c", code, *args],
             env=env,
@@ -144,16 +164,23 @@ def test_sigterm_under_a_backlog_in_fast_mode_flushes_every_tick_that_was_read(d
     assert counts["read"] > 700 and counts["read"] == counts["inserted"]
     assert (counts["duplicates"], counts["rejected"]) == (0, 0)
     assert sum(n for n, _, _ in per_symbol.values()) == counts["read"]
-    assert all(lo == 1 and hi == n for n, lo, hi in per_symbol.values())  # no gap in seq
+    first, last = STREAM_SEQ_BASE, STREAM_SEQ_BASE - 1
+    assert all(lo == first and hi == last + n for n, lo, hi in per_symbol.values())  # no gap
 
 
-class _TickOnlyProvider:
-    """A provider with only the public ``stream_ticks``: the collector's generic path."""
+class _TickOnlyProvider(IDataProvider):
+    """A provider whose transport yields ``Tick`` objects: the base class adapts them."""
+
+    name = "ticks_only"
+    capabilities = frozenset({Capability.BARS, Capability.TICKS})
 
     def __init__(self, ticks: list[Tick]) -> None:
         self.ticks = ticks
 
-    def stream_ticks(self, symbols, *, stop):
+    def _fetch_bars(self, symbol, tf, start, end):
+        raise AssertionError("not used")
+
+    def _stream_ticks(self, symbols, stop):
         yield from self.ticks
         stop.wait(10)
 
@@ -171,6 +198,7 @@ def test_a_provider_without_rows_is_collected_through_stream_ticks(db, db_url):
         url=db_url,
         batch_size=7,
         flush_interval=0.05,
+        rules=REPLAY,
     )
     stats = collector.run(threading.Event(), duration=1.0)
     assert stats.read == stats.inserted == 50
@@ -179,7 +207,8 @@ def test_a_provider_without_rows_is_collected_through_stream_ticks(db, db_url):
             "SELECT ts, seq, price, size, day_volume, bid, ask FROM candleflow.ticks ORDER BY ts"
         )
         rows = cur.fetchall()
+    # stored in arrival order under the instrument's own sequence, not the provider's seq
     assert [(r[0], r[1], r[2], r[3], r[5]) for r in rows] == [
-        (t.ts, t.seq, t.price, t.size, t.bid) for t in ticks
+        (t.ts, STREAM_SEQ_BASE + i, t.price, t.size, t.bid) for i, t in enumerate(ticks)
     ]
     assert all(r[4] is None and r[6] is None for r in rows)

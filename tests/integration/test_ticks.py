@@ -7,6 +7,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from psycopg2 import sql
 
 from candleflow.managers import BarManager
 from candleflow.services.ticks.imports import import_ticks
@@ -27,7 +28,8 @@ CANONICAL = """ts,price,size,bid,ask,day_volume
 
 def _count(db, table: str, where: str = "TRUE", params: tuple = ()) -> int:
     with db.cursor() as cur:
-        cur.execute(f"SELECT count(*) FROM candleflow.{table} WHERE {where}", params)
+        query = sql.SQL("SELECT count(*) FROM {} WHERE {}")
+        cur.execute(query.format(sql.Identifier("candleflow", table), sql.SQL(where)), params)
         return cur.fetchone()[0]
 
 
@@ -78,7 +80,7 @@ def test_quote_only_files_make_no_bars(db):
     assert result.built["1m"] == 0
 
 
-def test_late_ticks_beyond_the_lookback_are_rejected_newer_ones_accepted(db, tmp_path):
+def test_an_import_is_never_late_its_old_ticks_revise_their_bars(db, tmp_path):
     base = pd.Timestamp("2024-03-01 00:00", tz="UTC")
     day = pd.DataFrame({"ts": base + pd.to_timedelta(range(0, 48 * 3600, 600), unit="s")})
     path = tmp_path / "day.csv"
@@ -86,16 +88,42 @@ def test_late_ticks_beyond_the_lookback_are_rejected_newer_ones_accepted(db, tmp
         path, index=False
     )
     import_ticks(path, "TEST:LATE", run_id="r1")
-    BarManager(["1m"]).rollup(db, run_id="r1")  # watermark: 2024-03-02 23:51
-    late = tmp_path / "late.csv"
-    late.write_text(
+    BarManager(["1m", "1d"]).rollup(db, run_id="r1")  # rolled up to 2024-03-02 23:51
+    old = tmp_path / "old.csv"
+    old.write_text(
         "ts,price,size\n"
-        "2024-03-01T00:00:30+00:00,11,1\n"  # 47h behind the watermark: late
-        "2024-03-02T23:00:30+00:00,12,1\n"  # within the 1-day lookback: accepted
+        "2024-03-01T00:00:30+00:00,11,1\n"  # 47 hours behind what was rolled up
+        "2023-01-05T12:00:00+00:00,9,2\n"  # more than a year behind
     )
-    result = import_ticks(late, "TEST:LATE", run_id="r2", rules=TickRules())
-    assert (result.inserted, result.rejected) == (1, 1)
-    assert _count(db, "rejected_ticks", "rules = ARRAY['late']") == 1
-    # the original file again: every old tick is a duplicate, none is "late"
+    result = import_ticks(old, "TEST:LATE", run_id="r2", rules=TickRules())
+    assert (result.inserted, result.rejected) == (2, 0)
+    BarManager(["1m", "1d"]).rollup(db, run_id="r2")
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT ts, high, volume FROM candleflow.bars WHERE timeframe = '1m'"
+            " AND ts IN ('2024-03-01 00:00+00', '2023-01-05 12:00+00') ORDER BY ts"
+        )
+        assert [(r[1], r[2]) for r in cur.fetchall()] == [(9.0, 2.0), (11.0, 2.0)]
+        cur.execute("SELECT ts::date, high FROM candleflow.bars WHERE timeframe = '1d' ORDER BY ts")
+        days = cur.fetchall()
+    assert [d[1] for d in days] == [9.0, 11.0, 10.0]
+    # the original file again: every old tick is a duplicate, none is rejected
     again = import_ticks(path, "TEST:LATE", run_id="r3")
     assert (again.inserted, again.rejected, again.duplicates) == (0, 0, len(day))
+
+
+def test_late_applies_to_the_live_stream_only_and_can_be_turned_off():
+    from candleflow.validation.ticks import rule_failures
+
+    now = dt.datetime(2024, 3, 10, tzinfo=dt.UTC)
+    ts = pd.to_datetime(["2024-03-01", "2024-03-09", "2024-03-10"], utc=True).as_unit("us")
+    frame = pd.DataFrame({"ts": ts, "price": 1.0, "size": 1.0})
+    live = rule_failures(frame, now=now, rules=TickRules(), live=True)
+    assert list(live) == [["late"], [], []]  # 9 days behind: past the default 7
+    assert list(rule_failures(frame, now=now, rules=TickRules(), live=False)) == [[], [], []]
+    short = TickRules(late_after=dt.timedelta(hours=12))
+    assert list(rule_failures(frame, now=now, rules=short, live=True)) == [["late"], ["late"], []]
+    off = TickRules(late_after=None)
+    assert list(rule_failures(frame, now=now, rules=off, live=True)) == [[], [], []]
+    with pytest.raises(ValueError, match="late_after"):
+        TickRules(late_after=dt.timedelta(0))

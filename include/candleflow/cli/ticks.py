@@ -34,11 +34,20 @@ def ticks_stream(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Most ticks per micro-batch.")] = 5000,
     flush_interval: Annotated[float, typer.Option(help="Seconds between commits.")] = 0.5,
+    late_after_hours: Annotated[
+        float, typer.Option(help="Reject ticks this far behind the clock as late (0: never).")
+    ] = 168.0,
+    wait: Annotated[
+        bool, typer.Option(help="Wait for another collector of these symbols to finish.")
+    ] = False,
 ) -> None:
-    """Collect live quote ticks into the warehouse; SIGTERM or Ctrl-C flushes and stops."""
+    """Collect live quote ticks into the warehouse; SIGTERM or Ctrl-C flushes and stops.
+    One collector per symbol: a second one fails at once (or waits, with --wait)."""
     from candleflow.cli import warehouse
     from candleflow.services.ticks.jobs import capture_ticks
+    from candleflow.validation.ticks import TickRules
 
+    late = dt.timedelta(hours=late_after_hours) if late_after_hours > 0 else None
     counts = capture_ticks(
         symbols,
         run_id=_run_id(),
@@ -47,6 +56,8 @@ def ticks_stream(
         batch_size=batch_size,
         flush_interval=flush_interval,
         handle_signals=True,
+        lock_wait=None if wait else 0.0,
+        rules=TickRules(late_after=late),
     )
     typer.echo(json.dumps(counts))
 

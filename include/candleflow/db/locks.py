@@ -101,8 +101,8 @@ def unlock_collectors(conn, instrument_ids: Iterable[int]) -> None:
             cur.execute("SELECT pg_advisory_unlock(%s, %s)", collector_key(iid))
 
 
-def collector_holders(conn, instrument_ids: Iterable[int]) -> dict[int, str]:
-    """Who holds each busy collector lock: ``pid N (application_name, since ...)``."""
+def collector_holders(conn, instrument_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """Who holds each busy collector lock: (backend pid, ``backend pid N (name, since)``)."""
     keys = [collector_key(i) for i in sorted({int(i) for i in instrument_ids})]
     with conn.cursor() as cur:
         cur.execute(
@@ -113,7 +113,10 @@ def collector_holders(conn, instrument_ids: Iterable[int]) -> dict[int, str]:
             ([k[0] for k in keys], [k[1] for k in keys]),
         )
         return {
-            iid: f"backend pid {pid} ({app or 'no application_name'}, since {since:%H:%M:%S})"
+            iid: (
+                pid,
+                f"backend pid {pid} ({app or 'no application_name'}, since {since:%H:%M:%S})",
+            )
             for iid, pid, app, since in cur.fetchall()
         }
 

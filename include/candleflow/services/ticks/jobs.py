@@ -3,6 +3,13 @@
 Each is one call with plain arguments (symbols, a duration or window, the run id) and a
 plain dict of counts as its result, which is what an Airflow task may return (counts, never
 data). Heavy imports stay inside, so importing this module is cheap.
+
+Stopping a capture: SIGTERM and SIGINT set the collector's stop event (``handle_signals``, on
+by default in the main thread) instead of killing the process; the collector then stores
+every tick it read and ``capture_ticks`` returns its counts. Under Airflow that is what
+makes a kill flush: the task supervisor sends SIGTERM and escalates to SIGKILL 5 seconds
+later (the task SDK's ``escalation_delay``), and a ``@task`` has no ``on_kill`` of its own;
+a flush of what a collector holds takes well under a second.
 """
 
 from __future__ import annotations
@@ -13,9 +20,13 @@ import logging
 import signal
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from candleflow.domain import to_utc
 from candleflow.errors import BadInputError
+
+if TYPE_CHECKING:
+    from candleflow.validation.ticks import TickRules
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +38,26 @@ def capture_ticks(
     duration: float | None = None,
     url: str | None = None,
     provider_url: str | None = None,
+    provider_options: dict[str, Any] | None = None,
     batch_size: int = 5000,
     flush_interval: float = 0.5,
-    handle_signals: bool = False,
+    handle_signals: bool = True,
+    lock_wait: float | None = None,
+    rules: TickRules | None = None,
 ) -> dict[str, Any]:
     """Run the collector on the TradingView quote session for ``duration`` seconds (None:
-    until SIGTERM/Ctrl-C when ``handle_signals``); returns its counts."""
+    until SIGTERM/Ctrl-C); returns its counts.
+
+    ``lock_wait``: seconds to wait for another collector of these symbols to finish (None:
+    as long as the run lasts, the DAG's case; 0: fail at once, the CLI's). ``rules``: the
+    tick rules (``validation.ticks``), e.g. ``TickRules(late_after=None)`` for a replay.
+    """
     from candleflow.providers.tradingview import TradingViewProvider
     from candleflow.services.ticks.collector import Collector
 
     stop = threading.Event()
-    with TradingViewProvider(url=provider_url) as provider:
+    options = {**(provider_options or {}), **({"url": provider_url} if provider_url else {})}
+    with TradingViewProvider(**options) as provider:
         collector = Collector(
             provider,
             symbols,
@@ -45,6 +65,8 @@ def capture_ticks(
             url=url,
             batch_size=batch_size,
             flush_interval=flush_interval,
+            rules=rules,
+            lock_wait=lock_wait,
         )
         with _stop_on_signals(stop) if handle_signals else contextlib.nullcontext():
             stats = collector.run(stop, duration=duration)
@@ -61,7 +83,12 @@ def capture_ticks(
 
 @contextlib.contextmanager
 def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT set ``stop`` (the collector then flushes) instead of killing us."""
+    """SIGTERM and SIGINT set ``stop`` (the collector then flushes) instead of killing us;
+    the previous handlers (Airflow's, say) are restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        log.warning("not in the main thread: SIGTERM will not flush this capture")
+        yield
+        return
 
     def handler(signum: int, _frame: object) -> None:
         log.info("signal %s received: flushing and stopping", signal.Signals(signum).name)
@@ -79,24 +106,28 @@ def run_rollup(
     *,
     run_id: str,
     symbols: Sequence[str] | None = None,
-    start: dt.datetime | None = None,
-    end: dt.datetime | None = None,
+    start: dt.datetime | str | None = None,
+    end: dt.datetime | str | None = None,
     timeframes: Sequence[str] | None = None,
     fill: bool = False,
     url: str | None = None,
 ) -> dict[str, Any]:
     """Roll every pending closed interval (of ``symbols``) into bars; with ``start``/``end``
-    that window is rebuilt first (re-marked dirty). Returns the counts per timeframe."""
+    (datetimes or ISO-8601 text, naive = UTC, through ``domain.to_utc``) that window is
+    rebuilt first (re-marked dirty). Returns the counts per timeframe."""
     from candleflow.db.connection import connect
     from candleflow.managers import DEFAULT_TIMEFRAMES, BarManager
 
+    try:
+        lo = to_utc(start, name="start") if start else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        hi = to_utc(end, name="end") if end else dt.datetime.now(dt.UTC)
+    except (TypeError, ValueError) as exc:
+        raise BadInputError(f"rollup window: {exc}") from None
     manager = BarManager(timeframes or DEFAULT_TIMEFRAMES, fill=fill)
     conn = connect(url)
     try:
         ids = _instrument_ids(conn, symbols)
-        if start is not None or end is not None:
-            lo = start or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-            hi = end or dt.datetime.now(dt.UTC)
+        if start or end:
             if lo >= hi:
                 raise BadInputError(f"rollup window is empty: start {lo} >= end {hi}")
             with conn:
