@@ -23,28 +23,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from candleflow.domain import BAR_COLUMNS, UTC, Instrument, Tick, Timeframe
+from candleflow.domain import BAR_COLUMNS, UTC, Instrument, Tick, Timeframe, to_utc
 from candleflow.errors import UnsupportedOperation
-
-try:  # the one timestamp parser lives in domain.py; this name stays importable from here
-    from candleflow.domain import to_utc
-except ImportError:  # pragma: no cover - until domain.to_utc lands (helper C is moving it)
-
-    def to_utc(value: dt.datetime | str, *, name: str = "timestamp") -> dt.datetime:
-        """Parse an ISO-8601 string or datetime; naive values are taken as UTC."""
-        if isinstance(value, str):
-            try:
-                value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                raise ValueError(
-                    f"bad {name} {value!r}; expected ISO-8601, e.g. 2024-01-02T00:00Z"
-                ) from None
-        if not isinstance(value, dt.datetime):
-            raise TypeError(
-                f"{name} must be a datetime or ISO-8601 string, got {type(value).__name__}"
-            )
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
 
 if TYPE_CHECKING:
     import pandas as pd
