@@ -59,6 +59,18 @@ def tv_fetch(d: dict) -> Iterator[Row]:
         )
 
 
+def ccxt(d: dict) -> Iterator[Row]:
+    p, raw, r = d["provider"], d["raw_ccxt"], d["ratio"]
+    yield (
+        f"ccxt fetch_bars, a year of 1m bars ({p['bars']:,}) via the Binance stub",
+        _fmt(p["bars_per_s"], " bars/s"),
+        f"ccxt's own fetch_ohlcv loop {_fmt(raw['bars_per_s'], ' bars/s')}",
+        f"{r:.2f}x",
+        ">= 0.8x",
+        _met(r >= 0.8),
+    )
+
+
 def validation(d: dict) -> Iterator[Row]:
     b = d["best"]
     yield (
@@ -199,6 +211,7 @@ def gx_vs_load(results: Path) -> Iterator[Row]:
 EXTRACTORS: dict[str, Callable[[dict], Iterator[Row]]] = {
     "tv_decode": tv_decode,
     "tv_fetch": tv_fetch,
+    "ccxt": ccxt,
     "validation": validation,
     "load": load,
     "rollup": rollup,

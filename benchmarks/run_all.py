@@ -21,6 +21,7 @@ RESULTS = HERE / "results"
 SCRIPTS = [
     "tv_decode",
     "tv_fetch",
+    "ccxt",
     "validation",
     "load",
     "rollup",

@@ -14,6 +14,7 @@ bar are the base class's job.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import math
 from collections.abc import Callable
@@ -77,7 +78,12 @@ def to_frame(rows: list[list[Any]]) -> pd.DataFrame:
 
     if not rows:
         return empty_bars()
-    values = np.array([row[:6] for row in rows], dtype="float64")  # None volume -> NaN
+    if all(len(row) == 6 for row in rows):  # ccxt's unified shape: one flat pass, no copies
+        flat = itertools.chain.from_iterable(rows)
+        values = np.fromiter(flat, dtype="float64", count=6 * len(rows)).reshape(-1, 6)
+    else:
+        values = np.array([row[:6] for row in rows], dtype="float64")
+    # a None (volume an exchange does not report) became NaN either way
     return pd.DataFrame(
         {
             "ts": pd.to_datetime(values[:, 0].astype("int64"), unit="ms", utc=True),
