@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from candleflow.providers.tradingview.protocol import frame
 from candleflow.testing import catalogue
+from candleflow.testing.market import Feed, market
 from candleflow.testing.quotes import TickStream
 from candleflow.testing.synthetic import spec
 
@@ -76,7 +77,7 @@ class QuoteHandler:
                 bad = {"n": key, "s": "error", "errmsg": "invalid symbol", "v": {}}
                 await self.conn.send(self.conn.msg("qsd", qs, bad), done)
                 continue
-            stream = TickStream(
+            stream: TickStream | Feed = TickStream(
                 sym,
                 qs=qs,
                 key=key,
@@ -84,7 +85,12 @@ class QuoteHandler:
                 t0=float(self.conn.now()),
                 step=self.conn.options.virtual_tick_step,
             )
-            snap = {"n": key, "s": "ok", "v": stream.snapshot(session.fields)}
+            if self.conn.options.scenario == "market":  # one market per server (testing.market)
+                shared = market(self.conn.state, key, lambda stream=stream: stream)
+                values, stream = shared.subscribe(qs, session.fields, self.conn.options.trades)
+            else:
+                values = stream.snapshot(session.fields)
+            snap = {"n": key, "s": "ok", "v": values}
             await self.conn.send(self.conn.msg("qsd", qs, snap), done)
             session.streams[key] = stream  # only now, so no delta precedes the snapshot
         if self._task is None:
@@ -126,3 +132,6 @@ class QuoteHandler:
                 return
             await conn.send_raw("".join(frame(p) for p in payloads))
             record.ticks_sent += len(payloads)
+            if opts.scenario == "disconnect_every_frame":
+                conn.abort("disconnect_every_frame")
+                return

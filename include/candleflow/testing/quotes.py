@@ -46,6 +46,7 @@ class TickStream:
     ) -> None:
         self.sym, self.qs, self.seed, self.t0, self.step = sym, qs, seed, t0, step
         self.k = 0
+        self.last: dict[str, Any] | None = None  # the values of the last tick sent
         self._n = json.dumps(key)
         self._tick = 1.0 / sym.pricescale
         self._rate = 12.0 / 60 if sym.calendar == "24x7" else 25_000.0 / 60
@@ -60,7 +61,10 @@ class TickStream:
         self._prev_close = round(float(prev), 2)
 
     def snapshot(self, fields: list[str] | None) -> dict[str, Any]:
-        """The first ``qsd`` values: the requested fields (all known ones if none were set)."""
+        """The first ``qsd`` values: the requested fields (all known ones if none were set).
+
+        Before any tick, the state at ``t0``; after ticks, the last one (what TradingView
+        re-sends to every new subscription: its last trade, see ``testing.market``)."""
         t = self.t0
         lp = round(float(price_at(self.sym.symbol, np.array([t]), seed=self.seed)[0]), 2)
         ch = round(lp - self._prev_close, 2)
@@ -76,22 +80,33 @@ class TickStream:
             "bid_size": 1.0,
             "ask_size": 1.0,
             "prev_close_price": self._prev_close,
+            **(self.last or {}),
         }
+        if self.last and not self.sym.has_volume:
+            values["volume"] = NO_VALUE
         if fields:
             values = {k: v for k, v in values.items() if k in fields}
         return values
 
     def next_payloads(self, count: int, fields: list[str] | None) -> list[str]:
         """The next ``count`` delta ``qsd`` payloads (unframed JSON text, ASCII)."""
+        return self.payloads(self.qs, self.next_rows(count), fields)
+
+    def payloads(self, qs: str, rows: list[dict[str, Any]], fields: list[str] | None) -> list[str]:
+        """``rows`` (of ``next_rows``) as delta ``qsd`` payloads of quote session ``qs``."""
+        wanted = [f for f in DELTA_FIELDS if not fields or f in fields]
+        if not self.sym.has_volume and "volume" in wanted:
+            wanted.remove("volume")
+        head = f'{{"m":"qsd","p":["{qs}",{{"n":{self._n},"s":"ok","v":{{'
+        return [head + ",".join(f'"{f}":{row[f]!r}' for f in wanted) + "}}]}" for row in rows]
+
+    def next_rows(self, count: int) -> list[dict[str, Any]]:
+        """The values of the next ``count`` ticks; ``volume`` is the cumulative session volume."""
         idx = np.arange(self.k + 1, self.k + 1 + count)
         self.k += count
         times = self.t0 + idx * self.step
         prices = np.round(price_at(self.sym.symbol, times, seed=self.seed), 2)
         sizes = np.round(self._rate * self.step * (0.2 + 1.6 * uniform(self._size_key, idx)), 4)
-        wanted = [f for f in DELTA_FIELDS if not fields or f in fields]
-        if not self.sym.has_volume and "volume" in wanted:
-            wanted.remove("volume")
-        head = f'{{"m":"qsd","p":["{self.qs}",{{"n":{self._n},"s":"ok","v":{{'
         out = []
         for t, lp, size in zip(times.tolist(), prices.tolist(), sizes.tolist(), strict=True):
             if t >= self._next:
@@ -99,15 +114,17 @@ class TickStream:
                 self.volume = 0.0
             self.volume = round(self.volume + size, 4)
             ch = round(lp - self._prev_close, 2)
-            row = {
-                "lp": lp,
-                "lp_time": int(t),
-                "volume": self.volume,
-                "ch": ch,
-                "chp": round(ch / self._prev_close * 100, 2),
-                "bid": round(lp - self._tick, 2),
-                "ask": round(lp + self._tick, 2),
-            }
-            body = ",".join(f'"{f}":{row[f]!r}' for f in wanted)
-            out.append(f"{head}{body}}}}}]}}")
+            out.append(
+                {
+                    "lp": lp,
+                    "lp_time": int(t),
+                    "volume": self.volume,
+                    "ch": ch,
+                    "chp": round(ch / self._prev_close * 100, 2),
+                    "bid": round(lp - self._tick, 2),
+                    "ask": round(lp + self._tick, 2),
+                }
+            )
+        if out:
+            self.last = out[-1]
         return out

@@ -52,6 +52,17 @@ SCENARIOS: dict[str, str] = {
         "Once per server, after `drop_after` (default 50) delta qsd ticks have been sent on a "
         "connection, the TCP connection is aborted (code 1006)."
     ),
+    "disconnect_every_frame": (
+        "Every connection is aborted (code 1006) right after its first frame of delta qsd "
+        "ticks: a server that drops the socket after every tick."
+    ),
+    "market": (
+        "One market per symbol for the whole server: every quote subscription gets the "
+        "symbol's last trade as its snapshot (re-sent on every subscription), then every "
+        "trade after it, the same trades for all subscribers; trades are made only while "
+        "someone reads them, and with `trades` N > 0 a subscription gets N of them, then the "
+        "market is quiet for it (testing.market)."
+    ),
 }
 
 MALFORMED_FRAME = "~m~12x~m~{not framing}"
@@ -76,6 +87,7 @@ class ConnectionOptions:
     ticks_per_frame: int = 1  # delta qsd envelopes per symbol per frame
     tick_step: float | None = None  # virtual seconds per tick; default tick_interval or 1 ms
     drop_after: int = 50  # disconnect_mid_stream: ticks before the drop
+    trades: int = 0  # market: trades per subscription, then it is quiet (0: no end)
     reject: int = 1  # http_429: how many handshakes to reject
     max_bars: int | None = None  # lookback: only the newest max_bars bars of a series exist
 
@@ -88,7 +100,7 @@ class ConnectionOptions:
             raw = query[f.name]
             if f.name == "scenario":
                 changes[f.name] = check_scenario(raw or None)
-            elif f.name in {"ticks_per_frame", "drop_after", "reject"}:
+            elif f.name in {"ticks_per_frame", "drop_after", "reject", "trades"}:
                 changes[f.name] = int(raw)
             elif f.name == "max_bars":
                 changes[f.name] = _positive_or_none(f.name, raw)

@@ -11,7 +11,10 @@ Why this key: a bid/ask-only update changes the key and still yields a ``Tick`` 
 did not grow and decide it is not a trade), while deltas of other fields (``ch``, ``chp``,
 session flags) yield nothing. After a reconnect the server re-sends a snapshot of the state
 we already emitted; its key is in the per-symbol set of recently emitted keys, so it is
-dropped and no tick is duplicated. ``seq`` increases per symbol over the whole stream.
+dropped and no tick is duplicated. ``seq`` increases per symbol over this stream, in the
+order the server sent the ticks; it lives as long as the process. The key a tick is stored
+under, which must survive processes (the next capture run, a retry), is given by the
+collector from the warehouse (``candleflow.services.ticks.identity``), in this same order.
 
 Two ways to consume it: ``iter(stream)`` yields ``Tick``s; ``stream.batches()`` yields, per
 socket frame, a list of plain ``TickRow`` tuples. The rows exist for the collector, which
@@ -66,6 +69,7 @@ FIELDS = (
 )
 RECENT_KEYS = 4096  # per symbol; how far back a replayed state is still recognised
 POLL_S = 0.2  # how often ``stop`` is checked while the socket is quiet
+STABLE_S = 30.0  # a connection up this long is healthy again: the reconnect backoff resets
 
 #: A ``Tick``'s fields in order, ``ts`` as unix seconds; ``None`` = no value
 TickRow = tuple[str, float, float | None, None, float | None, float | None, float | None, int]
@@ -115,14 +119,20 @@ class QuoteStream:
         whole even when ``stop`` is set meanwhile, so no tick that was read is lost."""
         failures = 0
         conn: Connection | None = None
+        connected_at = 0.0
         try:
             while not self.stop.is_set():
                 try:
                     if conn is None:
                         conn = self._subscribe()
+                        connected_at = time.monotonic()
                     batch = self._drain(conn)
                     if batch:
-                        failures = 0  # data flows again: the backoff starts over
+                        # The backoff starts over only once a connection has stayed up: a
+                        # server that drops the socket after every tick must not get a
+                        # reconnect storm (one tick per connection used to reset it).
+                        if failures and time.monotonic() - connected_at >= STABLE_S:
+                            failures = 0
                         yield batch
                 except (TransientError, ProtocolError) as exc:  # see RetryPolicy.run
                     failures += 1
