@@ -18,7 +18,10 @@ both report 0.0 volume where a bar has none (candleflow reports NaN).
 ``*_latest_many`` fetch the newest ``n`` bars of many symbols on one connection, one chart
 session after another (tvkit through its ``ConnectionService``, since its ``OHLCV`` opens a
 new socket per call); ``tvkit_range`` is tvkit's public range mode
-(``create_series`` then ``modify_series`` with ``"r,<from>:<to>"``).
+(``create_series`` then ``modify_series`` with ``"r,<from>:<to>"``). Both peers also subscribe
+each symbol's quotes, as they do against TradingView (tvdatafeed keeps one quote session for
+all symbols, so its stream grows with each one): for a bars-only benchmark, add
+``?tick_interval=3600`` to the replay server's URL to keep quote ticks out of the figure.
 """
 
 from __future__ import annotations
