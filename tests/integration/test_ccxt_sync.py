@@ -8,6 +8,7 @@ at the stub by ``CANDLEFLOW_CCXT_URLS`` only: the path a DAG or ``candleflow syn
 from __future__ import annotations
 
 import datetime as dt
+import io
 import threading
 from typing import ClassVar
 
@@ -158,3 +159,33 @@ def test_an_alias_prefix_keeps_a_second_copy_apart(stub, xrpeth, db_url, db):
     assert record["rows_inserted"] == 2469
     doubled = stored_bars(db, XRPETH)
     assert doubled["close"].tolist() == (xrpeth["close"] * 2).tolist()  # untouched
+
+
+# ----- the command line -------------------------------------------------------------------
+
+WINDOW = ["-t", "1m", "--start", "2019-10-10", "--end", "2019-10-14", "--provider", "ccxt"]
+
+
+def test_candleflow_fetch_prints_the_real_candles(stub, xrpeth, capsys):
+    from candleflow import cli
+
+    assert cli.run(["fetch", XRPETH, *WINDOW, "-o", "backoff=0.01"]) == 0
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert len(printed) == 2469
+    assert (pd.to_datetime(printed["ts"], utc=True).to_numpy() == xrpeth["ts"].to_numpy()).all()
+    for column in BAR_COLUMNS[1:]:
+        assert printed[column].tolist() == xrpeth[column].tolist(), column
+
+
+def test_candleflow_sync_loads_them_and_an_unknown_symbol_is_one_clear_line(
+    stub, xrpeth, db_url, db, capsys
+):
+    from candleflow import cli
+
+    assert cli.run(["sync", XRPETH, *WINDOW]) == 0
+    assert "2469 inserted" in capsys.readouterr().out
+    assert_stored_exactly(db, xrpeth)
+    assert cli.run(["sync", "BINANCE:NOPE", *WINDOW]) == 1
+    err = capsys.readouterr().err
+    assert "BINANCE:NOPE" in err and "binance lists no market with id 'NOPE'" in err
+    assert "Traceback" not in err

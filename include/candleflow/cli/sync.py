@@ -23,9 +23,17 @@ from candleflow.domain import DEFAULT_REJECT_THRESHOLD
 STEP_BARS = 20_000
 COUNTS = ("rows_fetched", "rows_inserted", "rows_updated", "rows_unchanged", "rows_rejected")
 
-Provider = Annotated[str, typer.Option(help="Provider name: tradingview, files, or a plug-in.")]
+Provider = Annotated[
+    str, typer.Option(help="Provider name: tradingview, ccxt, files, or a plug-in.")
+]
 ProviderOption = Annotated[
-    list[str] | None, typer.Option("--provider-option", "-o", help="KEY=VALUE, repeatable.")
+    list[str] | None,
+    typer.Option(
+        "--provider-option",
+        "-o",
+        help="KEY=VALUE, repeatable; VALUE may be JSON, e.g. for ccxt "
+        'urls=\'{"api": {"public": "http://127.0.0.1:8901/api/v3"}}\'.',
+    ),
 ]
 File = Annotated[
     Path | None,
