@@ -535,3 +535,31 @@ def test_max_bars_serves_only_the_newest_bars_and_older_pages_are_empty(server) 
 def test_max_bars_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_bars"):
         ReplayServer(max_bars=0)
+
+
+def test_the_cli_serves_the_lookback_given_by_max_bars() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cli = str(Path(sys.executable).with_name("candleflow"))
+    refused = subprocess.run([cli, "replay-server", "--max-bars", "0"], capture_output=True)
+    assert refused.returncode == 2 and b"max-bars" in refused.stderr
+    proc = subprocess.Popen(
+        [cli, "replay-server", "--port", "0", "--max-bars", "5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        url = proc.stdout.readline().strip()  # printed once the port is bound
+        client = RawClient(url)
+        client.chart("BINANCE:BTCUSDT", "60", 50)
+        first = bars_of(client.until("series_completed"))
+        client.send("request_more_data", "cs_test", "sds_1", 50)
+        older = bars_of(client.until("series_completed"))
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert (len(first), older) == (5, [])
