@@ -10,7 +10,12 @@ import pytest
 
 from candleflow.db import connection
 from candleflow.domain import Instrument
-from candleflow.errors import DatabaseUnavailable, PermanentFailures, SymbolNotFound
+from candleflow.errors import (
+    AuthenticationError,
+    DatabaseUnavailable,
+    PermanentFailures,
+    SymbolNotFound,
+)
 from candleflow.providers import get_provider
 from candleflow.services.instruments import (
     RESOLVE_MAX_AGE,
@@ -155,3 +160,15 @@ def test_an_unreachable_warehouse_is_named_before_the_provider_is_asked():
     tv = get_provider("tradingview", url="ws://127.0.0.1:1/socket.io/websocket", timeout=1)
     with pytest.raises(DatabaseUnavailable, match=r"127\.0\.0\.1:1"):
         resolve_instrument(tv, "NASDAQ:AAPL", url="postgresql://x@127.0.0.1:1/nope")
+
+
+def test_a_rejected_token_is_sent_once_not_once_per_symbol(db_url):
+    with (
+        ReplayServer(seed=1, scenario="bad_token") as srv,
+        get_provider("tradingview", url=srv.url, timeout=10, token="not-a-token") as tv,
+    ):
+        found, failed = resolve_instruments(tv, ["NASDAQ:AAPL", "BINANCE:BTCUSDT"], url=db_url)
+        assert found == {}
+        assert sorted(failed) == ["BINANCE:BTCUSDT", "NASDAQ:AAPL"]
+        assert all(isinstance(exc, AuthenticationError) for exc in failed.values())
+        assert srv.stats.methods["set_auth_token"] == 1

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from candleflow.domain import Instrument, split_symbol
-from candleflow.errors import CandleflowError, ConfigError, failures_error
+from candleflow.errors import AuthenticationError, CandleflowError, ConfigError, failures_error
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +119,9 @@ def resolve_instruments(
     """Each symbol's stored instrument, asking ``provider`` only for the missing or stale.
 
     Call it before a load's transaction: what a provider said is committed here, in one short
-    transaction. One symbol's error (unknown, rejected token, timeout) does not stop the
-    others; the errors come back keyed by symbol, for the caller to fail or retry on. A
+    transaction. One symbol's error (unknown, timeout) does not stop the others; a rejected
+    token fails the symbols after it without asking again. The errors come back keyed by
+    symbol, for the caller to fail or retry on. A
     provider that cannot resolve gets the stored row, or a row of defaults naming it.
     """
     from candleflow.db import connection
@@ -136,6 +137,7 @@ def resolve_instruments(
         found: dict[str, StoredInstrument] = {}
         fresh: dict[str, Instrument] = {}
         failed: dict[str, CandleflowError] = {}
+        rejected: AuthenticationError | None = None
         for symbol in symbols:
             row = stored.get(symbol)
             if (conflict := _owner_conflict(symbol, row, provider.name)) is not None:
@@ -150,11 +152,14 @@ def resolve_instruments(
                 found[symbol] = StoredInstrument(row[0], _instrument(symbol, row))
             elif not can_resolve:
                 fresh[symbol] = Instrument(symbol=symbol, provider=provider.name)
+            elif rejected is not None:  # the token fails every symbol alike: never re-send it
+                failed[symbol] = rejected
             else:
                 try:
                     fresh[symbol] = provider.resolve(symbol)
                 except CandleflowError as exc:  # kept per symbol; the caller decides
                     failed[symbol] = exc
+                    rejected = exc if isinstance(exc, AuthenticationError) else None
                     log.error("could not resolve %s: %s", symbol, exc)
         with conn:  # the short transaction: only what a provider just said
             for symbol, inst in fresh.items():
