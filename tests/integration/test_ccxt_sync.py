@@ -189,3 +189,12 @@ def test_candleflow_sync_loads_them_and_an_unknown_symbol_is_one_clear_line(
     err = capsys.readouterr().err
     assert "BINANCE:NOPE" in err and "binance lists no market with id 'NOPE'" in err
     assert "Traceback" not in err
+
+
+def test_a_month_before_the_listing_is_audited_out_of_reach(stub, db_url, db):
+    record = sync(XRPETH, "1m", "2019-09-01", "2019-10-01", provider="ccxt", url=db_url)
+    assert record["outcome"] == "out_of_window"
+    assert (record["rows_inserted"], record["rows_out_of_reach"]) == (0, 30 * 1440)
+    with db.cursor() as cur:
+        cur.execute("SELECT outcome FROM candleflow.load_audit")
+        assert cur.fetchall() == [("out_of_window",)]

@@ -75,10 +75,11 @@ def test_the_real_xrp_eth_minutes_arrive_value_for_value_paged_past_the_limit(st
     got = provider(stub).fetch_bars(XRPETH, "1m", *WHOLE)
     assert len(got) == len(expected) == 2469
     assert_same_bars(got, expected)
-    pages = klines_requests(stub)
+    pages = [q for q in klines_requests(stub) if q["startTime"] != "0"]
     assert len(pages) >= 3 and all(int(p["limit"]) <= 1000 for p in pages)
     starts = [int(p["startTime"]) for p in pages]
     assert starts == sorted(set(starts))  # each page starts after the previous one
+    assert got.attrs["reachable_start"] == expected["ts"].iloc[0]  # the window opens earlier
 
 
 def test_eth_btc_5m_window_is_exactly_start_inclusive_end_exclusive(stub):
@@ -131,6 +132,23 @@ def test_the_month_maps_to_ccxt_1mo_interval_and_keeps_the_open_time(stub):
 def test_a_window_after_the_last_candle_is_empty(stub):
     got = provider(stub).fetch_bars(XRPETH, "1m", "2020-01-01", "2020-01-02")
     assert got.empty and tuple(got.columns) == BAR_COLUMNS
+
+
+def test_a_window_before_the_listing_says_where_the_history_begins(stub):
+    listed = feather("XRP_ETH-1m.feather")["ts"].iloc[0]
+    prov = provider(stub)
+    before = prov.fetch_bars(XRPETH, "1m", "2019-10-01", "2019-10-02")
+    assert before.empty and before.attrs["reachable_start"] == listed
+    prov.fetch_bars(XRPETH, "1m", "2019-10-02", "2019-10-03")
+    first_candle_asks = [q for q in klines_requests(stub) if q["startTime"] == "0"]
+    assert len(first_candle_asks) == 1  # asked once per market and timeframe
+
+
+def test_a_window_inside_the_history_makes_no_extra_request(stub):
+    start = dt.datetime(2019, 10, 11, 0, 0, tzinfo=UTC)  # the first candle of the file
+    got = provider(stub).fetch_bars(XRPETH, "1m", start, start + dt.timedelta(hours=2))
+    assert "reachable_start" not in got.attrs
+    assert [q["startTime"] for q in klines_requests(stub)] == [str(int(start.timestamp() * 1000))]
 
 
 # ----- markets: resolve and search ------------------------------------------------------

@@ -15,6 +15,7 @@ logger whose filter masks every registered secret.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -33,6 +34,9 @@ URLS_ENV = "CANDLEFLOW_CCXT_URLS"
 CREDENTIAL_KEYS = ("apiKey", "secret", "password", "uid", "privateKey", "walletAddress", "token")
 CREDENTIAL_ENV = {"apiKey": "API_KEY", "secret": "SECRET", "password": "PASSWORD"}
 DEFAULTS: dict[str, Any] = {"enableRateLimit": True}
+# Exchanges that answer ``since=0`` with a market's first candle (its listing), so the
+# provider can tell "before the listing" from "no trades" (checked for Binance spot).
+DEEP_HISTORY = frozenset({"binance", "binanceus"})
 EXCHANGE_DEFAULTS: dict[str, dict[str, Any]] = {
     # a watchlist's BINANCE:XRPETH is a spot market: exchangeInfo alone, not also the futures
     # endpoints, and no private currency list (it needs keys and costs a request)
@@ -116,6 +120,9 @@ class Handle:
     exchange: Any
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     markets_loaded_at: float | None = None
+    first_candles: dict[tuple[str, str], dt.datetime | None] = dataclasses.field(
+        default_factory=dict
+    )  # (market id, timeframe) -> open time of the exchange's oldest candle
 
     @property
     def id(self) -> str:

@@ -125,7 +125,14 @@ class CcxtProvider(IDataProvider):
             len(rows),
             time.perf_counter() - began,
         )
-        return to_frame(rows)
+        frame = to_frame(rows)
+        if handle.id in exchanges.DEEP_HISTORY and (
+            not rows or rows[0][0] > start.timestamp() * 1e3
+        ):
+            listed = self._first_candle(handle, market, timeframe, symbol)
+            if listed is not None and listed > start:  # the window begins before the listing
+                frame.attrs["reachable_start"] = listed
+        return frame
 
     def _resolve(self, symbol: str) -> Instrument:
         handle, market = self._lookup(symbol)
@@ -149,17 +156,30 @@ class CcxtProvider(IDataProvider):
     def first_bar(self, symbol: str, timeframe: str | Timeframe = "1d") -> dt.datetime | None:
         """The open time of the oldest candle the exchange serves (the listing, on Binance).
 
-        How a deep backfill finds where to start: one request, ``since=0, limit=1``.
+        How a deep backfill finds where to start: one request, ``since=0, limit=1``. On
+        exchanges of ``DEEP_HISTORY``, a window that begins before it comes back with
+        ``frame.attrs["reachable_start"]`` set to it, so the loader audits the months before
+        the listing as out of the provider's reach instead of as empty successes.
         """
         handle, market = self._lookup(symbol)
         tf = ccxt_timeframe(handle.exchange, Timeframe.parse(timeframe))
-        rows = self.retry.call(
-            handle,
-            lambda ex: ex.fetch_ohlcv(market["symbol"], tf, since=0, limit=1),
-            what=f"first {tf} candle",
-            symbol=symbol,
-        )
-        return dt.datetime.fromtimestamp(rows[0][0] / 1000, UTC) if rows else None
+        return self._first_candle(handle, market, tf, symbol)
+
+    def _first_candle(
+        self, handle: exchanges.Handle, market: dict[str, Any], timeframe: str, symbol: str
+    ) -> dt.datetime | None:
+        """``first_bar``, asked once per market and timeframe in the process."""
+        key = (market["id"], timeframe)
+        if key not in handle.first_candles:
+            rows = self.retry.call(
+                handle,
+                lambda ex: ex.fetch_ohlcv(market["symbol"], timeframe, since=0, limit=1),
+                what=f"first {timeframe} candle",
+                symbol=symbol,
+            )
+            first = dt.datetime.fromtimestamp(rows[0][0] / 1000, UTC) if rows else None
+            handle.first_candles[key] = first
+        return handle.first_candles[key]
 
     def close(self) -> None:
         """Nothing to release: the exchange instance is shared by the process (see module)."""
