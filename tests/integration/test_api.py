@@ -24,8 +24,14 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from candleflow.api.app import create_app
-from candleflow.db import upsert
-from tests.support.api import Series, airflow_auth, load_series  # noqa: F401 - fixture
+from candleflow.db import connection, migrate, upsert
+from tests.support.api import (  # noqa: F401 - airflow_auth is a fixture
+    Series,
+    airflow_auth,
+    insert_bars,
+    insert_instrument,
+    load_series,
+)
 
 UTC = dt.UTC
 HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
@@ -74,7 +80,8 @@ def test_bars_are_the_stored_ones_with_utc_iso_timestamps(client, stored):
     assert body["count"] == 24 and len(body["bars"]) == 24
     assert body["bars"][0]["ts"] == "2024-01-01T00:00:00Z"
     assert body["bars"][-1]["ts"] == "2024-01-01T23:00:00Z"
-    assert set(body["bars"][0]) == {"ts", "open", "high", "low", "close", "volume"}
+    assert set(body["bars"][0]) == {"ts", "open", "high", "low", "close", "volume", "complete"}
+    assert all(bar["complete"] is True for bar in body["bars"])
     assert body["start"] == "2024-01-01T00:00:00Z" and body["end"] == "2024-01-02T00:00:00Z"
     assert body["next"] is None
 
@@ -88,6 +95,24 @@ def test_a_timeframe_that_is_not_stored_is_resampled_on_read(client, stored):
     assert first["open"] == pytest.approx(hourly[0]["open"])
     assert first["close"] == pytest.approx(hourly[3]["close"])
     assert first["volume"] == pytest.approx(sum(bar["volume"] for bar in hourly[:4]))
+    assert all(bar["complete"] for bar in body["bars"])
+
+
+def test_a_daily_bar_from_six_hours_of_a_session_is_marked_incomplete(client, db):
+    """The chart's default 1d view of a symbol with only six 1h bars of a day stored."""
+    iid = insert_instrument(db, "NYSE:IBM", timezone="America/New_York", session="0930-1600")
+    opens = [dt.datetime(2024, 7, d, 13, 30, tzinfo=UTC) for d in (1, 2)]  # 09:30 New York
+    full = Series("NYSE:IBM", "1h", opens[0], 7, HOUR)
+    partial = Series("NYSE:IBM", "1h", opens[1], 6, HOUR)
+    insert_bars(db, full, iid)
+    insert_bars(db, partial, iid)
+
+    body = client.get(bars_url("NYSE:IBM", timeframe="1d", start="2024-07-01", end="2024-07-03"))
+    bars = body.json()["bars"]
+    assert [(bar["ts"], bar["complete"]) for bar in bars] == [
+        ("2024-07-01T13:30:00Z", True),
+        ("2024-07-02T13:30:00Z", False),
+    ]
 
 
 def test_pages_joined_by_next_equal_the_whole_range(client, stored):
@@ -274,6 +299,279 @@ def test_docs_health_and_page_are_public(app):
         assert "candleflow" in anonymous.get("/chart").text.lower()
         js = anonymous.get("/vendor/plotly.min.js")
         assert js.status_code == 200 and "plotly.js" in js.text[:200]
+
+
+# --- the page cache: never stale, whoever writes ---------------------------------------------
+
+
+@pytest.fixture
+def pages():
+    from candleflow.api.cache import PAGES
+
+    PAGES.clear()
+    yield PAGES
+    PAGES.clear()
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        "UPDATE candleflow.bars SET close = close + 1, high = high + 1"
+        " WHERE ts = '2024-01-01 05:00Z'",
+        "DELETE FROM candleflow.bars WHERE ts = '2024-01-01 05:00Z'",
+        "INSERT INTO candleflow.bars (instrument_id, timeframe, source, ts, open, high, low, close)"
+        " SELECT instrument_id, timeframe, 'rollup', ts + interval '30 minutes', 1, 1, 1, 1"
+        " FROM candleflow.bars WHERE ts = '2024-01-01 05:00Z'",
+        "TRUNCATE candleflow.bars",
+    ],
+    ids=["update", "delete", "insert", "truncate"],
+)
+def test_a_cached_page_is_rebuilt_after_any_write_to_its_bars(client, stored, db, pages, write):
+    url = bars_url(timeframe="4h")  # resampled: the bars it is built from are 1h
+    first = client.get(url).json()
+    assert client.get(url).json() == first and pages.hits == 1  # served from the cache
+
+    with db, db.cursor() as cur:  # SQL by hand: no writer of the package is involved
+        cur.execute(write)
+        cur.execute(
+            "SELECT ts, open, high, low, close FROM candleflow.bars WHERE timeframe = '1h'"
+            " AND ts >= '2024-01-01' AND ts < '2024-01-02' ORDER BY ts"
+        )
+        rows = cur.fetchall()
+    after = client.get(url).json()
+
+    assert after != first
+    expected = {}
+    for ts, open_, high, low, close in rows:
+        bucket = ts.replace(hour=ts.hour // 4 * 4, minute=0)
+        got = expected.setdefault(bucket, [open_, high, low, close])
+        got[1], got[2], got[3] = max(got[1], high), min(got[2], low), close
+    assert [
+        (bar["ts"], [bar["open"], bar["high"], bar["low"], bar["close"]]) for bar in after["bars"]
+    ] == [(params_iso(ts), pytest.approx(v)) for ts, v in sorted(expected.items())]
+
+
+def params_iso(ts: dt.datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_pages_of_another_warehouse_are_never_served(app, token, stored, pages, server_url):
+    """Two databases with the same symbol and the same series versions (a clone)."""
+    from tests.conftest import _create_database, drop_database
+
+    url = bars_url()
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as http:
+        original = http.get(url).json()
+        clone = _create_database(server_url, "cf_test_api_clone", template=None)
+        try:
+            conn = connection.connect(clone)
+            migrate.migrate(conn)
+            with conn, conn.cursor() as cur:
+                cur.execute(
+                    "INSERT INTO candleflow.instruments (symbol, exchange, ticker)"
+                    " VALUES (%s, 'BINANCE', 'BTCUSDT') RETURNING id",
+                    (BTC.symbol,),
+                )
+                iid = cur.fetchone()[0]
+            insert_bars(conn, BTC, iid, base=500.0)
+            conn.close()
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("CANDLEFLOW_DATABASE_URL", clone)
+                other = http.get(url).json()
+        finally:
+            drop_database(server_url, "cf_test_api_clone")
+    assert other["count"] == original["count"]
+    assert other["bars"][0]["open"] != original["bars"][0]["open"]
+
+
+# --- limits -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "starts"),
+    [
+        (
+            f"/api/v1/coverage/{BTC.symbol}?timeframe=1m&start=1990-01-01",
+            "start/end: the window expects",
+        ),
+        (bars_url(start="1900-01-01", end="2024-01-01"), "start/end: the window spans 124 years"),
+        ("/api/v1/quotes?symbols=" + ",".join(f"X:S{i}" for i in range(501)), "symbols: 501"),
+    ],
+    ids=["coverage-grid", "window", "quotes"],
+)
+def test_a_request_over_a_limit_is_a_422_naming_the_limit(client, stored, url, starts):
+    response = client.get(url)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith(starts) and "the limit is" in detail, detail
+
+
+def test_a_resampled_page_reads_a_bounded_number_of_stored_rows(client, stored, monkeypatch, pages):
+    from candleflow.api import limits
+
+    cache = pages
+    monkeypatch.setattr(limits, "MAX_READ_ROWS", 48)  # 48 1h rows: two days of 4h bars
+    whole = bars_url(timeframe="4h", end="2024-01-13")
+    page = client.get(whole).json()
+    assert page["count"] == 11 and page["next"] == "2024-01-02T20:00:00Z"
+    joined, start = page["bars"], page["next"]
+    while start:
+        page = client.get(bars_url(timeframe="4h", start=start, end="2024-01-13")).json()
+        assert page["count"] <= 12
+        joined, start = joined + page["bars"], page["next"]
+    monkeypatch.setattr(limits, "MAX_READ_ROWS", 10**6)
+    cache.clear()  # the same request, read in one page this time
+    assert joined == client.get(whole).json()["bars"]
+
+
+# --- failures and capacity ---------------------------------------------------------------
+
+
+def test_an_unreachable_warehouse_is_a_503_that_names_nothing(app, token, monkeypatch, caplog):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    secret = "hunter2-in-a-keyword-dsn"
+    monkeypatch.setenv(
+        "CANDLEFLOW_DATABASE_URL",
+        f"host=127.0.0.1 port={port} user=bob password={secret} dbname=warehouse",
+    )
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as http:
+        response = http.get("/api/v1/instruments")
+    assert response.status_code == 503
+    assert response.json() == {"detail": "warehouse unavailable"}
+    logged = "\n".join(r.getMessage() for r in caplog.records if "unavailable" in r.getMessage())
+    assert f"127.0.0.1:{port}/warehouse" in logged
+    assert secret not in caplog.text and "bob" not in logged
+
+
+@pytest.fixture
+def slow_sync_status(monkeypatch):
+    """sync-status as a real statement that takes ``seconds`` on the real database."""
+    from candleflow import query
+    from candleflow.query import tables
+
+    def make(seconds: float) -> None:
+        monkeypatch.setattr(
+            query,
+            "sync_status",
+            lambda **_: tables._frame(f"SELECT pg_sleep({seconds}) IS NULL AS slept"),
+        )
+
+    return make
+
+
+def test_a_query_past_the_statement_timeout_is_a_503_naming_the_timeout(
+    client, stored, monkeypatch, slow_sync_status
+):
+    from candleflow.query import pool
+
+    slow_sync_status(5)
+    monkeypatch.setattr(pool, "STATEMENT_TIMEOUT", "200ms")
+    pool.read_only_url.cache_clear()
+    pool._resolved.clear()
+    try:
+        response = client.get("/api/v1/sync-status")
+    finally:
+        pool.read_only_url.cache_clear()
+        pool._resolved.clear()
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("query: the query ran past the statement timeout")
+
+
+def _concurrently(app, token, calls: list[str]) -> list[tuple[str, int, dict]]:
+    """``calls`` (paths) sent at once, the /ui one a little after; (path, status, headers)
+    in the order they finished. The default thread limiter has one token, as if Airflow's
+    own endpoints had taken all but one."""
+    import asyncio
+
+    import anyio.to_thread
+    import httpx
+    from fastapi import FastAPI
+
+    parent = FastAPI()
+
+    @parent.get("/ui")
+    def ui() -> dict:  # a sync endpoint, like Airflow's own: the default thread limiter
+        return {"ok": True}
+
+    parent.mount("/candleflow", app)
+    finished: list[tuple[str, int, dict]] = []
+
+    async def scenario() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 1
+        transport = httpx.ASGITransport(app=parent)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=headers, timeout=60
+        ) as http:
+
+            async def call(path: str) -> None:
+                response = await http.get(path)
+                finished.append((path, response.status_code, dict(response.headers)))
+
+            slow = [asyncio.create_task(call(path)) for path in calls]
+            await asyncio.sleep(0.3)
+            await call("/ui")
+            await asyncio.gather(*slow)
+
+    asyncio.run(scenario())
+    return finished
+
+
+def test_slow_api_requests_never_take_the_threads_airflow_shares(
+    app, token, stored, monkeypatch, slow_sync_status
+):
+    from candleflow.api import capacity
+
+    slow_sync_status(0.6)
+    monkeypatch.setattr(capacity, "CONCURRENCY", 1)
+    finished = _concurrently(app, token, ["/candleflow/api/v1/sync-status"] * 3)
+    order = [path for path, _, _ in finished]
+    assert order.index("/ui") == 0, order  # not behind the three slow ones
+    assert [status for _, status, _ in finished] == [200] * 4
+
+
+def test_beyond_the_queue_timeout_the_api_answers_busy(
+    app, token, stored, monkeypatch, slow_sync_status
+):
+    from candleflow.api import capacity
+
+    slow_sync_status(1.0)
+    monkeypatch.setattr(capacity, "CONCURRENCY", 1)
+    monkeypatch.setattr(capacity, "QUEUE_TIMEOUT_S", 0.3)
+    finished = _concurrently(app, token, ["/candleflow/api/v1/sync-status"] * 3)
+    busy = [headers for _, status, headers in finished if status == 503]
+    assert len(busy) == 2 and all(h["retry-after"] == "1" for h in busy)
+    assert sorted(status for _, status, _ in finished) == [200, 200, 503, 503]
+
+
+# --- docs and instruments -------------------------------------------------------------------
+
+
+def test_swagger_ui_is_served_from_the_package_and_follows_airflows_setting(monkeypatch):
+    with TestClient(create_app()) as anonymous:
+        page = anonymous.get("/docs").text
+        assert (
+            "static/swagger/swagger-ui-bundle.js" in page
+            and "static/swagger/swagger-ui.css" in page
+        )
+        assert "cdn" not in page.lower() and "https://" not in page
+        bundle = anonymous.get("/static/swagger/swagger-ui-bundle.js")
+        assert bundle.status_code == 200 and "SwaggerUIBundle" in bundle.text
+    monkeypatch.setenv("AIRFLOW__API__ENABLE_SWAGGER_UI", "False")
+    with TestClient(create_app()) as anonymous:
+        assert anonymous.get("/docs").status_code == 404
+        assert anonymous.get("/openapi.json").status_code == 200
+
+
+def test_an_instrument_lists_its_stored_timeframes(client, stored, db):
+    body = client.get(f"/api/v1/instruments/{BTC.symbol}").json()
+    assert body["timeframes"] == [
+        {"timeframe": "1h", "first": "2024-01-01T00:00:00Z", "last": "2024-01-13T11:00:00Z"}
+    ]
 
 
 # --- contract ----------------------------------------------------------------------------

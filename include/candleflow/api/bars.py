@@ -1,22 +1,23 @@
-"""``GET /api/v1/bars/{symbol}``: bars of one series in [start, end), a page at a time.
+"""GET /api/v1/bars/{symbol}: bars of one series in [start, end), a page at a time.
 
 Why pages: one request must stay bounded however wide the range (years of 1m bars are
-millions of rows). A page reads at most ``PAGE_SPAN`` × ``limit`` bar lengths of time, so
-the database work is bounded by ``limit`` even before counting rows, and returns at most
-``limit`` bars. ``next`` is the ts to pass as ``start`` (same ``end``) for the rest; it is
-null when the range is complete. A page that stops early never ends on a bar that could be
-cut by the window (a bucket being resampled on read), so pages join without seams.
+millions of rows). A page returns at most ``limit`` bars and reads at most
+``limits.MAX_READ_ROWS`` stored rows, counted in the timeframe it reads (a 1d page
+resampled from 1m bars reads 1m rows): its window is ``PAGE_SPAN`` x ``limit`` bar lengths,
+shortened to what that many stored rows cover. ``next`` is the ts to pass as ``start``
+(same ``end``) for the rest; null when the range is complete. A page that stops early never
+ends on a bar that could be cut by the window (a bucket being resampled on read), so pages
+join without seams.
 
-The body is written from the Arrow table by Arrow's kernels (``encode``): a year of 1h bars
-is ~9,000 rows, and building pydantic objects for each would cost more than the query.
+Every bar has ``complete``: false for a resampled bar whose interval the stored bars do not
+fully cover (see ``candleflow.query``).
 
-Caching: every 200 carries a strong ``ETag`` (a hash of the body) and
-``Cache-Control: private, no-cache``. A client that sends it back in ``If-None-Match`` gets
-a 304 without the body when nothing changed; the server still reads the bars to know that
-(a cheap, always-correct validator of "nothing changed" would need a change counter per
-series that every write path bumps, which the schema does not have: load_audit misses
-rollup bars and direct upserts, and no timestamp sees a deleted bar). ``no-cache`` because
-even a closed range changes on a backfill; ``private`` because the data is behind a token.
+Speed: pages are cached encoded (``cache``), keyed by the instrument's data version, which
+every write bumps; a hit costs one small query. Bodies are written from Arrow by Arrow's
+kernels (``encode``) and sent gzip-compressed to clients that accept it. Every 200 carries a
+strong ``ETag`` and ``Cache-Control: private, no-cache``: a client sending it back in
+``If-None-Match`` gets a 304 without the body while nothing changed (``no-cache`` because
+even a closed range changes on a backfill; ``private`` because the data is behind a token).
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from typing import Annotated
 import pyarrow as pa
 from fastapi import Query, Request, Response
 
-from candleflow.api import encode, params, schemas
-from candleflow.api.routes import SymbolPath, TimeframeQuery, TimeQuery, data_router, instrument
+from candleflow.api import capacity, encode, limits, params, schemas
+from candleflow.api.cache import PAGES, Page
+from candleflow.api.routes import SymbolPath, TimeframeQuery, TimeQuery, data_router
 from candleflow.domain import Timeframe
 
 # Session markets trade ~1/5 of the week's hours (XNYS: 32.5 of 168), so a window of 6×limit
@@ -55,9 +57,14 @@ LimitQuery = Annotated[
 ]
 
 
-def page_window(start: dt.datetime, end: dt.datetime, tf: Timeframe, limit: int) -> dt.datetime:
-    """The end of the window one page reads: ``end``, or sooner for a wide range."""
+def page_window(
+    start: dt.datetime, end: dt.datetime, tf: Timeframe, stored: Timeframe | None, limit: int
+) -> dt.datetime:
+    """The end of the window one page reads: ``end``, or sooner for a wide range or a read
+    of finer stored bars (at most ``MAX_READ_ROWS`` of them, and two whole bars at least)."""
     span = tf.delta * limit * PAGE_SPAN
+    if stored is not None:
+        span = min(span, max(stored.delta * limits.MAX_READ_ROWS, tf.delta * 2))
     return end if end - start <= span else start + span
 
 
@@ -76,10 +83,49 @@ def paginate(
     return table, window_end
 
 
+def build_page(
+    symbol: str,
+    tf: Timeframe,
+    start: dt.datetime,
+    end: dt.datetime,
+    fill: params.Fill | None,
+    limit: int,
+    *,
+    cacheable: bool,
+) -> Page:
+    """The page's body, from the cache while the instrument's bars are unchanged (runs on
+    one of the API's threads: it blocks on the database)."""
+    from candleflow import query
+    from candleflow.query import pool
+
+    version = query.bar_version(symbol)  # first: the page is at least as new as this
+    if version is None:
+        raise params.NotFound(f"symbol: unknown symbol {symbol!r}; see GET /api/v1/instruments")
+    key = (pool.resolve(None), symbol, tf.name, start, end, fill, limit, version)
+    found = PAGES.get(key) if cacheable else None
+    if found is not None:
+        return found
+    window_end = page_window(start, end, tf, query.source_timeframe(symbol, tf), limit)
+    table = query.bars([symbol], tf, start, window_end, fill=fill, output="arrow")
+    rows, following = paginate(table, start, window_end, end, limit)
+    head = {
+        "symbol": symbol,
+        "timeframe": tf.name,
+        "start": params.iso(start),
+        "end": params.iso(end),
+        "fill": fill,
+        "count": len(rows),
+        "next": params.iso(following) if following else None,
+    }
+    head_json = json.dumps(head, separators=(",", ":"))[:-1].encode()
+    page = Page.of(head_json + b',"bars":' + encode.bars_json(rows) + b"}")
+    return PAGES.put(key, page) if cacheable else page
+
+
 @router.get(
     "/bars/{symbol}", response_model=schemas.BarsPage, tags=["bars"], responses=NOT_MODIFIED
 )
-def get_bars(
+async def get_bars(
     request: Request,
     symbol: SymbolPath,
     timeframe: TimeframeQuery = "1d",
@@ -90,35 +136,25 @@ def get_bars(
 ) -> Response:
     """OHLCV bars of ``symbol``; ts is the bar start (UTC), a bar covers [ts, ts + timeframe).
 
-    A timeframe that is not stored is resampled on read from a finer stored one. An unknown
-    symbol is a 404; a known one with no bars in the range is an empty page. Without
-    ``start`` the range is the 500 bar lengths before ``end`` (default: now). Send the
-    ``ETag`` of a previous answer as ``If-None-Match`` to get a 304 when it is unchanged.
+    A timeframe that is not stored is resampled on read from a finer stored one, and each
+    bar says whether it is ``complete``. An unknown symbol is a 404; a known one with no
+    bars in the range is an empty page. Without ``start`` the range is the 500 bar lengths
+    before ``end`` (default: now). Send the ``ETag`` of a previous answer as
+    ``If-None-Match`` to get a 304 when it is unchanged.
     """
-    from candleflow import query
-
     tf = params.timeframe(timeframe)
     begin, finish = params.time_range(start, end, tf)
-    size = params.limit(limit)
-    mode = params.fill(fill)
+    limits.window(begin, finish)
+    size, mode = params.limit(limit), params.fill(fill)
     params.symbol(symbol)
-    window_end = page_window(begin, finish, tf, size)
-    table = query.bars([symbol], tf, begin, window_end, fill=mode, output="arrow")
-    if len(table) == 0:
-        instrument(symbol)
-    page, following = paginate(table, begin, window_end, finish, size)
-    head = {
-        "symbol": symbol,
-        "timeframe": tf.name,
-        "start": params.iso(begin),
-        "end": params.iso(finish),
-        "fill": mode,
-        "count": len(page),
-        "next": params.iso(following) if following else None,
-    }
-    head_json = json.dumps(head, separators=(",", ":"))[:-1].encode()
-    body = head_json + b',"bars":' + encode.bars_json(page) + b"}"
-    headers = {"ETag": encode.etag(body), "Cache-Control": CACHE_CONTROL}
-    if encode.matches(request.headers.get("if-none-match"), headers["ETag"]):
+    # A range ending "now" differs on every request: not worth keeping.
+    page = await capacity.run(
+        build_page, symbol, tf, begin, finish, mode, size, cacheable=bool(end)
+    )
+    headers = {"ETag": page.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
+    if encode.matches(request.headers.get("if-none-match"), page.etag):
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(page.gzipped, media_type="application/json", headers=headers)
+    return Response(page.body, media_type="application/json", headers=headers)

@@ -10,8 +10,6 @@ element-wise and the rows with one ``binary_join``. NaN, infinities and nulls be
 
 from __future__ import annotations
 
-import hashlib
-
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -34,9 +32,14 @@ def _timestamp(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array
     return pc.replace_substring(pc.cast(seconds, pa.string()), " ", "T", max_replacements=1)
 
 
+def _boolean(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    return pc.fill_null(pc.if_else(column, "true", "false"), "null")
+
+
 def bars_json(table: pa.Table) -> bytes:
-    """The rows of ``table`` (it has at least ``BAR_COLUMNS``) as a JSON array of bar
-    objects, ``{"ts":"2024-01-02T14:30:00Z","open":...,"volume":null}``, in table order."""
+    """The rows of ``table`` (it has at least ``BAR_COLUMNS`` and ``complete``) as a JSON
+    array of bar objects, ``{"ts":"2024-01-02T14:30:00Z","open":...,"volume":null,
+    "complete":true}``, in table order."""
     if len(table) == 0:
         return b"[]"
     pieces: list[str | pa.ChunkedArray | pa.Array] = []
@@ -46,18 +49,12 @@ def bars_json(table: pa.Table) -> bytes:
             pieces += ['{"ts":"', _timestamp(column), 'Z"']
         else:
             pieces += [f',"{name}":' if index else f'{{"{name}":', _number(column)]
-    pieces.append("}")
+    pieces += [',"complete":', _boolean(table.column("complete")), "}"]
     rows = pc.binary_join_element_wise(*pieces, "")
     if isinstance(rows, pa.ChunkedArray):
         rows = rows.combine_chunks()
     whole = pa.ListArray.from_arrays(pa.array([0, len(rows)], pa.int32()), rows)
     return b"[" + pc.binary_join(whole, ",")[0].as_buffer().to_pybytes() + b"]"
-
-
-def etag(body: bytes) -> str:
-    """A strong validator of the exact body: whatever changes a byte (a new load, a
-    backfill, a deleted bar, another page) changes it, and nothing else does."""
-    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
 
 
 def matches(if_none_match: str | None, tag: str) -> bool:

@@ -2,7 +2,7 @@
 
 Timestamps are strings in one format (``2024-01-02T14:30:00Z``, UTC, bar start for bars),
 declared as ``date-time`` so generated clients parse them. The bars route writes its body
-with pandas' JSON encoder for speed; these models still describe it exactly.
+with Arrow's kernels for speed; these models still describe it exactly.
 """
 
 from __future__ import annotations
@@ -16,6 +16,12 @@ class Problem(BaseModel):
     detail: str = Field(examples=["timeframe: unknown timeframe '7m'; expected one of 1m, ..."])
 
 
+class StoredTimeframe(BaseModel):
+    timeframe: str
+    first: str = Field(json_schema_extra={"format": "date-time"}, description="First bar, UTC")
+    last: str = Field(json_schema_extra={"format": "date-time"}, description="Last bar, UTC")
+
+
 class Instrument(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -27,6 +33,10 @@ class Instrument(BaseModel):
     currency: str | None = None
     timezone: str | None = None
     session: str | None = None
+    timeframes: list[StoredTimeframe] | None = Field(
+        default=None,
+        description="GET /instruments/{symbol} only: the stored timeframes, finest first",
+    )
 
 
 class InstrumentList(BaseModel):
@@ -43,6 +53,10 @@ class Bar(BaseModel):
     low: float
     close: float
     volume: float | None = Field(description="null where the instrument has no volume")
+    complete: bool = Field(
+        description="false for a resampled bar whose interval the stored bars do not fully "
+        "cover (judged against the exchange session), and for filled bars"
+    )
 
 
 class BarsPage(BaseModel):

@@ -48,26 +48,34 @@ import pyarrow as pa
 
 from candleflow.domain import FILLS as _FILLS
 from candleflow.domain import OUTPUTS as _OUTPUTS
+from candleflow.domain import SOURCES as _SOURCES
 from candleflow.domain import Fill, Output, Source, Timeframe, to_utc
 from candleflow.query import bars as query_bars
 from candleflow.query import pool as query_pool
-from candleflow.query.coverage import Coverage, coverage_of
-from candleflow.query.tables import instruments, latest_quotes, sync_status, validation_result
+from candleflow.query.coverage import Coverage, LimitExceeded, coverage_of, expected_count
+from candleflow.query.tables import (
+    instruments,
+    latest_quotes,
+    stored_timeframes,
+    sync_status,
+    validation_result,
+)
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_SOURCES = ("provider", "rollup")
 
 __all__ = [
     "Coverage",
+    "LimitExceeded",
     "bar_version",
     "bars",
     "coverage",
     "instruments",
     "latest_quotes",
     "source_timeframe",
+    "stored_timeframes",
     "sync_status",
     "validation_result",
 ]
@@ -93,6 +101,10 @@ def _read(url: str | None, work: Callable[[Any], T]) -> T:
 
 def _utc(value: str | dt.datetime | pd.Timestamp, name: str) -> dt.datetime:
     return to_utc(value, name=name)  # the one timestamp parser (candleflow.domain)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def _choice(value: Any, allowed: tuple[str, ...], name: str) -> None:
@@ -150,12 +162,15 @@ def coverage(
     start: str | dt.datetime,
     end: str | dt.datetime,
     *,
+    max_expected: int | None = None,
     url: str | None = None,
 ) -> Coverage:
     """Stored bars of one series vs the bars its calendar expects in [start, end).
 
     Only intervals that ended by now are expected; gaps are [start, end) ranges of
     consecutive expected bars that are missing (an XNYS holiday or night is no gap).
+    ``max_expected`` bounds the work: a window whose calendar expects more bars raises
+    ``LimitExceeded`` before any grid is built or bar read.
     """
     tf = Timeframe.parse(timeframe)
     begin, finish = _utc(start, "start"), _utc(end, "end")
@@ -164,6 +179,15 @@ def coverage(
         found = query_bars.series(cursor, [symbol])
         if not found:
             return found, None
+        if max_expected is not None:
+            count = expected_count(found[0].market, tf, begin, min(finish, _now()))
+            if count > max_expected:
+                raise LimitExceeded(
+                    "start/end",
+                    f"the window expects {count:,} {tf} bars; the limit is {max_expected:,} "
+                    "expected bars per coverage request: narrow start/end or use a coarser "
+                    "timeframe",
+                )
         return found, query_bars.read_series(cursor, found[0], tf, begin, finish, list(_SOURCES))
 
     found, table = _read(url, work)

@@ -51,10 +51,12 @@ ORDER BY t.n
 LIMIT 1
 """
 
-# What a cached page of the instrument depends on: how it trades (exchange, timezone) and
-# its series versions, bumped by a trigger on every write to its bars (migration 0009).
+# What a cached page of the instrument depends on: which database (a dropped and recreated
+# one has a new oid), how it trades (exchange, timezone) and its series versions, bumped by
+# a trigger on every write to its bars (migration 0009).
 _VERSION_SQL = """
-SELECT i.id, i.exchange, i.timezone, coalesce(sum(v.version), 0)::bigint AS version,
+SELECT (SELECT oid FROM pg_database WHERE datname = current_database()) AS database,
+       i.id, i.exchange, i.timezone, coalesce(sum(v.version), 0)::bigint AS version,
        count(v.version) AS series
 FROM candleflow.instruments AS i
 LEFT JOIN candleflow.series_versions AS v ON v.instrument_id = i.id

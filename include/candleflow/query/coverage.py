@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from candleflow.calendars import Market, expected
+from candleflow.calendars import Market, expected, schedule
 from candleflow.domain import Timeframe
 from candleflow.query.resample import bar_keys
 
@@ -39,6 +40,29 @@ class Coverage:
     @property
     def complete(self) -> bool:
         return self.present == self.expected
+
+
+class LimitExceeded(ValueError):
+    """A request would do more work than its caller allows; the message names the bound.
+    Handled by the caller: the API answers 422 naming the limit."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name = name
+
+
+def expected_count(market: Market, tf: Timeframe, start: dt.datetime, end: dt.datetime) -> int:
+    """How many bars a complete series has in [start, end), counted from the session
+    schedule without building the grid (cheap even for a century of 1m)."""
+    lo, hi = pd.Timestamp(start).tz_convert("UTC"), pd.Timestamp(end).tz_convert("UTC")
+    if not tf.intraday:
+        return int(-(-(hi - lo) // tf.delta))  # at most one bar per day, week or month
+    step = pd.Timedelta(minutes=tf.minutes or 0)
+    if market.calendar is None:
+        return int((hi - lo) // step)
+    sched = schedule(market, lo, hi)
+    spans = (sched["close"].clip(upper=hi) - sched["open"].clip(lower=lo)) / step
+    return int(np.ceil(spans[spans > 0]).sum())
 
 
 def _gaps(grid: pd.DataFrame) -> list[tuple[dt.datetime, dt.datetime]]:

@@ -100,3 +100,29 @@ def validation_result(
         url,
     )
     return None if frame.empty else json.loads(frame["validation"].iloc[0])
+
+
+def stored_timeframes(symbol: str, *, url: str | None = None) -> pd.DataFrame:
+    """The timeframes stored for ``symbol`` (any source), finest first, with the first and
+    last bar's ts of each: what a chart needs to pick a timeframe that has data."""
+    from candleflow.domain import TIMEFRAMES
+
+    return _frame(
+        """
+        SELECT t.tf AS timeframe, min(f.ts) AS first, max(l.ts) AS last
+        FROM candleflow.instruments AS i
+        CROSS JOIN unnest($2::text[]) WITH ORDINALITY AS t(tf, n)
+        CROSS JOIN (VALUES ('provider'), ('rollup')) AS s(source)
+        JOIN LATERAL (SELECT b.ts FROM candleflow.bars AS b
+                      WHERE b.instrument_id = i.id AND b.timeframe = t.tf
+                        AND b.source = s.source ORDER BY b.ts LIMIT 1) AS f ON true
+        JOIN LATERAL (SELECT b.ts FROM candleflow.bars AS b
+                      WHERE b.instrument_id = i.id AND b.timeframe = t.tf
+                        AND b.source = s.source ORDER BY b.ts DESC LIMIT 1) AS l ON true
+        WHERE i.symbol = $1
+        GROUP BY t.tf, t.n
+        ORDER BY t.n
+        """,
+        (symbol, list(TIMEFRAMES)),
+        url,
+    )
