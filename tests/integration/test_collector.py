@@ -212,3 +212,40 @@ def test_a_provider_without_rows_is_collected_through_stream_ticks(db, db_url):
         (t.ts, STREAM_SEQ_BASE + i, t.price, t.size, t.bid) for i, t in enumerate(ticks)
     ]
     assert all(r[4] is None and r[6] is None for r in rows)
+
+
+class _RowsProvider(IDataProvider):
+    """A provider whose transport yields ``TickRow`` batches as given."""
+
+    name = "rows"
+    capabilities = frozenset({Capability.BARS, Capability.TICKS})
+
+    def __init__(self, batches: list[list[tuple]]) -> None:
+        self.batches = batches
+
+    def _fetch_bars(self, symbol, tf, start, end):
+        raise AssertionError("not used")
+
+    def _stream_tick_batches(self, symbols, stop):
+        yield from self.batches
+        stop.wait(10)
+
+
+def test_a_millisecond_timestamp_is_rejected_as_bad_ts_and_the_rest_of_its_batch_stored(db, db_url):
+    t0 = float(int(time.time()) - 120)  # live ticks of two minutes ago, default rules
+    rows = [(SYMBOL, t0 + i, 100.0 + i, None, 10.0 + i, 99.0, 101.0, i) for i in range(6)]
+    rows[2] = (SYMBOL, (t0 + 2) * 1000, 102.0, None, 12.0, 99.0, 101.0, 2)  # ms: year 56,000+
+    rows[4] = (SYMBOL, (t0 + 4) * 1e6, 104.0, None, 14.0, 99.0, 101.0, 4)  # us: not even int64
+    collector = Collector(
+        _RowsProvider([rows]), [SYMBOL], run_id="bad", url=db_url, flush_interval=0.05
+    )
+    stats = collector.run(threading.Event(), duration=1.0)
+    assert (stats.read, stats.inserted, stats.rejected) == (6, 4, 2)
+    with db.cursor() as cur:
+        cur.execute("SELECT price FROM candleflow.ticks ORDER BY ts")
+        assert [r[0] for r in cur.fetchall()] == [100.0, 101.0, 103.0, 105.0]
+        cur.execute("SELECT ts, rules, raw FROM candleflow.rejected_ticks ORDER BY raw->>'price'")
+        rejected = cur.fetchall()
+    assert [(ts, rules) for ts, rules, _ in rejected] == [(None, ["bad_ts"]), (None, ["bad_ts"])]
+    assert [raw["ts"] for _, _, raw in rejected] == [repr((t0 + 2) * 1000), repr((t0 + 4) * 1e6)]
+    assert [raw["price"] for _, _, raw in rejected] == [102.0, 104.0]

@@ -120,6 +120,7 @@ class Collector:
             self._drain()
         finally:
             self._flusher.close()
+            self.stats.read = self._appended  # everything read off the stream, stored or not
         if self._error is not None:
             raise self._error
         self.stats.log("stopped", self.symbols)
