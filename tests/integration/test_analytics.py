@@ -1,4 +1,4 @@
-"""The ``analytics`` views and the read-only role ``candleflow_reader`` (migration 0003)."""
+"""The ``analytics`` views and the read-only role ``candleflow_reader`` (migrations 0003, 0009)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from psycopg2 import errors
 
 from candleflow.db import connection, roles
+from candleflow.errors import ConfigError, DatabaseUnavailable
 from tests.integration.test_query import NY, add_instrument, load, make_bars, session_minutes
 
 VIEWS = (
@@ -216,3 +217,112 @@ def test_the_query_module_cannot_write(db_url):
 
     with query._cursor(db_url) as cur, pytest.raises(adbc_driver_manager.Error, match="read-only"):
         cur.execute("CREATE TABLE public.should_fail (a int)")
+
+
+def test_a_daily_bar_missing_part_of_its_session_is_not_complete(db_url, db):
+    iid = add_instrument(db, "NASDAQ:MSFT", NY, "0930-1600")
+    minutes = make_bars(session_minutes(["2024-07-01", "2024-07-02"]))
+    partial = minutes[~minutes["ts"].between("2024-07-02 19:00Z", "2024-07-02 19:29Z")]
+    load(db, iid, "1m", partial.reset_index(drop=True))
+    other = add_instrument(db, "NYSE:IBM", NY, "0930-1600")
+    load(db, other, "1d", make_bars(pd.DatetimeIndex(["2024-07-01"], tz="UTC")))
+
+    got = rows(db, "SELECT symbol, session_date, complete FROM analytics.daily_bars ORDER BY 1, 2")
+
+    assert got == [
+        ("NASDAQ:MSFT", dt.date(2024, 7, 1), True),  # 390 of 390 minutes
+        ("NASDAQ:MSFT", dt.date(2024, 7, 2), False),  # 360 of 390
+        ("NYSE:IBM", dt.date(2024, 7, 1), True),  # a stored daily bar
+    ]
+
+
+# --- the reader's limits (migration 0009 and db migrate) ------------------------------------
+
+
+@pytest.fixture
+def migrated(empty_db_url):
+    """A database migrated from scratch, as ``db migrate`` does it (a per-test clone of the
+    template would not carry database-level settings: role settings and the ACL are not
+    copied by CREATE DATABASE ... TEMPLATE)."""
+    from candleflow.db import migrate
+
+    conn = connection.connect(empty_db_url)
+    migrate.migrate(conn)
+    with conn:
+        roles.set_reader_password(conn, READER_PASSWORD)
+    yield empty_db_url, conn
+    conn.close()
+
+
+def _reader(url: str):
+    return connection.connect(reader_url(url), autocommit=True)
+
+
+def _show(conn, setting: str) -> str:
+    with conn.cursor() as cur:
+        cur.execute(f"SHOW {setting}")
+        return cur.fetchone()[0]
+
+
+def test_the_reader_has_a_statement_timeout_and_long_statements_are_cancelled(
+    migrated, monkeypatch
+):
+    url, admin = migrated
+    reader = _reader(url)
+    try:
+        assert _show(reader, "statement_timeout") == "1min"  # 60 s, as PostgreSQL prints it
+    finally:
+        reader.close()
+    monkeypatch.setenv(roles.TIMEOUT_ENV, "300ms")
+    roles.configure_reader_from_env(admin)
+    reader = _reader(url)
+    try:
+        assert _show(reader, "statement_timeout") == "300ms"
+        with reader.cursor() as cur, pytest.raises(errors.QueryCanceled, match="timeout"):
+            cur.execute("SELECT count(*) FROM analytics.timeframes, pg_sleep(2)")
+    finally:
+        reader.close()
+    assert _show(admin, "statement_timeout") == "0"  # other roles are not limited
+
+
+def test_the_reader_cannot_create_temporary_tables(migrated):
+    url, admin = migrated
+    reader = _reader(url)
+    try:
+        with reader.cursor() as cur, pytest.raises(errors.InsufficientPrivilege, match="temp"):
+            cur.execute("CREATE TEMP TABLE scratch (a int)")
+    finally:
+        reader.close()
+    with admin, admin.cursor() as cur:  # the migrating role keeps it: loads stage in TEMP
+        cur.execute("CREATE TEMP TABLE staging (a int) ON COMMIT DROP")
+
+
+def test_the_reader_has_a_connection_limit(migrated, monkeypatch):
+    url, admin = migrated
+    assert rows(
+        admin, "SELECT rolconnlimit FROM pg_roles WHERE rolname = %s", (roles.READER_ROLE,)
+    )[0] == (roles.DEFAULT_LIMIT,)
+    monkeypatch.setenv(roles.LIMIT_ENV, "2")
+    roles.configure_reader_from_env(admin)
+    held = [_reader(url), _reader(url)]
+    try:
+        with pytest.raises(DatabaseUnavailable, match="too many connections for role"):
+            _reader(url)
+    finally:
+        for conn in held:
+            conn.close()
+        monkeypatch.delenv(roles.LIMIT_ENV)
+        roles.configure_reader_from_env(admin)
+    assert rows(
+        admin, "SELECT rolconnlimit FROM pg_roles WHERE rolname = %s", (roles.READER_ROLE,)
+    )[0] == (roles.DEFAULT_LIMIT,)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [(roles.TIMEOUT_ENV, "a minute"), (roles.LIMIT_ENV, "lots"), (roles.LIMIT_ENV, "-5")],
+)
+def test_a_bad_reader_setting_names_the_variable(db, monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=f"{variable}={value!r}; expected"):
+        roles.configure_reader_from_env(db)
