@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pytest
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.timeout(60)
 
 UTC = dt.UTC
 XRPETH = "BINANCE:XRPETH"
+HOUR = dt.timedelta(hours=1)
 WHOLE = (dt.datetime(2019, 10, 10, tzinfo=UTC), dt.datetime(2019, 10, 14, tzinfo=UTC))
 
 
@@ -177,6 +179,22 @@ def test_markets_load_once_for_many_lookups(stub):
     for _ in range(5):
         prov.resolve(XRPETH)
         prov.resolve("BINANCE:ETHBTC")
+    assert stub.hits["exchangeInfo"] == 1
+
+
+def test_concurrent_fetches_share_one_markets_load(stub):
+    prov = provider(stub)
+    start = dt.datetime(2019, 10, 11, tzinfo=UTC)
+    with ThreadPoolExecutor(6) as pool:
+        sizes = list(
+            pool.map(
+                lambda h: len(prov.fetch_bars(XRPETH, "1m", start, start + h * HOUR)), range(1, 7)
+            )
+        )
+    raw = feather("XRP_ETH-1m.feather")
+    assert sizes == [
+        ((raw["ts"] >= start) & (raw["ts"] < start + h * HOUR)).sum() for h in range(1, 7)
+    ]
     assert stub.hits["exchangeInfo"] == 1
 
 

@@ -210,14 +210,19 @@ class CcxtProvider(IDataProvider):
         return exchanges.shared_exchange(exchange, config)
 
     def _load_markets(self, handle: exchanges.Handle, symbol: str) -> None:
+        """Load (or reload, after ``markets_ttl``) the markets once, whatever the threads:
+        staleness is checked again under the exchange's lock, so a chunk's concurrent
+        fetches wait for one ``exchangeInfo`` instead of each asking for it."""
         if not handle.markets_stale(self.markets_ttl):
             return
-        reload = handle.markets_loaded_at is not None
-        self.retry.call(
-            handle, lambda ex: ex.load_markets(reload=reload), what="load_markets", symbol=symbol
-        )
-        handle.markets_loaded_at = time.monotonic()
-        log.info("ccxt %s: %d markets loaded", handle.id, len(handle.exchange.markets or {}))
+
+        def load(ex: Any) -> None:
+            if handle.markets_stale(self.markets_ttl):
+                ex.load_markets(reload=handle.markets_loaded_at is not None)
+                handle.markets_loaded_at = time.monotonic()
+                log.info("ccxt %s: %d markets loaded", handle.id, len(ex.markets or {}))
+
+        self.retry.call(handle, load, what="load_markets", symbol=symbol)
 
 
 def _has_secret(config: Mapping[str, Any]) -> bool:
