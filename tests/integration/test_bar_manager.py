@@ -206,3 +206,51 @@ def test_read_tick_file_numbers_shared_timestamps_in_file_order():
     dup = frame[frame["ts"].duplicated(keep=False)]
     assert (dup.groupby("ts")["seq"].apply(lambda s: list(s) == list(range(len(s))))).all()
     assert not frame.duplicated(["ts", "seq"]).any()
+
+
+def test_a_tick_committed_as_the_rollup_starts_still_gets_its_daily_bar(db, db_url, monkeypatch):
+    """The session-marks race: an instrument whose first dirty minute commits after the
+    rollup began (between reading sessions and taking minutes, in the old order) got its 1m
+    bars but no daily mark, so its daily bar was never built. Here another session commits
+    a new instrument's ticks right before the minutes are taken."""
+    from candleflow.db import connection, rollup_state
+
+    _load(db, "TEST:EARLY", _ticks(50))
+    other = connection.connect(db_url)
+    real_take = rollup_state.take_minutes
+
+    def take_after_a_concurrent_commit(cur, **kwargs):
+        with other:
+            iid = ensure_instrument(other, "TEST:LATE")
+            insert_ticks(other, iid, _ticks(40, seed=5), run_id="concurrent", source="test")
+        real_take(cur, **kwargs)
+
+    monkeypatch.setattr(rollup_state, "take_minutes", take_after_a_concurrent_commit)
+    try:
+        BarManager(["1m", "1d"]).rollup(db, run_id="t", now=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    finally:
+        other.close()
+    minutes, daily = _bars(db, "TEST:LATE", "1m"), _bars(db, "TEST:LATE", "1d")
+    assert len(minutes) > 0
+    assert list(daily["ts"]) == [pd.Timestamp("2024-03-01", tz="UTC")]
+    assert daily["volume"].iloc[0] == minutes["volume"].sum()
+
+
+def test_rollup_window_params_are_utc_whatever_the_session_timezone(db, db_url, monkeypatch):
+    from candleflow.services.ticks.jobs import run_rollup
+
+    frame = _ticks(400)  # ticks over 10:00-11:00 UTC
+    _load(db, "TEST:TZ", frame)
+    run_rollup(run_id="first", url=db_url)
+    monkeypatch.setenv("PGTZ", "America/New_York")  # the server's zone for this session
+    naive = run_rollup(run_id="naive", url=db_url, start="2024-03-01T10:00", end="2024-03-01T10:05")
+    offset = run_rollup(
+        run_id="offset", url=db_url, start="2024-03-01T05:00-05:00", end="2024-03-01T10:05Z"
+    )
+    start_only = run_rollup(run_id="start", url=db_url, start=dt.datetime(2024, 3, 1, 10, 55))
+    minutes = frame["ts"].dt.floor("1min")
+    first_five = minutes[minutes < T0 + pd.Timedelta(minutes=5)].nunique()
+    last_five = minutes[minutes >= T0 + pd.Timedelta(minutes=55)].nunique()
+    assert naive["built"]["1m"] == offset["built"]["1m"] == first_five
+    assert start_only["built"]["1m"] == last_five
+    assert naive["inserted"]["1m"] == naive["updated"]["1m"] == 0  # a rebuild changes nothing
