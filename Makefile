@@ -9,6 +9,9 @@ UV := $(BOOT)/bin/uv
 VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+# Byte-compile at install time: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every
+# fresh process would otherwise recompile Airflow and Great Expectations from source.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: up test lint bench install browser clean-venv help
 
