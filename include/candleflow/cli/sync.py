@@ -145,34 +145,31 @@ def sync(
     options = provider_options(symbols, option, file, preset)
     from candleflow.cli import warehouse
     from candleflow.cli.progress import Progress
-    from candleflow.errors import CandleflowError
     from candleflow.providers import get_provider
-    from candleflow.services.sync import sync as sync_window
+    from candleflow.services.sync import sync_many
 
     url = warehouse.ready()
-    windows = steps(begin, finish, timeframe)
-    failed = 0
-    total = len(symbols) * len(windows)
+    total = len(symbols) * len(steps(begin, finish, timeframe))
+    # One chunk on one provider connection: fetches run ahead of validation and loading,
+    # each step (STEP_BARS bars) of each symbol is one load, a failure stops only its symbol.
     with get_provider(provider, **options) as prov, Progress("sync", total) as progress:
-        for symbol in symbols:
-            totals: Counter = Counter()
-            outcomes: Counter = Counter()
-            secs = 0.0
-            for lo, hi in windows:
-                try:
-                    record = sync_window(
-                        symbol, timeframe, lo, hi, provider=prov, url=url,
-                        reject_threshold=reject_threshold,
-                    )  # fmt: skip
-                except CandleflowError as exc:
-                    failed += 1
-                    typer.echo(f"{symbol}: FAILED: {exc}", err=True)
-                    break
-                totals.update({key: record[key] for key in COUNTS})
-                outcomes[record["outcome"]] += 1
-                secs += record["duration_s"]
-                progress.step(_label(symbol, lo, hi), record["rows_fetched"])
-            else:
-                typer.echo(_summary(symbol, timeframe, totals, outcomes, secs))
+
+        def step(symbol: str, lo: dt.datetime, hi: dt.datetime, audit: dict | None) -> None:
+            progress.step(_label(symbol, lo, hi), audit["rows_fetched"] if audit else 0)
+
+        chunk = sync_many(
+            symbols, timeframe, begin, finish, provider=prov, url=url,
+            reject_threshold=reject_threshold, slice_bars=STEP_BARS, on_slice=step,
+        )  # fmt: skip
+    failed = 0
+    for result in chunk.symbols:
+        if result.error is not None:
+            failed += 1
+            typer.echo(f"{result.symbol}: FAILED: {result.error}", err=True)
+            continue
+        totals = Counter(result.counts)
+        typer.echo(
+            _summary(result.symbol, timeframe, totals, Counter([result.outcome]), result.duration_s)
+        )
     if failed:
         raise typer.Exit(1)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -35,6 +35,7 @@ from candleflow.services.results import ChunkResult, SymbolResult
 log = logging.getLogger(__name__)
 
 DEFAULT_CONCURRENCY = 4
+OnSlice = Callable[[str, dt.datetime, dt.datetime, "dict[str, Any] | None"], None]
 _DONE = ("success", "out_of_window")
 
 
@@ -49,12 +50,14 @@ def sync_chunk(
     provider_options: dict[str, Any] | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     resume: bool = False,
+    on_slice: OnSlice | None = None,
 ) -> ChunkResult:
     """Load the bars of each symbol that closed in ``(start, end]``; never raises per symbol.
 
     ``start``/``end`` are UTC datetimes; ``settings`` carries the run id, warehouse URL,
-    thresholds and slice size. Errors before any symbol is tried (a bad provider name, an
-    unreachable warehouse) raise.
+    thresholds and slice size. ``on_slice(symbol, lo, hi, audit)`` is called after each
+    slice (``audit`` None when it failed), for progress bars. Errors before any symbol is
+    tried (a bad provider name, an unreachable warehouse) raise.
     """
     tf = Timeframe.parse(timeframe)
     if concurrency < 1:
@@ -78,7 +81,7 @@ def sync_chunk(
             (s, lo, hi) for s in pending if s in found for lo, hi in cuts if (s, lo, hi) not in done
         ]
         with ThreadPoolExecutor(concurrency, thread_name_prefix="cf-fetch") as pool:
-            _run(jobs, pool, concurrency, prov, found, conn, tf, settings, results)
+            _run(jobs, pool, concurrency, prov, found, conn, tf, settings, results, on_slice)
     finally:
         conn.close()
         if not isinstance(provider, IDataProvider):
@@ -89,41 +92,50 @@ def sync_chunk(
     return chunk
 
 
-def _run(jobs, pool, depth, prov, found, conn, tf, settings, results) -> None:
+def _run(jobs, pool, depth, prov, found, conn, tf, settings, results, on_slice) -> None:
     """Fetch ahead (at most ``2 * depth`` slices in memory), store in order."""
     ahead: dict[int, Future] = {}
     for i, (symbol, lo, hi) in enumerate(jobs):
-        for j in range(i, min(i + 2 * depth, len(jobs))):
-            if j not in ahead:
-                s, a, b = jobs[j]
-                ahead[j] = pool.submit(load.fetch_slice, prov, s, tf, a, b, settings.now)
-        future = ahead.pop(i)
-        result, stored = results[symbol], found[symbol]
-        if result.error is not None:  # an earlier slice of this symbol failed: stop there
-            future.cancel()
-            continue
-        clock = time.perf_counter()
-        try:
-            bars = future.result()
-        except Exception as exc:  # noqa: BLE001 - kept with the symbol, audited; the chunk goes on
-            result.fail(exc)
-            _audit_failure(conn, symbol, tf, prov.name, lo, hi, settings, exc, clock, stored.id)
-            continue
-        try:
-            audit = load.store_slice(
-                conn, bars, stored.instrument, stored.id, tf, lo, hi, settings,
-                provider=prov.name, clock=clock,
-            )  # fmt: skip
-        except ValidationFailed as exc:  # rejects and audit row already stored
-            result.fail(exc)
-            log.error("%s %s (%s, %s] rejected: %s", symbol, tf, lo, hi, exc)
-            continue
-        except Exception as exc:  # noqa: BLE001 - rolled back, kept with the symbol, audited
-            result.fail(exc)
-            connection_ok(conn)
-            _audit_failure(conn, symbol, tf, prov.name, lo, hi, settings, exc, clock, stored.id)
-            continue
-        result.add(audit)
+        audit = _one(i, jobs, ahead, pool, depth, prov, found, conn, tf, settings, results)
+        if on_slice is not None:
+            on_slice(symbol, lo, hi, audit)
+
+
+def _one(i, jobs, ahead, pool, depth, prov, found, conn, tf, settings, results) -> dict | None:
+    """Store slice ``i`` (submitting the fetches ahead of it); its audit row, None if failed."""
+    symbol, lo, hi = jobs[i]
+    for j in range(i, min(i + 2 * depth, len(jobs))):
+        if j not in ahead:
+            s, a, b = jobs[j]
+            ahead[j] = pool.submit(load.fetch_slice, prov, s, tf, a, b, settings.now)
+    future = ahead.pop(i)
+    result, stored = results[symbol], found[symbol]
+    if result.error is not None:  # an earlier slice of this symbol failed: stop there
+        future.cancel()
+        return None
+    clock = time.perf_counter()
+    try:
+        bars = future.result()
+    except Exception as exc:  # noqa: BLE001 - kept with the symbol, audited; the chunk goes on
+        result.fail(exc)
+        _audit_failure(conn, symbol, tf, prov.name, lo, hi, settings, exc, clock, stored.id)
+        return None
+    try:
+        audit = load.store_slice(
+            conn, bars, stored.instrument, stored.id, tf, lo, hi, settings,
+            provider=prov.name, clock=clock,
+        )  # fmt: skip
+    except ValidationFailed as exc:  # rejects and audit row already stored
+        result.fail(exc)
+        log.error("%s %s (%s, %s] rejected: %s", symbol, tf, lo, hi, exc)
+        return None
+    except Exception as exc:  # noqa: BLE001 - rolled back, kept with the symbol, audited
+        result.fail(exc)
+        connection_ok(conn)
+        _audit_failure(conn, symbol, tf, prov.name, lo, hi, settings, exc, clock, stored.id)
+        return None
+    result.add(audit)
+    return audit
 
 
 def _audit_failure(conn, symbol, tf, provider, lo, hi, settings, exc, clock, instrument_id):

@@ -22,7 +22,7 @@ from typing import Any
 from candleflow.db import connection
 from candleflow.domain import UTC, Timeframe, to_utc
 from candleflow.providers import IDataProvider
-from candleflow.services.chunk import DEFAULT_CONCURRENCY, sync_chunk
+from candleflow.services.chunk import DEFAULT_CONCURRENCY, OnSlice, sync_chunk
 from candleflow.services.load import DEFAULT_REJECT_THRESHOLD, LoadSettings
 from candleflow.services.results import ChunkResult
 from candleflow.services.window import DEFAULT_SLICE_BARS
@@ -63,9 +63,13 @@ def sync_many(
     provider_options: dict[str, Any] | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     resume: bool = False,
+    on_slice: OnSlice | None = None,
     **settings: Any,
 ) -> ChunkResult:
-    """``sync_chunk`` with string windows and default settings: many symbols, one provider."""
+    """``sync_chunk`` with string windows and default settings: many symbols, one provider.
+
+    ``settings`` are ``settings_for``'s keywords (``run_id``, ``url``, ``slice_bars``, ...).
+    """
     return sync_chunk(
         symbols,
         timeframe,
@@ -76,6 +80,7 @@ def sync_many(
         provider_options=provider_options,
         concurrency=concurrency,
         resume=resume,
+        on_slice=on_slice,
     )
 
 
