@@ -208,6 +208,92 @@ def gx_vs_load(results: Path) -> Iterator[Row]:
     )
 
 
+def sync(d: dict) -> Iterator[Row]:
+    m, deep = d["many_symbols"], d["deep"]
+    tvkit, tvdf = m["anchors"]["tvkit"], m["anchors"]["tvdatafeed"]
+    anchor = (
+        f"fetch only: tvkit {tvkit['ms_per_symbol']:.0f} ms/symbol ({tvkit['seconds']:.1f}s), "
+        f"tvdatafeed {tvdf['ms_per_symbol']:.0f} ms/symbol ({tvdf['seconds']:.1f}s)"
+    )
+    for label, key in (("instruments known", "warm_s"), ("all instruments new", "cold_s")):
+        yield (
+            f"`candleflow sync` {m['symbols']} symbols x last closed hour, one process ({label})",
+            f"{m[key]:.1f}s",
+            anchor,
+            f"{m[key] / tvkit['seconds']:.1f}x tvkit",
+            "<= 15 s",
+            _met(m[key] <= 15),
+        )
+    yield (
+        f"`candleflow sync` {deep['bars']:,} 1m bars, end to end",
+        _fmt(deep["sync_bars_per_s"], " bars/s"),
+        f"raw COPY of the same rows {_fmt(deep['raw_copy_rows_per_s'], ' rows/s')}",
+        f"{deep['ratio']:.2f}x",
+        ">= 0.25x",
+        _met(deep["ratio"] >= 0.25),
+    )
+
+
+def memory(d: dict) -> Iterator[Row]:
+    long, one = d["long"], d["one_slice"]
+    yield (
+        f"peak RSS, sync of {long['bars']:,} 1m bars (20 years of {d['symbol']}, "
+        f"{long['slices']} slices)",
+        f"{long['peak_rss_mib']:,.0f} MiB",
+        f"one slice ({one['bars']:,} bars) {one['peak_rss_mib']:,.0f} MiB",
+        f"{d['ratio']:.2f}x",
+        "< 1 GiB",
+        _met(long["peak_rss_mib"] < 1024),
+    )
+
+
+def stack(d: dict) -> Iterator[Row]:
+    anchor = d.get("anchor")
+    for n, target, goal in ((500, "<= 60 s", 60.0), (5000, "report; aim <= 5 min", 300.0)):
+        r = d.get(f"hourly_{n}")
+        if r:
+            yield (
+                f"`ohlcv_1h` run, {n:,} symbols, real stack, run start to success",
+                f"{r['run_s']:.0f}s ({r['state']}, {r['inserted']:,} bars)",
+                f"first run incl. resolving {n:,} instruments {r['warmup_run_s']:.0f}s",
+                "",
+                target,
+                _met(r["run_s"] <= goal and r["state"] == "success"),
+            )
+    b = d.get("backfill_100")
+    if b:
+        one = f"one-process sync {anchor['sync_s']:.0f}s" if anchor else ""
+        ratio = f"{b['creation_to_done_s'] / anchor['sync_s']:.1f}x" if anchor else ""
+        yield (
+            f"REST backfill `ohlcv_1h_history`, 100 symbols x 2025 ({b['runs']} runs), "
+            "creation to done",
+            f"{b['creation_to_done_s']:.0f}s ({b['bars_2025']:,} bars)",
+            one,
+            ratio,
+            "<= 180 s",
+            _met(b["creation_to_done_s"] <= 180 and b["states"] == ["success"]),
+        )
+    lat = d.get("latency")
+    if lat and "skipped" not in lat:
+        yield (
+            "bar close to queryable, scheduled `ohlcv_1h` run (100 symbols)",
+            f"{lat['close_to_committed_s']:.0f}s",
+            f"run success {lat['close_to_run_success_s']:.0f}s after the close",
+            "",
+            "<= 2 min",
+            _met(lat["close_to_committed_s"] <= 120),
+        )
+    elif lat:
+        yield (
+            "bar close to queryable, scheduled `ohlcv_1h` run",
+            "not measured",
+            lat["skipped"],
+            "",
+            "<= 2 min",
+            "n/a",
+        )
+
+
 EXTRACTORS: dict[str, Callable[[dict], Iterator[Row]]] = {
     "tv_decode": tv_decode,
     "tv_fetch": tv_fetch,
@@ -220,6 +306,9 @@ EXTRACTORS: dict[str, Callable[[dict], Iterator[Row]]] = {
     "api": api,
     "dag": dag,
     "storage": storage,
+    "sync": sync,
+    "memory": memory,
+    "stack": stack,
 }
 
 

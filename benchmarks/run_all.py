@@ -29,6 +29,9 @@ SCRIPTS = [
     "api",
     "dag",
     "storage",
+    "sync",
+    "memory",
+    "stack",
 ]
 
 
