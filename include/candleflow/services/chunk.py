@@ -86,7 +86,9 @@ def sync_chunk(
         conn.close()
         if not isinstance(provider, IDataProvider):
             prov.close()
-    chunk = ChunkResult(tf.name, start, end, list(results.values()), time.perf_counter() - began)
+    chunk = ChunkResult(
+        tf.name, start, end, list(results.values()), time.perf_counter() - began, prov.name
+    )
     for line in chunk.table().splitlines():
         log.info("%s", line)
     return chunk
@@ -107,7 +109,7 @@ def _one(i, jobs, ahead, pool, depth, prov, found, conn, tf, settings, results) 
     for j in range(i, min(i + 2 * depth, len(jobs))):
         if j not in ahead:
             s, a, b = jobs[j]
-            ahead[j] = pool.submit(load.fetch_slice, prov, s, tf, a, b, settings.now)
+            ahead[j] = pool.submit(_timed_fetch, prov, s, tf, a, b, settings.now)
     future = ahead.pop(i)
     result, stored = results[symbol], found[symbol]
     if result.error is not None:  # an earlier slice of this symbol failed: stop there
@@ -115,11 +117,12 @@ def _one(i, jobs, ahead, pool, depth, prov, found, conn, tf, settings, results) 
         return None
     clock = time.perf_counter()
     try:
-        bars = future.result()
+        bars, fetch_s = future.result()
     except Exception as exc:  # noqa: BLE001 - kept with the symbol, audited; the chunk goes on
         result.fail(exc)
         _audit_failure(conn, symbol, tf, prov.name, lo, hi, settings, exc, clock, stored.id)
         return None
+    result.quality.fetched(bars, fetch_s)
     try:
         audit = load.store_slice(
             conn, bars, stored.instrument, stored.id, tf, lo, hi, settings,
@@ -127,6 +130,7 @@ def _one(i, jobs, ahead, pool, depth, prov, found, conn, tf, settings, results) 
         )  # fmt: skip
     except ValidationFailed as exc:  # rejects and audit row already stored
         result.fail(exc)
+        result.quality.observe(getattr(exc, "audit", None) or {})
         log.error("%s %s (%s, %s] rejected: %s", symbol, tf, lo, hi, exc)
         return None
     except Exception as exc:  # noqa: BLE001 - rolled back, kept with the symbol, audited
@@ -136,6 +140,13 @@ def _one(i, jobs, ahead, pool, depth, prov, found, conn, tf, settings, results) 
         return None
     result.add(audit)
     return audit
+
+
+def _timed_fetch(prov, symbol, tf, lo, hi, now):
+    """``load.fetch_slice`` and its seconds (in the fetch thread: the wait is not counted)."""
+    began = time.perf_counter()
+    bars = load.fetch_slice(prov, symbol, tf, lo, hi, now)
+    return bars, time.perf_counter() - began
 
 
 def _audit_failure(conn, symbol, tf, provider, lo, hi, settings, exc, clock, instrument_id):

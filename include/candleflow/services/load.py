@@ -133,6 +133,7 @@ def store_slice(
     reachable = bars.attrs.get("reachable_start")
     missing = out_of_reach(instrument, tf, start, end, reachable, settings.now)
     lo, hi = window.fetch_range(tf, start, end)
+    validating = time.perf_counter()
     result = validate_bars(
         bars,
         instrument=instrument,
@@ -151,6 +152,7 @@ def store_slice(
         validation={"summary": result.summary, "gx_result": result.gx_result},
     )
     failure: ValidationFailed | None = None
+    loading = time.perf_counter()
     with conn:
         lock_series(conn, instrument_id, tf.name)  # serialises overlapping windows of a series
         record_rejects(
@@ -185,8 +187,11 @@ def store_slice(
                 record_reach(conn, instrument_id, tf.name, reachable)
         audit["duration_s"] = time.perf_counter() - clock
         write_audit(conn, AuditRecord(**audit))
+    # step timings for metrics (not audit columns, so added after the row is written)
+    audit.update(validate_s=loading - validating, load_s=time.perf_counter() - loading)
     _log(audit, tf, reachable)
     if failure is not None:
+        failure.audit = audit  # the chunk's result keeps the rejected window's rules
         raise failure
     return audit
 

@@ -3,6 +3,9 @@
 Kept apart from ``services.chunk`` so the operator, the CLI and tests read the same result:
 ``ChunkResult.table()`` is the per-symbol table that ends a chunk task's log, ``failures``
 what the task fails on, ``as_dict()`` what goes to XCom (counts only, no validation detail).
+``SymbolResult.quality`` is what validation saw and where the time went, kept for the task's
+OpenLineage facets and metrics (``candleflow.airflow.lineage``/``metrics``) so that neither
+has to query the warehouse again.
 """
 
 from __future__ import annotations
@@ -22,6 +25,42 @@ COUNTS = (
     "rows_out_of_reach",
 )
 
+STEPS = ("fetch", "validate", "load")
+
+
+@dataclass(slots=True)
+class Quality:
+    """What validation saw in one symbol's slices, and the seconds spent per step.
+
+    Unlike ``SymbolResult.counts`` (what loaded), a window rejected as a whole counts here: it
+    was fetched, its rows were judged and its rejects were stored in ``rejected_bars``, so its
+    broken rules are what its lineage and metrics must show. Sums over the slices of the run.
+    """
+
+    rows_fetched: int = 0
+    rows_checked: int = 0  # after identical duplicates were collapsed
+    rows_rejected: int = 0  # written to rejected_bars
+    rules: dict[str, int] = field(default_factory=dict)  # rows breaking each rule
+    nulls: dict[str, int] = field(default_factory=dict)  # missing values per column, as fetched
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
+
+    def fetched(self, bars: Any, seconds: float) -> None:
+        """A slice's frame as the provider returned it, and how long fetching it took."""
+        self.seconds["fetch"] += seconds
+        for column, missing in bars.isna().sum().items():  # one vectorised pass
+            self.nulls[column] = self.nulls.get(column, 0) + int(missing)
+
+    def observe(self, audit: dict[str, Any]) -> None:
+        """A validated slice's audit row (loaded or rejected), with its validation summary."""
+        summary = (audit.get("validation") or {}).get("summary") or {}
+        self.rows_fetched += int(audit.get("rows_fetched") or 0)
+        self.rows_checked += int(summary.get("rows_checked") or 0)
+        self.rows_rejected += int(audit.get("rows_rejected") or 0)
+        for rule, broken in (summary.get("rules") or {}).items():
+            self.rules[rule] = self.rules.get(rule, 0) + int(broken)
+        for step in ("validate", "load"):
+            self.seconds[step] += float(audit.get(f"{step}_s") or 0.0)
+
 
 @dataclass(slots=True)
 class SymbolResult:
@@ -35,8 +74,10 @@ class SymbolResult:
     duration_s: float = 0.0
     error: BaseException | None = None
     outcome_of_error: str = "failed"
+    quality: Quality = field(default_factory=Quality)
 
     def add(self, audit: dict[str, Any]) -> None:
+        self.quality.observe(audit)
         for name in COUNTS:
             self.counts[name] += int(audit.get(name) or 0)
         self.slices += 1
@@ -81,6 +122,7 @@ class ChunkResult:
     end: dt.datetime
     symbols: list[SymbolResult]
     duration_s: float = 0.0
+    provider: str = ""  # the provider's registry name (lineage namespaces, metric tags)
 
     @property
     def failures(self) -> dict[str, BaseException]:
