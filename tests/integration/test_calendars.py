@@ -165,7 +165,7 @@ def test_lse_freshness_follows_xlon_sessions(db_url, db, tmp_path):
 
     monday_early = dt.datetime(2024, 7, 8, 6, tzinfo=UTC)  # before the 08:00 BST open
     result = check_freshness(url=db_url, now=monday_early, watchlist=wl, on_stale="fail")
-    assert result == {"checked": 1, "stale": 0}  # 24x7 would expect Monday 03:00 UTC
+    assert result == {"checked": 1, "stale": 0, "lag_seconds": {"1h": 0.0}}  # 24x7: Monday 03:00
     with db.cursor() as cur:
         cur.execute("SELECT expected_ts FROM candleflow.freshness_checks")
         assert cur.fetchone()[0] == newest[0].to_pydatetime()

@@ -54,7 +54,7 @@ def test_up_to_date_series_are_fresh_across_a_weekend(db_url, db, wl):
     _bar(db, "BINANCE:BTCUSDT", "1h", dt.datetime(2024, 7, 8, 8, tzinfo=UTC))
     _bar(db, "BINANCE:BTCUSDT", "1d", dt.datetime(2024, 7, 7, tzinfo=UTC))
     result = check_freshness(url=db_url, now=MONDAY_NOON, watchlist=wl, on_stale="fail")
-    assert result == {"checked": 4, "stale": 0}
+    assert result == {"checked": 4, "stale": 0, "lag_seconds": {"1h": 0.0, "1d": 0.0}}
     checks = _checks(db)
     assert checks[("NASDAQ:AAPL", "1h")] == (False, dt.datetime(2024, 7, 5, 19, 30, tzinfo=UTC))
     assert checks[("NASDAQ:AAPL", "1d")] == (False, dt.datetime(2024, 7, 5, 13, 30, tzinfo=UTC))
@@ -84,8 +84,8 @@ def test_a_series_behind_its_calendar_is_stale_recorded_and_fails(db_url, db, wl
 
 def test_warn_mode_records_without_failing(db_url, db, wl):
     _bar(db, "BINANCE:BTCUSDT", "1h", dt.datetime(2024, 7, 1, tzinfo=UTC))
-    assert check_freshness(url=db_url, now=MONDAY_NOON, watchlist=wl, on_stale="warn") == {
-        "checked": 1,
-        "stale": 1,
-    }
-    assert _checks(db)[("BINANCE:BTCUSDT", "1h")][0] is True
+    result = check_freshness(url=db_url, now=MONDAY_NOON, watchlist=wl, on_stale="warn")
+    stale, expected = _checks(db)[("BINANCE:BTCUSDT", "1h")]
+    assert stale is True
+    lag = (expected - dt.datetime(2024, 7, 1, tzinfo=UTC)).total_seconds()  # behind by that much
+    assert result == {"checked": 1, "stale": 1, "lag_seconds": {"1h": lag}}

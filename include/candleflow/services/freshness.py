@@ -6,12 +6,15 @@ early closes; 24x7 for crypto) whose load deadline has passed: its end plus the 
 schedule (``every``), its settle time and a margin. A series whose newest stored bar is
 older is stale. Every check is recorded in ``candleflow.freshness_checks`` (shown by
 ``analytics.freshness_checks``); ``on_stale="fail"`` raises so the task fails and alerts.
+The lag per timeframe (how far the stalest series is behind) is returned, and handed to
+``report_lag`` first, so a metrics gauge gets it even when the check then fails.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Literal
 
 from candleflow import watchlist as watchlists
@@ -56,13 +59,19 @@ def check_freshness(
     margin: dt.timedelta = dt.timedelta(minutes=15),
     on_stale: Literal["fail", "warn"] = "warn",
     watchlist: watchlists.Watchlist | None = None,
+    report_lag: Callable[[dict[str, float]], None] | None = None,
 ) -> dict:
-    """Check every watchlist series, record the results, and fail or warn when stale."""
+    """Check every watchlist series, record the results, and fail or warn when stale.
+
+    ``lag_seconds`` in the result: per timeframe checked, the largest ``expected - newest``
+    of its series (0 when all are fresh), also passed to ``report_lag`` before any raise.
+    """
     if on_stale not in ("fail", "warn"):
         raise ValueError(f"on_stale must be 'fail' or 'warn', got {on_stale!r}")
     now = now or dt.datetime.now(UTC)
     watchlist = watchlist or watchlists.load()
     stale: list[str] = []
+    lags: dict[str, float] = {}
     checked = 0
     with connection.transaction(url) as conn, conn.cursor() as cur:
         for spec in watchlists.dag_specs(watchlist):
@@ -79,6 +88,8 @@ def check_freshness(
                 instrument_id, timezone, newest = row
                 want = expected_start(spec, symbol, timezone, now, margin)
                 is_stale = want is not None and newest < want
+                lag = (want - newest).total_seconds() if is_stale else 0.0
+                lags[spec.timeframe.name] = max(lags.get(spec.timeframe.name, 0.0), lag)
                 cur.execute(
                     "INSERT INTO candleflow.freshness_checks (run_id, instrument_id, timeframe,"
                     " newest_ts, expected_ts, is_stale, lag) VALUES (%s, %s, %s, %s, %s, %s, %s)",
@@ -96,8 +107,10 @@ def check_freshness(
                 if is_stale:
                     stale.append(f"{symbol} {spec.timeframe} (newest {newest}, expected {want})")
     log.info("freshness: %d series checked, %d stale", checked, len(stale))
+    if report_lag is not None:
+        report_lag(lags)
     if stale and on_stale == "fail":
         raise StaleData(f"{len(stale)} stale series: " + "; ".join(stale))
     for line in stale:
         log.warning("stale: %s", line)
-    return {"checked": checked, "stale": len(stale)}
+    return {"checked": checked, "stale": len(stale), "lag_seconds": lags}
