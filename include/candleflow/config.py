@@ -41,5 +41,10 @@ def socket_dir() -> Path:
 
 
 def configured_database_url() -> str | None:
-    """``CANDLEFLOW_DATABASE_URL`` when set: it replaces the embedded server everywhere."""
+    """``CANDLEFLOW_DATABASE_URL`` when set: it replaces the embedded server everywhere.
+
+    Only the setting: which URL wins is decided in one place, ``candleflow.db.connection``
+    (outside Airflow) and ``candleflow.airflow.connections`` (inside, where the
+    ``candleflow_warehouse`` connection comes first).
+    """
     return os.environ.get(DATABASE_URL_ENV) or None
