@@ -282,6 +282,50 @@ def test_a_bad_token_is_a_401(app, stored, airflow_auth, kind):  # noqa: F811
     }
 
 
+@pytest.fixture
+def remembered(monkeypatch):
+    """The API's memory of tokens that passed, emptied around the test."""
+    from candleflow.api import auth
+
+    auth._passed.clear()
+    yield auth
+    auth._passed.clear()
+
+
+def test_with_no_memory_a_revoked_token_is_refused_at_once(app, stored, airflow_auth, remembered):  # noqa: F811
+    remembered.REVOCATION_TTL_S = 0.0
+    try:
+        token = airflow_auth.valid()
+        with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as http:
+            assert http.get(bars_url()).status_code == 200
+            airflow_auth.revoke(token)
+            assert http.get(bars_url()).status_code == 401
+    finally:
+        remembered.REVOCATION_TTL_S = 2.0
+
+
+def test_a_revoked_token_is_refused_once_its_memory_lapses(
+    app,
+    stored,
+    airflow_auth,  # noqa: F811 - the imported fixture
+    remembered,
+    monkeypatch,
+):
+    import time
+
+    monkeypatch.setattr(remembered, "REVOCATION_TTL_S", 0.5)
+    token = airflow_auth.valid()
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as http:
+        assert http.get(bars_url()).status_code == 200
+        airflow_auth.revoke(token)
+        assert http.get(bars_url()).status_code == 200  # remembered for at most 0.5 s
+        time.sleep(0.6)
+        response = http.get(bars_url())
+    assert (
+        response.status_code == 401 and response.json()["detail"] == "authorization: invalid token"
+    )
+
+
 def test_a_valid_token_as_bearer_or_as_the_ui_cookie_is_a_200(app, stored, token):
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as http:
         assert http.get(bars_url()).status_code == 200

@@ -631,3 +631,23 @@ def test_a_server_that_never_answers_fails_the_connect_after_the_timeout(monkeyp
         pool.read_only_url.cache_clear()
     assert "timeout expired" in str(caught.value)
     assert "hunter2" not in str(caught.value) and "reader" not in str(caught.value)
+
+
+def test_a_terminated_version_connection_is_replaced(db_url, db):
+    iid = add_instrument(db, "BINANCE:BTCUSDT")
+    load(db, iid, "1m", make_bars(pd.date_range("2024-03-01", periods=5, freq="1min", tz="UTC")))
+    before = query.bar_version("BINANCE:BTCUSDT")
+    with db, db.cursor() as cur:
+        cur.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+            " WHERE application_name = 'candleflow-query' AND datname = current_database()"
+        )
+    assert query.bar_version("BINANCE:BTCUSDT") == before
+    load(
+        db,
+        iid,
+        "1m",
+        make_bars(pd.date_range("2024-03-01 00:05", periods=1, freq="1min", tz="UTC")),
+    )
+    assert query.bar_version("BINANCE:BTCUSDT") != before
+    assert query.bar_version("NASDAQ:NOPE") is None

@@ -15,6 +15,12 @@ route has to ask. Every data route depends on ``authenticated_user``, which:
    or revoked. (Airflow's own API says 403 for a forged token; 401 is the HTTP meaning
    "authenticate again", which is what a client should do.)
 
+The check runs on the API's own threads (``capacity``), not on the event loop: its
+revocation lookup blocks on the metadata database (two round trips). A token that passed
+is remembered for ``CANDLEFLOW_API_REVOCATION_TTL`` seconds (default 2, 0 = check every
+request), never past its own expiry: a burst of chart requests checks its token once, and
+a token revoked by a logout is refused within that many seconds.
+
 Every route is a GET with no side effects, so accepting the cookie opens no CSRF hole.
 Airflow is imported lazily: it is heavy, and ``import candleflow.api`` must stay cheap.
 """
@@ -22,13 +28,22 @@ Airflow is imported lazily: it is heavy, and ``import candleflow.api`` must stay
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from typing import Any
 
 from fastapi import HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from candleflow.api import capacity
+
 log = logging.getLogger(__name__)
 
+REVOCATION_TTL_S = float(os.environ.get("CANDLEFLOW_API_REVOCATION_TTL", "2"))
+_MAX_REMEMBERED = 10_000
+_passed: dict[str, tuple[float, Any]] = {}  # token -> (monotonic deadline, user)
+_passed_lock = threading.Lock()
 TOKEN_COOKIE = "_token"  # noqa: S105 - a cookie name: Airflow's COOKIE_NAME_JWT_TOKEN
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -66,6 +81,15 @@ def request_token(request: Request, credentials: HTTPAuthorizationCredentials | 
     return token
 
 
+def _user_from_token(token: str) -> Any:
+    """Airflow's own check, on one of the API's threads: its revocation lookup is a blocking
+    query to the metadata database (two round trips with the pool's pre-ping), which on
+    the event loop would stall every other request for its whole duration."""
+    import asyncio
+
+    return asyncio.run(auth_manager().get_user_from_token(token))
+
+
 async def authenticated_user(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme),  # noqa: B008
@@ -74,10 +98,34 @@ async def authenticated_user(
     from jwt import ExpiredSignatureError, InvalidTokenError
 
     token = request_token(request, credentials)
+    now = time.monotonic()
+    remembered = _passed.get(token)
+    if remembered is not None and remembered[0] > now:
+        return remembered[1]
     try:
-        return await auth_manager().get_user_from_token(token)
+        user = await capacity.run(_user_from_token, token)
     except ExpiredSignatureError:
         raise _unauthorized("token expired; get a new one from POST /auth/token") from None
     except InvalidTokenError as exc:
         log.info("rejected token on %s: %s", request.url.path, exc)
         raise _unauthorized("invalid token") from None
+    _remember(token, user, now)
+    return user
+
+
+def _remember(token: str, user: Any, now: float) -> None:
+    """Keep a token that passed for the TTL, never beyond its own ``exp``."""
+    import jwt
+
+    if REVOCATION_TTL_S <= 0:
+        return
+    expires = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    left = REVOCATION_TTL_S if expires is None else min(REVOCATION_TTL_S, expires - time.time())
+    with _passed_lock:
+        if len(_passed) >= _MAX_REMEMBERED:
+            for key in [k for k, (deadline, _) in _passed.items() if deadline <= now]:
+                del _passed[key]
+            if len(_passed) >= _MAX_REMEMBERED:
+                _passed.clear()
+        if left > 0:
+            _passed[token] = (now + left, user)

@@ -204,7 +204,9 @@ def bar_version(symbol: str, *, url: str | None = None) -> tuple | None:
     mean equal bars. Read it before the bars, so that a cached answer is never older than
     the version it is stored under.
     """
-    return _read(url, lambda cursor: query_bars.version(cursor, symbol))
+    from candleflow.query import versions
+
+    return versions.version(symbol, url)
 
 
 def source_timeframe(

@@ -51,19 +51,6 @@ ORDER BY t.n
 LIMIT 1
 """
 
-# What a cached page of the instrument depends on: which database (a dropped and recreated
-# one has a new oid), how it trades (exchange, timezone) and its series versions, bumped by
-# a trigger on every write to its bars (migration 0009).
-_VERSION_SQL = """
-SELECT (SELECT oid FROM pg_database WHERE datname = current_database()) AS database,
-       i.id, i.exchange, i.timezone, coalesce(sum(v.version), 0)::bigint AS version,
-       count(v.version) AS series
-FROM candleflow.instruments AS i
-LEFT JOIN candleflow.series_versions AS v ON v.instrument_id = i.id
-WHERE i.symbol = $1
-GROUP BY i.id, i.exchange, i.timezone
-"""
-
 _INSTRUMENTS_SQL = """
 SELECT id, symbol, exchange, timezone FROM candleflow.instruments
 WHERE symbol = ANY($1::text[]) ORDER BY symbol
@@ -86,14 +73,6 @@ def series(cursor, symbols: list[str]) -> list[Series]:
     if unknown:
         log.info("unknown symbols (no rows): %s", ", ".join(map(repr, unknown)))
     return [Series(r["id"], Market.of(r["symbol"], r["exchange"], r["timezone"])) for r in rows]
-
-
-def version(cursor, symbol: str) -> tuple | None:
-    """A value that changes with every committed write to ``symbol``'s bars (any timeframe,
-    any source) or to how it trades; None for an unknown symbol."""
-    cursor.execute(_VERSION_SQL, parameters=(symbol,))
-    rows = cursor.fetch_arrow_table().to_pylist()
-    return tuple(rows[0].values()) if rows else None
 
 
 def candidates(tf: Timeframe) -> list[str]:
