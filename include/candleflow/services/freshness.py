@@ -53,7 +53,7 @@ def expected_start(spec, symbol: str, timezone: str, now: dt.datetime, margin: d
 
 def check_freshness(
     *,
-    url: str | None = None,
+    url: str,
     run_id: str | None = None,
     now: dt.datetime | None = None,
     margin: dt.timedelta = dt.timedelta(minutes=15),

@@ -28,8 +28,12 @@ class HealthResult:
         return asdict(self)
 
 
-def check_warehouse(url: str | None = None, *, run_id: str | None = None) -> dict:
-    """Check reachability and schema version, record the result, raise when unhealthy."""
+def check_warehouse(url: str, *, run_id: str | None = None) -> dict:
+    """Check reachability and schema version, record the result, raise when unhealthy.
+
+    ``url`` is required: the caller resolved it (a DAG task through
+    ``candleflow.airflow.connections``), so the check looks at the warehouse the loads use.
+    """
     expected = migrate.latest_version()
     conn = connection.connect(url)  # DatabaseUnavailable (transient) propagates: retried
     try:
