@@ -196,3 +196,57 @@ def test_sync_and_bars_migrate_a_fresh_embedded_warehouse_on_their_own(fresh_che
     ]
     assert [row["close"] for row in rows] == pytest.approx(list(expected["close"]))
     assert all(row["complete"] is True for row in rows)
+
+
+# --- progress ------------------------------------------------------------------------------
+
+
+def test_off_a_terminal_progress_is_plain_log_lines(db_url, server, monkeypatch, capfd):
+    from candleflow.cli import sync as cli_sync
+
+    monkeypatch.setenv("CANDLEFLOW_TRADINGVIEW_URL", server.url)
+    monkeypatch.setattr(cli_sync, "STEP_BARS", 24)  # four steps of a day for the 4-day window
+    code = cli.run(["sync", "NASDAQ:AAPL", "BINANCE:BTCUSDT", "-t", "1h", *WINDOW])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    steps = [line for line in err.splitlines() if "candleflow.cli.progress: sync: " in line]
+    assert [line.split("sync: ")[1].split(" done")[0] for line in steps] == [
+        f"{n}/8" for n in range(1, 9)
+    ]
+    assert "NASDAQ:AAPL [2024-03-04 00:00, 2024-03-05 00:00)" in steps[0]
+    assert steps[-1].split("), ")[1].endswith(" bars/s")
+    assert "\x1b[" not in err and "━" not in err  # no control codes, no bar
+    assert out.count("\n") == 2  # one summary line per symbol
+
+
+def test_on_a_terminal_progress_is_a_bar_with_counts_and_rate(db_url, server):
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    env = {**os.environ, **tv_env(server), "TERM": "xterm-256color", "COLUMNS": "160"}
+    proc = subprocess.Popen(
+        [CANDLEFLOW, "sync", "BINANCE:BTCUSDT", "-t", "1h", *WINDOW],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env=env,
+    )
+    os.close(slave)
+    screen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 120)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    out, _ = proc.communicate(timeout=120)
+    os.close(master)
+    text = screen.decode(errors="replace")
+    assert proc.returncode == 0, text
+    assert "━" in text and "1/1" in text and "bars/s" in text, text
+    assert out.decode().startswith("BINANCE:BTCUSDT 1h: ")
