@@ -40,6 +40,8 @@ BTC = Series("BINANCE:BTCUSDT", "1h", dt.datetime(2024, 1, 1, tzinfo=UTC), 300, 
 AAPL = Series(
     "NASDAQ:AAPL", "1d", dt.datetime(2023, 6, 1, 13, 30, tzinfo=UTC), 130, DAY, weekdays=True
 )
+# Six of the seven 1h bars of one XNYS session (09:30-14:30 New York): short data.
+IBM = Series("NYSE:IBM", "1h", dt.datetime(2024, 7, 2, 13, 30, tzinfo=UTC), 6, HOUR)
 PAGE = "/chart?symbol={symbol}&timeframe={tf}&start=2023-01-01&end=2024-12-31"
 
 
@@ -75,6 +77,7 @@ def server(db, airflow_auth) -> Iterator[str]:  # noqa: F811 - the imported fixt
         timezone="America/New_York",
         session="0930-1600",
     )
+    load_series(db, IBM, type_="stock", timezone="America/New_York", session="0930-1600")
     port = _free_port()
     config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
     uv = uvicorn.Server(config)
@@ -124,7 +127,7 @@ def test_the_chart_draws_every_stored_bar(server, browser, airflow_auth):  # noq
     candles = page.locator("#chart g.trace.boxes path, #chart .candlestick path").count()
     assert candles >= BTC.count
     assert page.locator("#symbol").input_value() == BTC.symbol
-    assert page.locator("#symbols option").count() == 2
+    assert page.locator("#symbols option").count() == 3
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "chart.png"))
     assert not errors, errors
@@ -148,3 +151,33 @@ def test_without_a_token_the_page_says_how_to_log_in(server, browser):
     page.wait_for_function("document.getElementById('chart').dataset.state === 'error'")
     assert "Not logged in" in page.locator("#status").inner_text()
     page.close()
+
+
+def _trace_names(page) -> list[str]:
+    return page.evaluate("() => document.getElementById('chart').data.map((t) => t.name)")
+
+
+def test_short_data_opens_in_its_finest_stored_timeframe(server, browser, airflow_auth):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    context.add_cookies([{"name": "_token", "value": airflow_auth.valid(), "url": server}])
+    page = context.new_page()
+    page.goto(server + f"/chart?symbol={IBM.symbol}")  # no timeframe, no range
+    state = _drawn(page)
+    assert state["timeframe"] == "1h" and page.locator("#timeframe").input_value() == "1h"
+    assert state["barCount"] == IBM.count and state["incomplete"] == 0
+    assert "incomplete" not in _trace_names(page)
+    context.close()
+
+
+def test_incomplete_bars_are_drawn_apart_and_counted(server, browser, airflow_auth):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    context.add_cookies([{"name": "_token", "value": airflow_auth.valid(), "url": server}])
+    page = context.new_page()
+    page.goto(server + PAGE.format(symbol=IBM.symbol, tf="1d"))
+    state = _drawn(page)
+    assert state["barCount"] == 1 and state["incomplete"] == 1  # six of seven hours
+    assert page.locator("#chart").get_attribute("data-incomplete") == "1"
+    assert _trace_names(page) == [IBM.symbol, "incomplete", "volume"]
+    assert "1 incomplete" in page.locator("#status").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "chart_incomplete.png"))
+    context.close()

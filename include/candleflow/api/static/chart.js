@@ -5,18 +5,28 @@
 // Outside the UI (a bare api-server URL, a script), a token can be given once as
 // `#token=<jwt>` in the URL: it is moved to sessionStorage and sent as a Bearer header.
 //
-// State for tests and embedding: window.candleflowChart = {state, barCount, symbol, ...},
-// mirrored on #chart as data-state / data-bar-count once the chart has drawn.
+// Incomplete bars (complete = false: a resampled bar whose interval the stored bars do not
+// fully cover, e.g. six hours of a session as a "daily" bar) are drawn as a second, grey
+// and translucent candlestick trace, named "incomplete", and counted in the status line.
+// Without a timeframe in the URL the page shows 1d, or the finest stored timeframe when the
+// stored data spans less than SHORT_DAYS (six 1h bars would be one partial "daily" candle).
+//
+// State for tests and embedding: window.candleflowChart = {state, barCount, incomplete,
+// symbol, timeframe, ...}, mirrored on #chart as data-state / data-bar-count /
+// data-incomplete / data-timeframe once the chart has drawn.
 "use strict";
 
 (function () {
   const TIMEFRAMES = ["1m", "3m", "5m", "15m", "30m", "45m", "1h", "2h", "3h", "4h", "1d", "1w", "1mo"];
   const MAX_BARS = 100000; // stop following `next` pages past this many bars
+  const SHORT_DAYS = 60; // stored data shorter than this is shown in its finest timeframe
+  const DAY_MS = 86400000;
   const TOKEN_KEY = "candleflow.token";
   const $ = (id) => document.getElementById(id);
   const chart = $("chart");
   const instruments = new Map();
-  const status = window.candleflowChart = { state: "idle", barCount: 0 };
+  const status = window.candleflowChart = { state: "idle", barCount: 0, incomplete: 0 };
+  let timeframeChosen = false; // by the URL or the person: then never picked for them
 
   function takeTokenFromFragment() {
     const match = /(?:^|&)token=([^&]+)/.exec(location.hash.slice(1));
@@ -48,6 +58,8 @@
     Object.assign(status, { state }, extra || {});
     chart.dataset.state = state;
     chart.dataset.barCount = String(status.barCount);
+    chart.dataset.incomplete = String(status.incomplete);
+    chart.dataset.timeframe = status.timeframe || "";
   }
 
   const isoDate = (date) => date.toISOString().slice(0, 10);
@@ -67,6 +79,21 @@
       setRange(365, latest || undefined);
     } catch (error) {
       setRange(365);
+    }
+  }
+
+  // The default timeframe for a symbol: 1d when stored; else the finest stored one if its
+  // data spans less than SHORT_DAYS; else 1d (resampled from the finest stored).
+  async function defaultTimeframe(symbol) {
+    try {
+      const item = await api("api/v1/instruments/" + encodeURIComponent(symbol));
+      const stored = item.timeframes || [];
+      if (!stored.length || stored.some((t) => t.timeframe === "1d")) return "1d";
+      const finest = stored[0];
+      const span = Date.parse(finest.last) - Date.parse(finest.first);
+      return span < SHORT_DAYS * DAY_MS ? finest.timeframe : "1d";
+    } catch (error) {
+      return "1d";
     }
   }
 
@@ -90,7 +117,7 @@
       return Promise.resolve();
     }
     const x = bars.map((b) => b.ts);
-    const up = bars.map((b) => (b.close >= b.open ? "#26a69a" : "#ef5350"));
+    const up = bars.map((b) => (b.complete === false ? "#9aa5b1" : b.close >= b.open ? "#26a69a" : "#ef5350"));
     const session = (instruments.get(symbol) || {}).session || "24x7";
     const intraday = !["1d", "1w", "1mo"].includes(timeframe);
     const dark = matchMedia("(prefers-color-scheme: dark)").matches;
@@ -101,14 +128,26 @@
     } else if (session !== "24x7") {
       xaxis.rangebreaks = [{ bounds: ["sat", "mon"] }];
     }
+    const candles = (subset, name, colors, extra) => Object.assign({
+      type: "candlestick", name, x: subset.map((b) => b.ts), open: subset.map((b) => b.open),
+      high: subset.map((b) => b.high), low: subset.map((b) => b.low),
+      close: subset.map((b) => b.close), yaxis: "y2",
+      increasing: { line: { color: colors[0] } }, decreasing: { line: { color: colors[1] } },
+    }, extra || {});
+    const partial = bars.filter((b) => b.complete === false);
     const traces = [
-      { type: "candlestick", name: symbol, x, open: bars.map((b) => b.open),
-        high: bars.map((b) => b.high), low: bars.map((b) => b.low),
-        close: bars.map((b) => b.close), yaxis: "y2",
-        increasing: { line: { color: "#26a69a" } }, decreasing: { line: { color: "#ef5350" } } },
+      candles(bars.filter((b) => b.complete !== false), symbol, ["#26a69a", "#ef5350"]),
       { type: "bar", name: "volume", x, y: bars.map((b) => b.volume), yaxis: "y",
         marker: { color: up }, opacity: 0.6 },
     ];
+    if (partial.length) {
+      // Incomplete: grey, translucent, hollow either way, and said so on hover.
+      traces.splice(1, 0, candles(partial, "incomplete", ["#9aa5b1", "#9aa5b1"], {
+        opacity: 0.55, hovertext: "incomplete: not every bar of this interval is stored",
+        increasing: { line: { color: "#9aa5b1", width: 1 }, fillcolor: "rgba(0,0,0,0)" },
+        decreasing: { line: { color: "#9aa5b1", width: 1 }, fillcolor: "rgba(0,0,0,0)" },
+      }));
+    }
     const layout = {
       title: { text: symbol + " · " + timeframe, x: 0.01 }, showlegend: false,
       margin: { l: 60, r: 20, t: 40, b: 40 }, xaxis,
@@ -128,14 +167,17 @@
     const end = $("end").value;
     if (!symbol) return;
     history.replaceState(null, "", "?" + new URLSearchParams({ symbol, timeframe, start, end }));
-    setState("loading", { barCount: 0, symbol, timeframe, start, end });
+    setState("loading", { barCount: 0, incomplete: 0, symbol, timeframe, start, end });
     try {
       // The "To" day is inclusive for a person; the API's end is exclusive.
       const until = isoDate(new Date(Date.parse(end) + 86400000));
       const bars = await fetchBars(symbol, timeframe, start, until);
       await draw(symbol, timeframe, bars);
-      setState("ready", { barCount: bars.length });
-      say(bars.length ? bars.length + " bars" : "No bars stored for " + symbol + " in this range");
+      const incomplete = bars.filter((b) => b.complete === false).length;
+      setState("ready", { barCount: bars.length, incomplete });
+      const partly = incomplete ? " (" + incomplete + " incomplete, drawn grey)" : "";
+      say(bars.length ? bars.length + " bars" + partly
+        : "No bars stored for " + symbol + " in this range");
     } catch (error) {
       setState("error", { error: String(error.message || error) });
       say(status.error, true);
@@ -147,6 +189,7 @@
     const params = new URLSearchParams(location.search);
     for (const tf of TIMEFRAMES) $("timeframe").add(new Option(tf, tf));
     $("timeframe").value = params.get("timeframe") || "1d";
+    timeframeChosen = Boolean(params.get("timeframe"));
     const explicitRange = Boolean(params.get("start") && params.get("end"));
     if (explicitRange) {
       $("start").value = params.get("start");
@@ -156,9 +199,11 @@
       button.addEventListener("click", () => { setRange(Number(button.dataset.days)); load(); });
     });
     $("controls").addEventListener("submit", load);
-    $("timeframe").addEventListener("change", () => load());
+    $("timeframe").addEventListener("change", () => { timeframeChosen = true; load(); });
     $("symbol").addEventListener("change", async () => {
-      await rangeToLatest($("symbol").value.trim());
+      const symbol = $("symbol").value.trim();
+      if (!timeframeChosen) $("timeframe").value = await defaultTimeframe(symbol);
+      await rangeToLatest(symbol);
       load();
     });
     try {
@@ -168,6 +213,9 @@
         $("symbols").append(new Option(item.description || item.symbol, item.symbol));
       }
       $("symbol").value = params.get("symbol") || (list.items[0] || {}).symbol || "";
+      if ($("symbol").value && !timeframeChosen) {
+        $("timeframe").value = await defaultTimeframe($("symbol").value);
+      }
       if ($("symbol").value && !explicitRange) await rangeToLatest($("symbol").value);
       if ($("symbol").value) await load();
       else say("No instruments stored yet: run a sync DAG first");
