@@ -15,9 +15,11 @@ reachable start, so freshness and coverage can tell "not loaded" from "out of re
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -121,8 +123,13 @@ def store_slice(
     *,
     provider: str,
     clock: float,
+    validation_lock: AbstractContextManager[Any] | None = None,
 ) -> dict[str, Any]:
-    """Validate ``bars`` (what closed in the slice) and load them; returns the audit row."""
+    """Validate ``bars`` (what closed in the slice) and load them; returns the audit row.
+
+    ``validation_lock`` is held around validation when threads share this process's
+    validation state (the chunk's writer lanes).
+    """
     from candleflow.db.audit import AuditRecord, advance_watermark, record_reach, write_audit
     from candleflow.db.upsert import lock_series, upsert_bars
     from candleflow.validation import validate_bars
@@ -134,15 +141,16 @@ def store_slice(
     missing = out_of_reach(instrument, tf, start, end, reachable, settings.now)
     lo, hi = window.fetch_range(tf, start, end)
     validating = time.perf_counter()
-    result = validate_bars(
-        bars,
-        instrument=instrument,
-        timeframe=tf,
-        start=lo,
-        end=hi,
-        now=settings.now,
-        jump_threshold=settings.jump_threshold,
-    )
+    with validation_lock or contextlib.nullcontext():
+        result = validate_bars(
+            bars,
+            instrument=instrument,
+            timeframe=tf,
+            start=lo,
+            end=hi,
+            now=settings.now,
+            jump_threshold=settings.jump_threshold,
+        )
     audit.update(
         rows_fetched=len(bars),
         rows_valid=len(result.valid),

@@ -23,6 +23,7 @@ from candleflow.db import connection
 from candleflow.domain import UTC, Timeframe, to_utc
 from candleflow.providers import IDataProvider
 from candleflow.services.chunk import DEFAULT_CONCURRENCY, OnSlice, sync_chunk
+from candleflow.services.lanes import DEFAULT_LANES
 from candleflow.services.load import DEFAULT_REJECT_THRESHOLD, LoadSettings
 from candleflow.services.results import ChunkResult
 from candleflow.services.window import DEFAULT_SLICE_BARS
@@ -62,6 +63,7 @@ def sync_many(
     provider: str | IDataProvider = "tradingview",
     provider_options: dict[str, Any] | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
+    lanes: int = DEFAULT_LANES,
     resume: bool = False,
     on_slice: OnSlice | None = None,
     **settings: Any,
@@ -79,6 +81,7 @@ def sync_many(
         provider=provider,
         provider_options=provider_options,
         concurrency=concurrency,
+        lanes=lanes,
         resume=resume,
         on_slice=on_slice,
     )
