@@ -213,3 +213,22 @@ def test_windows_out_of_reach_are_audited_and_a_straddling_one_loads_what_is_rea
     expected = expected[expected["ts"] >= pd.Timestamp(reachable)].reset_index(drop=True)
     assert len(expected) == fetched == btc.counts["rows_inserted"]
     pd.testing.assert_frame_equal(stored(db, "BINANCE:BTCUSDT"), expected)
+
+
+def test_a_resync_of_a_closed_month_counts_the_providers_corrections_as_updates(db_url, db):
+    month = (dt.datetime(2024, 2, 1, tzinfo=dt.UTC), dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
+    with ReplayServer(seed=3, now=END.timestamp()) as srv:
+        first = sync_chunk(
+            ["BINANCE:BTCUSDT"], "1h", *month, settings_for(run_id="m1", url=db_url),
+            provider_options=tv(srv),
+        )  # fmt: skip
+    with ReplayServer(seed=4, now=END.timestamp()) as srv:  # the provider revised every bar
+        second = sync_chunk(
+            ["BINANCE:BTCUSDT"], "1h", *month, settings_for(run_id="m2", url=db_url),
+            provider_options=tv(srv),
+        )  # fmt: skip
+    n = 29 * 24  # February 2024 has 29 days
+    assert (first.totals()["rows_inserted"], first.totals()["rows_updated"]) == (n, 0)
+    assert (second.totals()["rows_inserted"], second.totals()["rows_updated"]) == (0, n)
+    expected = closed("BINANCE:BTCUSDT", *month, seed=4)
+    pd.testing.assert_frame_equal(stored(db, "BINANCE:BTCUSDT"), expected)
