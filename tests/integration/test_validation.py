@@ -251,8 +251,9 @@ def test_gx_result_says_which_expectations_failed():
     ]
     assert result.summary["expectations"]["low_positive"]["unexpected_count"] == 1
     assert result.summary["suite"] == "candleflow_bars"
-    expected_checks = {c for c in result.summary["expectations"]}
-    assert set(REJECT_RULES) - {"not_null"} <= expected_checks
+    # every reject rule is verified by GX: one expectation per check, each naming its rule
+    checked_rules = {info["rule"] for info in result.summary["expectations"].values()}
+    assert set(REJECT_RULES) <= checked_rules
     json.dumps(result.summary, allow_nan=False)
     json.dumps(result.gx_result, allow_nan=False)
 
@@ -355,3 +356,104 @@ def test_record_rejects_writes_rules_and_raw(db):
         )
         == 0
     )
+
+
+@pytest.mark.parametrize(
+    ("column", "also"),
+    [
+        ("open", ["high_ge_low"]),
+        ("high", []),
+        ("low", ["high_ge_max_open_close"]),
+        ("close", ["high_ge_low"]),
+    ],
+)
+def test_a_rule_is_judged_only_when_its_prices_are_all_there(column, also):
+    """open 100, high 90, low 95, close 101 breaks all three price rules; with one price
+    missing only the rules that do not need it can still break (GX and masks agree)."""
+    bars = clean_bars()
+    bars.loc[2, ["open", "high", "low", "close"]] = [100.0, 90.0, 95.0, 101.0]
+    bars.loc[2, column] = np.nan
+    assert rejected_rules(run(bars)) == {"2024-01-01T02:00:00+00:00": ["not_null", *also]}
+
+
+def test_window_bounds_are_exact_to_the_microsecond():
+    bars = clean_bars(4)
+    start, end = bars["ts"][1], bars["ts"][3]
+    before = bars["ts"][1] - pd.Timedelta(microseconds=1)
+    bars.loc[0, "ts"] = before  # off the hour as well
+    result = run(bars, start=start, end=end, now=bars["ts"][2] + pd.Timedelta(hours=1))
+    got = rejected_rules(result)
+    assert got[before.isoformat()] == ["on_grid", "in_window"]
+    assert got[bars["ts"][3].isoformat()] == ["in_window", "not_forming"]
+    assert bars["ts"][1].isoformat() not in got and bars["ts"][2].isoformat() not in got
+
+
+def _every_rule_broken() -> tuple[pd.DataFrame, dict]:
+    """A window in which every check of the suite fails at least once."""
+    bars = clean_bars(16)
+    bars["ts"] = bars["ts"].astype("datetime64[us, UTC]")
+    for row, values in {
+        1: {"low": 0.0},  # low_positive
+        2: {"volume": -1.0},  # volume_non_negative
+        3: {"high": 99.0},  # high_ge_max_open_close
+        4: {"low": 101.5},  # low_le_min_open_close
+        5: {"high": 97.0},  # high_ge_low (and high_ge_max_open_close)
+        6: {"open": np.nan},
+        7: {"high": np.nan},
+        8: {"low": np.nan},
+        9: {"close": np.nan},
+        10: {"ts": pd.NaT},
+        13: {"open": 300.0, "high": 310.0, "low": 290.0, "close": 305.0},  # price_jump
+    }.items():
+        for col, value in values.items():
+            bars.loc[row, col] = value
+    bars.loc[15, "ts"] += pd.Timedelta(minutes=7)  # on_grid; past the end and forming too
+    conflict = bars.iloc[[12]].assign(close=100.5)  # unique_ts
+    window = {"start": bars["ts"][1], "end": bars["ts"][15], "now": bars["ts"][15]}
+    return pd.concat([bars, conflict], ignore_index=True), window
+
+
+def test_the_warm_runner_and_gx_batch_validate_agree_on_every_check():
+    from candleflow.validation import suite
+
+    bars, window = _every_rule_broken()
+    result = run(bars, **window)
+    assert not result.summary["gx_success"]
+    captured = {}
+    real = suite.run_suite
+
+    def capture(frame, **kw):
+        captured.update(frame=frame, kw=kw)
+        return real(frame, **kw)
+
+    suite.run_suite = capture
+    try:
+        run(bars, **window)
+    finally:
+        suite.run_suite = real
+    warm = suite.run_suite(captured["frame"], **captured["kw"], engine="warm")
+    stock = suite.run_suite(captured["frame"], **captured["kw"], engine="stock")
+    assert warm.checks == stock.checks
+    assert warm.success == stock.success is False
+    failing = {c for c, info in warm.checks.items() if not info["success"]}
+    assert failing == set(suite.r.CHECKS)  # every check, in_window's two bounds included
+    clean = real(captured["frame"].iloc[[11]], **captured["kw"])  # same runner, next frame
+    assert clean.success and all(i["unexpected_count"] == 0 for i in clean.checks.values())
+
+
+def test_the_warm_runner_keeps_nothing_of_a_frame_after_its_run():
+    from candleflow.validation import runner
+
+    run(clean_bars(50))
+    engine = runner.runner(0.5, False).engine
+    assert len(getattr(engine, "_metric_cache", {})) == 0
+    assert engine.batch_manager.active_batch_data.dataframe.empty
+
+
+def test_timing_says_whether_gx_was_warm_and_counts_calls_in_the_process():
+    first, second = run(clean_bars()), run(clean_bars())
+    assert second.summary["timing"]["gx_warm"] is True
+    assert (
+        second.summary["timing"]["nth_in_process"] == first.summary["timing"]["nth_in_process"] + 1
+    )
+    assert 0 < second.summary["timing"]["seconds"] < 60

@@ -13,17 +13,22 @@ them by the rules of ``rules.py`` (names stored in ``rejected_bars.rules``). Dec
   unless ``flag_jumps=False``, which makes it a reject rule; ``jump_threshold=None`` turns
   it off.
 
-Importing this package imports neither pandas nor great_expectations; both load on first use.
+Importing this package imports neither pandas nor great_expectations; both load on first use,
+or before a worker forks its task processes (``candleflow.validation.warm``). Each call logs
+and records its duration and whether GX was already warm in this process (``timing`` in the
+summary), which is how the first validation inside a task is measured.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from candleflow.domain import BAR_COLUMNS, UTC, Instrument, Timeframe
+from candleflow.domain import UTC, Instrument, Timeframe
 from candleflow.validation import rules as r
 
 if TYPE_CHECKING:
@@ -33,7 +38,9 @@ __all__ = ["FLAG_RULES", "REJECT_RULES", "ValidationResult", "validate_bars"]
 
 REJECT_RULES = r.REJECT_RULES
 FLAG_RULES = r.FLAG_RULES
+
 log = logging.getLogger(__name__)
+_CALLS = {"pid": os.getpid(), "count": 0}  # validations in this process (a fork starts at 0)
 
 
 @dataclass(frozen=True)
@@ -72,74 +79,62 @@ def validate_bars(
     import numpy as np
 
     from candleflow.domain import to_utc
-    from candleflow.validation import grid, suite
+    from candleflow.validation import grid, report, runner, suite
 
+    began = time.perf_counter()
     tf = Timeframe.parse(timeframe)
     start, end = to_utc(start, name="start"), to_utc(end, name="end")
     now = to_utc(now or dt.datetime.now(UTC), name="now")
     if jump_threshold is not None and not jump_threshold > 0:
         raise ValueError(f"jump_threshold must be > 0 or None, got {jump_threshold!r}")
+    jump_rejects = not flag_jumps
+    warm = runner.is_warm(jump_threshold, jump_rejects)
     prepared = r.prepare(bars)
     frame = r.collapse_identical(prepared)
-    collapsed = len(prepared) - len(frame)
-    checked = r.finite(frame)
-    ends = r.bar_ends(checked["ts"], tf)
-    grid_ok = grid.on_grid(checked["ts"], instrument, tf)
-    masks = r.check_masks(checked, grid_ok=grid_ok, start=start, end=end, now=now, ends=ends)
+    cols = r.columns(frame)
+    ends = r.bar_ends(frame, cols, tf)
+    grid_ok = grid.on_grid(frame["ts"], instrument, tf)
+    bounds = {k: _micros(v) for k, v in (("start", start), ("end", end), ("now", now))}
+    masks = r.check_masks(cols, grid_ok=grid_ok, ends=ends, **bounds)
     rule_masks = r.rule_masks(masks)
     passed = ~np.logical_or.reduce(list(rule_masks.values()))
-    changes = r.price_changes(checked, passed)
+    changes = r.price_changes(cols, passed)
     abs_change = np.abs(changes)
     if jump_threshold is not None:
         masks[r.PRICE_JUMP] = abs_change > jump_threshold
         rule_masks[r.PRICE_JUMP] = masks[r.PRICE_JUMP]
-    gx_frame = checked.assign(
-        max_open_close=np.maximum(checked["open"], checked["close"]),
-        min_open_close=np.minimum(checked["open"], checked["close"]),
-        bar_end=ends,
-        on_grid=grid_ok,
-        abs_change=abs_change,
-    )
-    run = suite.run_suite(
-        gx_frame,
-        start=start,
-        end=end,
-        now=now,
-        jump_threshold=jump_threshold,
-        jump_rejects=not flag_jumps,
-    )
+    gx_frame = suite.gx_frame(cols, ends=ends, on_grid=grid_ok, abs_change=abs_change, **bounds)
+    run = suite.run_suite(gx_frame, jump_threshold=jump_threshold, jump_rejects=jump_rejects)
     suite.cross_check(run, {check: int(mask.sum()) for check, mask in masks.items()})
-    reject_rules = [*REJECT_RULES, *(() if flag_jumps else FLAG_RULES)]
-    flag_rules = list(FLAG_RULES) if flag_jumps else []
+    reject_rules = [*REJECT_RULES, *(FLAG_RULES if jump_rejects else ())]
+    flag_rules = [] if jump_rejects else list(FLAG_RULES)
     bad = np.logical_or.reduce([rule_masks[n] for n in reject_rules if n in rule_masks])
     flag = np.zeros(len(frame), dtype=bool)
     for name in flag_rules:
         flag |= rule_masks.get(name, flag) & ~bad
     result = ValidationResult(
-        valid=frame.loc[~bad, list(BAR_COLUMNS)].reset_index(drop=True),
-        rejected=_rejected(frame, bad, rule_masks, reject_rules),
-        flagged=_flagged(frame, flag, rule_masks, flag_rules, changes),
+        valid=frame.loc[~bad].reset_index(drop=True) if bad.any() else frame,
+        rejected=report.rejected(frame, bad, rule_masks, reject_rules),
+        flagged=report.flagged(frame, flag, rule_masks, flag_rules, changes),
         summary={},
         gx_result=run.result,
     )
-    result.summary.update(
-        _summary(
-            instrument,
-            tf,
-            start,
-            end,
-            now,
-            len(prepared),
-            collapsed,
-            result,
-            rule_masks,
-            run,
-            jump_threshold,
-            flag_jumps,
-        )
-    )
+    context = {
+        "symbol": instrument.symbol,
+        "timeframe": tf.name,
+        "window": [start.isoformat(), end.isoformat()],
+        "now": now.isoformat(),
+        "rows_in": len(prepared),
+        "duplicates_collapsed": len(prepared) - len(frame),
+        "jump_threshold": jump_threshold,
+        "price_jump_rejects": jump_rejects,
+    }
+    result.summary.update(report.summary(result, context=context, rule_masks=rule_masks, run=run))
+    seconds = time.perf_counter() - began
+    result.summary["timing"] = {"seconds": seconds, "gx_warm": warm, "nth_in_process": _nth()}
     log.info(
-        "validated %s %s [%s, %s): %d rows, %d valid, %d rejected, %d flagged, gx success %s",
+        "validated %s %s [%s, %s): %d rows, %d valid, %d rejected, %d flagged,"
+        " gx success %s, %.1f ms%s",
         instrument.symbol,
         tf,
         start,
@@ -149,93 +144,21 @@ def validate_bars(
         len(result.rejected),
         len(result.flagged),
         run.success,
+        seconds * 1000,
+        "" if warm else " (GX warmed up in this call)",
     )
     return result
 
 
-def _rules_per_row(idx, rule_masks, names) -> list[list[str]]:
-    return [[n for n in names if n in rule_masks and rule_masks[n][i]] for i in idx]
+def _micros(value: dt.datetime) -> int:
+    """A UTC datetime as int64 microseconds since the epoch, exactly."""
+    delta = value - dt.datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _rejected(frame, bad, rule_masks, names) -> pd.DataFrame:
-    import numpy as np
-    import pandas as pd
-
-    idx = np.flatnonzero(bad)
-    rows = frame.iloc[idx]
-    raw = [_raw(row) for row in rows.to_dict("records")]
-    return pd.DataFrame(
-        {
-            "ts": rows["ts"].reset_index(drop=True),
-            "rules": pd.Series(_rules_per_row(idx, rule_masks, names), dtype=object),
-            "raw": pd.Series(raw, dtype=object),
-        }
-    )
-
-
-def _raw(row: dict[str, Any]) -> dict[str, Any]:
-    """The row's values as received, JSON-ready: NaN -> None, inf kept as a string."""
-    import math
-
-    import pandas as pd
-
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if key == "ts":
-            out[key] = None if pd.isna(value) else value.isoformat()
-        elif value is None or math.isnan(value):
-            out[key] = None
-        else:
-            out[key] = float(value) if math.isfinite(value) else str(value)
-    return out
-
-
-def _flagged(frame, flag, rule_masks, names, changes) -> pd.DataFrame:
-    import numpy as np
-
-    idx = np.flatnonzero(flag)
-    flagged = frame.iloc[idx][list(BAR_COLUMNS)].reset_index(drop=True)
-    flagged["rules"] = _rules_per_row(idx, rule_masks, names)
-    flagged["change"] = changes[idx]
-    return flagged
-
-
-def _summary(
-    instrument,
-    tf,
-    start,
-    end,
-    now,
-    rows_in,
-    collapsed,
-    result,
-    rule_masks,
-    run,
-    jump_threshold,
-    flag_jumps,
-) -> dict[str, Any]:
-    from candleflow.validation.suite import SUITE_NAME
-
-    counts = {
-        name: int(rule_masks[name].sum()) if name in rule_masks else 0
-        for name in (*REJECT_RULES, *FLAG_RULES)
-    }
-    return {
-        "suite": SUITE_NAME,
-        "symbol": instrument.symbol,
-        "timeframe": tf.name,
-        "window": [start.isoformat(), end.isoformat()],
-        "now": now.isoformat(),
-        "rows_in": rows_in,
-        "duplicates_collapsed": collapsed,
-        "rows_checked": rows_in - collapsed,
-        "rows_valid": len(result.valid),
-        "rows_rejected": len(result.rejected),
-        "rows_flagged": len(result.flagged),
-        "rules": counts,
-        "jump_threshold": jump_threshold,
-        "price_jump_rejects": not flag_jumps,
-        "gx_success": run.success,
-        "expectations": run.checks,
-        "attribution": "pandas masks, cross-checked against GX unexpected_count per check",
-    }
+def _nth() -> int:
+    """This call's number among the validations of this process (1 = the first)."""
+    if _CALLS["pid"] != os.getpid():  # a forked task process: its own count
+        _CALLS.update(pid=os.getpid(), count=0)
+    _CALLS["count"] += 1
+    return _CALLS["count"]

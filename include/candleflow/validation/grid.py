@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from candleflow import calendars
 from candleflow.domain import Instrument, Timeframe
-from candleflow.validation.rules import ts_micros
+from candleflow.validation.rules import NAT, ts_micros
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,10 +43,13 @@ def on_grid(ts: pd.Series, instrument: Instrument, tf: Timeframe) -> np.ndarray:
     import numpy as np
 
     ok = np.ones(len(ts), dtype=bool)
-    has = ts.notna().to_numpy()
-    if not has.any() or not (tf.intraday or tf.name == "1d"):
+    if not (tf.intraday or tf.name == "1d"):
         return ok
-    t = ts_micros(ts)[has]
+    micros = ts_micros(ts)
+    has = micros != NAT
+    if not has.any():
+        return ok
+    t = micros[has]
     if tf.intraday:
         ok[has] = _intraday(t, instrument, tf.minutes * US_PER_MIN)
     else:
@@ -132,4 +135,3 @@ def _string_sessions(
     o, c = np.concatenate(opens), np.concatenate(closes)
     order = np.argsort(o, kind="stable")
     return o[order], c[order]
-

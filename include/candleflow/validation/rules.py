@@ -2,23 +2,26 @@
 
 A rule name is stable (it is stored in ``rejected_bars.rules``); a *check* is the finer unit
 that one Great Expectations expectation verifies (``not_null`` is five checks, one per
-column). ``check_masks`` returns, per check, the rows that BREAK it, with exactly the null
-semantics of the matching GX expectation (GX map expectations skip nulls, so a NaN price
-breaks ``not_null`` and nothing else). ``suite.py`` cross-checks the counts against GX.
+column; ``in_window`` two, one per bound). ``check_masks`` returns, per check, the rows that
+BREAK it, with exactly the null semantics of the matching GX expectation (GX map
+expectations skip nulls, so a NaN price breaks ``not_null`` and nothing else). ``suite.py``
+cross-checks the counts against GX.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from candleflow.domain import BAR_COLUMNS, PRICE_COLUMNS, Timeframe
 from candleflow.errors import BadInputError
 
 if TYPE_CHECKING:
-    import datetime as dt
-
     import numpy as np
     import pandas as pd
+
+TS_DTYPE = "datetime64[us, UTC]"
+NAT = -(2**63)  # numpy's NaT as int64 microseconds
 
 NOT_NULL = "not_null"
 HIGH_GE_MAX_OPEN_CLOSE = "high_ge_max_open_close"
@@ -29,6 +32,8 @@ VOLUME_NON_NEGATIVE = "volume_non_negative"
 UNIQUE_TS = "unique_ts"
 ON_GRID = "on_grid"
 IN_WINDOW = "in_window"
+IN_WINDOW_START = f"{IN_WINDOW}:start"  # ts >= the window start
+IN_WINDOW_END = f"{IN_WINDOW}:end"  # ts < the window end
 NOT_FORMING = "not_forming"
 PRICE_JUMP = "price_jump"
 
@@ -50,7 +55,9 @@ NOT_NULL_COLUMNS: tuple[str, ...] = ("ts", *PRICE_COLUMNS)
 # check name -> rule name; the GX suite has one expectation per check.
 CHECKS: dict[str, str] = {
     **{f"{NOT_NULL}:{col}": NOT_NULL for col in NOT_NULL_COLUMNS},
-    **{rule: rule for rule in REJECT_RULES if rule != NOT_NULL},
+    **{rule: rule for rule in REJECT_RULES if rule not in (NOT_NULL, IN_WINDOW)},
+    IN_WINDOW_START: IN_WINDOW,
+    IN_WINDOW_END: IN_WINDOW,
     PRICE_JUMP: PRICE_JUMP,
 }
 
@@ -59,7 +66,9 @@ def prepare(bars: pd.DataFrame) -> pd.DataFrame:
     """The frame in canonical form: ``BAR_COLUMNS``, ``ts`` UTC[us], the rest float64.
 
     A missing column or a column of the wrong kind makes the whole frame unusable, so it
-    raises ``BadInputError`` naming the column instead of rejecting every row.
+    raises ``BadInputError`` naming the column instead of rejecting every row. A frame
+    already in canonical form (what providers return) is only copied: this runs on every
+    window, and each pandas conversion costs tens of microseconds on a one-bar window.
     """
     import pandas as pd
 
@@ -68,13 +77,19 @@ def prepare(bars: pd.DataFrame) -> pd.DataFrame:
         raise BadInputError(
             f"bars lack column(s) {', '.join(missing)}; expected {', '.join(BAR_COLUMNS)}"
         )
-    frame = bars.loc[:, list(BAR_COLUMNS)].reset_index(drop=True)
+    dtypes = bars.dtypes
+    canonical = str(dtypes["ts"]) == TS_DTYPE and all(
+        dtypes[c] == "float64" for c in BAR_COLUMNS[1:]
+    )
+    frame = bars.loc[:, list(BAR_COLUMNS)]
+    frame = frame.reset_index(drop=True) if not _range_index(frame) else frame.copy()
+    if canonical:
+        return frame
     ts = frame["ts"]
     if not pd.api.types.is_datetime64_any_dtype(ts) and not ts.isna().all():
         raise BadInputError(f"bars column ts has dtype {ts.dtype}; expected datetime64[UTC]")
-    ts = pd.to_datetime(ts, utc=True)
-    frame["ts"] = ts.dt.as_unit("us")
-    for col in (*PRICE_COLUMNS, "volume"):
+    frame["ts"] = pd.to_datetime(ts, utc=True).dt.as_unit("us")
+    for col in BAR_COLUMNS[1:]:
         values = frame[col]
         if pd.api.types.is_bool_dtype(values) or not (
             pd.api.types.is_numeric_dtype(values) or values.isna().all()
@@ -84,67 +99,108 @@ def prepare(bars: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _range_index(frame: pd.DataFrame) -> bool:
+    import pandas as pd
+
+    index = frame.index
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+
+
+def ts_micros(ts: pd.Series) -> np.ndarray:
+    """UTC microseconds since the epoch as int64 (NaT becomes ``NAT``, the minimum int64)."""
+    if str(ts.dtype) == TS_DTYPE:
+        return ts.array.asi8  # the values themselves, no conversion
+    return ts.dt.tz_convert("UTC").dt.as_unit("us").dt.tz_localize(None).to_numpy().view("i8")
+
+
 def collapse_identical(frame: pd.DataFrame) -> pd.DataFrame:
     """Drop rows identical to an earlier one; only rows sharing a ts can be, so look there."""
-    dup_ts = frame["ts"].duplicated(keep=False)
-    if not dup_ts.any():
+    if not duplicated_ts(ts_micros(frame["ts"])).any():
         return frame
+    dup_ts = frame["ts"].duplicated(keep=False)
     identical = frame[dup_ts].duplicated()
     return frame.drop(index=identical.index[identical.to_numpy()]).reset_index(drop=True)
 
 
-def ts_micros(ts: pd.Series) -> np.ndarray:
-    """UTC microseconds since the epoch as int64 (NaT becomes the minimum int64)."""
-    return ts.dt.tz_convert("UTC").dt.as_unit("us").dt.tz_localize(None).to_numpy().view("i8")
-
-
-def finite(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy in which +-inf counts as missing: an infinite price is no price at all."""
+def duplicated_ts(t: np.ndarray) -> np.ndarray:
+    """True for every row whose ts (int64 us, ``NAT`` = none) another row shares."""
     import numpy as np
 
-    out = frame.copy()
-    for col in (*PRICE_COLUMNS, "volume"):
-        values = out[col].to_numpy()
-        out[col] = np.where(np.isinf(values), np.nan, values)
-    return out
+    has = t != NAT
+    if len(t) < 2 or bool(np.all(t[1:] > t[:-1])):  # strictly increasing: the usual case
+        return np.zeros(len(t), dtype=bool)
+    _, inverse, counts = np.unique(t, return_inverse=True, return_counts=True)
+    return (counts[inverse] > 1) & has
 
 
-def bar_ends(ts: pd.Series, tf: Timeframe) -> pd.Series:
-    """Each bar's end; months have no fixed length, so they go through ``Timeframe.bar_end``."""
-    import pandas as pd
+@dataclass(frozen=True)
+class Columns:
+    """A window as numpy arrays: ts in int64 us (``NAT`` = missing), prices and volume as
+    float64 with +-inf as NaN (an infinite price is no price at all)."""
+
+    ts: np.ndarray
+    has_ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    @property
+    def prices(self) -> tuple[np.ndarray, ...]:
+        return self.open, self.high, self.low, self.close
+
+
+def columns(frame: pd.DataFrame) -> Columns:
+    """The numpy view of a prepared frame that every check reads."""
+    import numpy as np
+
+    def finite(col: str) -> np.ndarray:
+        values = frame[col].to_numpy(dtype="float64")
+        inf = np.isinf(values)
+        return np.where(inf, np.nan, values) if inf.any() else values
+
+    ts = ts_micros(frame["ts"])
+    return Columns(ts, ts != NAT, *(finite(c) for c in BAR_COLUMNS[1:]))
+
+
+def bar_ends(frame: pd.DataFrame, cols: Columns, tf: Timeframe) -> np.ndarray:
+    """Each bar's end (int64 us, ``NAT`` where ts is missing); months through ``bar_end``."""
+    import numpy as np
 
     if tf.minutes is not None:
-        return ts + pd.Timedelta(minutes=tf.minutes)
-    ends = [pd.NaT if pd.isna(t) else tf.bar_end(t) for t in ts]
-    return pd.Series(pd.to_datetime(ends, utc=True), index=ts.index).dt.as_unit("us")
+        return np.where(cols.has_ts, cols.ts + tf.minutes * 60_000_000, NAT)
+    stamps = zip(frame["ts"], cols.has_ts, strict=True)
+    return np.asarray([tf.bar_end(t).value // 1000 if has else NAT for t, has in stamps], "int64")
 
 
 def check_masks(
-    frame: pd.DataFrame,
-    *,
-    grid_ok: np.ndarray,
-    start: dt.datetime,
-    end: dt.datetime,
-    now: dt.datetime,
-    ends: pd.Series,
+    cols: Columns, *, grid_ok: np.ndarray, start: int, end: int, now: int, ends: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Per reject check, a boolean array of the rows that break it (``frame`` is finite)."""
-    ts = frame["ts"]
-    o, h, lo, c = (frame[col].to_numpy() for col in PRICE_COLUMNS)
-    has_ts = ts.notna().to_numpy()
-    masks = {f"{NOT_NULL}:{col}": frame[col].isna().to_numpy() for col in NOT_NULL_COLUMNS}
+    """Per reject check, the rows that break it; ``start``/``end``/``now`` in int64 us."""
+    import numpy as np
+
+    o, h, lo, c = cols.prices
+    has = cols.has_ts
+    values = {"ts": ~has, "open": o, "high": h, "low": lo, "close": c}
+    masks = {
+        f"{NOT_NULL}:{col}": values[col] if col == "ts" else np.isnan(values[col])
+        for col in NOT_NULL_COLUMNS
+    }
     masks.update(
         {
-            # NaN comparisons are False: a missing price only breaks not_null.
-            HIGH_GE_MAX_OPEN_CLOSE: (h < o) | (h < c),
-            LOW_LE_MIN_OPEN_CLOSE: (lo > o) | (lo > c),
+            # NaN comparisons are False and np.maximum/minimum propagate NaN: a missing
+            # price breaks only not_null, whichever of the four it is.
+            HIGH_GE_MAX_OPEN_CLOSE: h < np.maximum(o, c),
+            LOW_LE_MIN_OPEN_CLOSE: lo > np.minimum(o, c),
             HIGH_GE_LOW: h < lo,
             LOW_POSITIVE: lo <= 0,
-            VOLUME_NON_NEGATIVE: frame["volume"].to_numpy() < 0,
-            UNIQUE_TS: ts.duplicated(keep=False).to_numpy() & has_ts,
-            ON_GRID: ~grid_ok & has_ts,
-            IN_WINDOW: ((ts < start) | (ts >= end)).to_numpy() & has_ts,
-            NOT_FORMING: (ends > now).to_numpy() & has_ts,
+            VOLUME_NON_NEGATIVE: cols.volume < 0,
+            UNIQUE_TS: duplicated_ts(cols.ts),
+            ON_GRID: ~grid_ok & has,
+            IN_WINDOW_START: (cols.ts < start) & has,
+            IN_WINDOW_END: (cols.ts >= end) & has,
+            NOT_FORMING: (ends > now) & has,
         }
     )
     return masks
@@ -161,7 +217,7 @@ def rule_masks(check: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return rules
 
 
-def price_changes(frame: pd.DataFrame, keep: np.ndarray) -> np.ndarray:
+def price_changes(cols: Columns, keep: np.ndarray) -> np.ndarray:
     """``close / previous close - 1`` over the rows in ``keep``, in ts order; NaN elsewhere.
 
     The previous close is that of the previous row that passes every reject rule, so a bad
@@ -169,12 +225,12 @@ def price_changes(frame: pd.DataFrame, keep: np.ndarray) -> np.ndarray:
     """
     import numpy as np
 
-    changes = np.full(len(frame), np.nan)
+    changes = np.full(len(keep), np.nan)
     idx = np.flatnonzero(keep)
     if len(idx) < 2:
         return changes
-    stamps = ts_micros(frame["ts"])[idx]
+    stamps = cols.ts[idx]
     order = idx if np.all(stamps[1:] >= stamps[:-1]) else idx[np.argsort(stamps, kind="stable")]
-    close = frame["close"].to_numpy()[order]
+    close = cols.close[order]
     changes[order[1:]] = close[1:] / close[:-1] - 1.0
     return changes
