@@ -1,8 +1,8 @@
-"""``candleflow replay-server``: run the fake TradingView server in the foreground.
+"""candleflow replay-server: run the fake TradingView server in the foreground.
 
 For offline demos and for pointing a client at a local server by hand; tests use
-``ReplayServer`` as a context manager instead. The lead registers this function in the main
-CLI, so it is a plain function with Typer annotations and no ``typer.Typer`` app of its own.
+ReplayServer as a context manager instead. A plain function with Typer annotations,
+registered in candleflow.cli like every command.
 """
 
 from __future__ import annotations
