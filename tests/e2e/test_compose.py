@@ -11,6 +11,14 @@
   built from the bind mounts, ``sys.path`` from ``PYTHONPATH`` and the DAGs folder, and the
   DAG files are imported from there in a subprocess.
 - Every ``${VAR}`` is documented in ``.env.example``; no secret is written literally.
+- The test override ``docker-compose.check.yaml`` only adjusts services of the base file, puts
+  every one on the host network, takes its ports from the check's variables (never the
+  machine's 5432/6379/8080) and validates with the base file.
+- The image: every base image is a build argument with a public default, the build context
+  (an allowlist in ``.dockerignore``) holds every path the Dockerfile copies, the entrypoint
+  dispatches like the official image's, and the wheelhouse list follows the lock's markers.
+
+``make compose-check`` (docker/compose_check.py) runs all of it for real, with Docker.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yaml"
+CHECK = ROOT / "docker-compose.check.yaml"
+DOCKERFILE = ROOT / "docker" / "Dockerfile"
 AIRFLOW_SERVICES = (
     "airflow-apiserver",
     "airflow-scheduler",
@@ -258,3 +268,174 @@ def test_no_secret_is_written_in_the_file(services):
     ):
         refs = re.findall(r"(?<!\$)\$\{" + var + r"(:?[-?+])?[^}]*\}", text)
         assert refs and set(refs) == {":?"}, (var, refs)
+
+
+@pytest.fixture(scope="module")
+def check_override() -> dict[str, Any]:
+    return yaml.safe_load(CHECK.read_text())
+
+
+def _check_settings() -> dict[str, str]:
+    sys.path.insert(0, str(ROOT / "docker"))
+    try:
+        from composecheck.stack import settings
+    finally:
+        sys.path.remove(str(ROOT / "docker"))
+    names = {"airflow": "a:1", "postgres": "p:1", "redis": "r:1"}
+    return settings(names, "ws://127.0.0.1:1/socket.io/websocket")
+
+
+def test_the_check_override_only_moves_services_onto_the_host_network(services, check_override):
+    overridden = check_override["services"]
+    assert set(overridden) <= set(services), set(overridden) - set(services)
+    assert set(overridden) == set(services), "every service must leave the default network"
+    for name, service in overridden.items():
+        assert service["network_mode"] == "host", name
+    lines = CHECK.read_text().splitlines()
+    text = "\n".join(x for x in lines if not x.lstrip().startswith("#"))
+    for taken in ("5432", "6379", "8080"):
+        assert not re.search(rf"(?<![0-9]){taken}(?![0-9])", text), f"literal port {taken}"
+    used = set(VAR_REF.findall(text))
+    given = set(_check_settings())
+    documented = set(
+        re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M)
+    )
+    assert used <= given | documented, sorted(used - given - documented)
+
+
+def test_the_check_override_merges_into_a_valid_compose_file(compose, check_override):
+    import jsonschema
+
+    vendor = resources.files("check_jsonschema.builtin_schemas.vendor")
+    schema = json.loads(vendor.joinpath("compose-spec.json").read_text())
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(check_override))
+    assert not errors, [e.message for e in errors]
+    env = check_override["services"]["airflow-worker"]["environment"]
+    # The URLs keep the base file's host names (extra_hosts maps them to 127.0.0.1).
+    assert (
+        "@postgres:${CANDLEFLOW_CHECK_POSTGRES_PORT" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    )
+    hosts = check_override["services"]["airflow-worker"]["extra_hosts"]
+    assert {h.split(":")[0] for h in hosts} == {"postgres", "redis", "airflow-apiserver"}
+    assert set(env) <= set(_env(compose["services"]["airflow-worker"])) | {
+        k
+        for k in env
+        if k.startswith(
+            (
+                "AIRFLOW__SCHEDULER__",
+                "AIRFLOW__DAG_PROCESSOR__",
+                "AIRFLOW__CELERY__",
+                "AIRFLOW__API__",
+                "AIRFLOW__LOGGING__",
+            )
+        )
+    }
+
+
+def test_the_check_settings_are_fresh_secrets_and_distinct_free_ports():
+    first, second = _check_settings(), _check_settings()
+    for key in ("POSTGRES_PASSWORD", "CANDLEFLOW_JWT_SECRET", "CANDLEFLOW_FERNET_KEY"):
+        assert first[key] != second[key] and len(first[key]) >= 32, key
+    ports = [int(v) for k, v in first.items() if k.startswith("CANDLEFLOW_CHECK_")]
+    assert len(set(ports)) == len(ports) and not {5432, 6379, 8080} & set(ports)
+
+
+def test_every_base_image_is_a_build_argument_with_a_public_default():
+    text = DOCKERFILE.read_text()
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)$", text, re.M))
+    assert args["PYTHON_IMAGE"] == "python:3.11-slim-bookworm"
+    assert args["UV_IMAGE"].startswith("ghcr.io/astral-sh/uv:")
+    stages = re.findall(r"^FROM (\S+)(?: AS (\w+))?$", text, re.M)
+    named = {alias for _, alias in stages if alias}
+    for image, _ in stages:
+        assert image in named or image.strip("${}") in args, image
+    make_uv = re.search(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert make_uv and args["UV_IMAGE"].endswith(":" + make_uv.group(1))
+
+
+def test_the_build_context_holds_every_path_the_dockerfile_copies(tmp_path):
+    from fnmatch import fnmatch
+
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+    def in_context(path: str) -> bool:
+        keep = True
+        for pattern in patterns:
+            negate, pat = pattern.startswith("!"), pattern.lstrip("!").rstrip("/")
+            parts = path.split("/")
+            hit = any(fnmatch("/".join(parts[: i + 1]), pat) for i in range(len(parts)))
+            if pat.startswith("**/"):
+                hit = any(fnmatch(part, pat[3:]) for part in parts)
+            if hit:
+                keep = negate
+        return keep
+
+    sources = []
+    for line in re.findall(r"^COPY (?!--from)(.+)$", DOCKERFILE.read_text(), re.M):
+        sources += line.split()[:-1]
+    assert sources
+    for source in sources:
+        path = source.rstrip("/")
+        if path == ".":
+            continue
+        assert (ROOT / path).exists(), source
+        assert in_context(path), f"{source} is excluded by .dockerignore"
+    assert not in_context(".venv/bin/python") and not in_context(".candleflow/secrets.json")
+    assert not in_context("tests/conftest.py")
+    assert in_context("include/candleflow/__init__.py") and in_context("dags/ohlcv.py")
+
+
+@pytest.mark.parametrize(
+    ("argv", "runs"),
+    [
+        (["scheduler"], "airflow scheduler"),
+        (["celery", "worker", "--skip-serve-logs"], "airflow celery worker --skip-serve-logs"),
+        (["api-server", "--port", "8080"], "airflow api-server --port 8080"),
+        (["airflow", "version"], "airflow version"),
+        (["candleflow", "db", "migrate"], "candleflow db migrate"),
+        (["bash", "-c", "echo ran bash"], "ran bash"),
+        ([], "airflow version"),
+    ],
+)
+def test_the_entrypoint_runs_airflow_subcommands_and_programs_as_given(tmp_path, argv, runs):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for program in ("airflow", "candleflow"):
+        fake = bin_dir / program
+        fake.write_text(f'#!/bin/sh\necho {program} "$@"\n')
+        fake.chmod(0o755)
+    done = subprocess.run(
+        ["sh", str(ROOT / "docker" / "entrypoint.sh"), *argv],
+        capture_output=True, text=True, timeout=30,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == runs
+
+
+def test_the_wheelhouse_follows_the_lock_markers_of_a_linux_python_3_11():
+    sys.path.insert(0, str(ROOT / "docker"))
+    try:
+        from composecheck import wheelhouse
+    finally:
+        sys.path.remove(str(ROOT / "docker"))
+    lock = (ROOT / "uv.lock").read_text()
+    exported = subprocess.run(
+        [str(ROOT / ".candleflow/bootstrap/bin/uv"), "export", "--frozen", "--no-dev",
+         "--no-emit-project", "--format", "requirements-txt", "--no-header"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if exported.returncode != 0:
+        pytest.skip(f"uv export failed: {exported.stderr[-500:]}")
+    names = {
+        spec.split("=")[0].lower(): hashes for spec, hashes in wheelhouse.needed(exported.stdout)
+    }
+    # Debian bookworm's Python is 3.11.2: the lock's async-timeout marker (< 3.11.3) holds.
+    assert "async-timeout" in names and 'name = "async-timeout"' in lock
+    assert "colorama" not in names  # sys_platform == 'win32' only
+    assert "apache-airflow" in names and "candleflow" not in names
+    assert all(hashes and all(h.startswith("sha256:") for h in hashes) for hashes in names.values())
