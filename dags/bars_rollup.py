@@ -49,19 +49,23 @@ def bars_rollup():
     @task(outlets=[bars_asset(tf) for tf in TIMEFRAMES])
     @fails_permanently
     def roll_up_ticks(params: dict | None = None, run_id: str | None = None) -> dict:
+        from candleflow.airflow import lineage, metrics
         from candleflow.airflow.connections import warehouse_url
         from candleflow.domain import to_utc
         from candleflow.services.ticks.jobs import run_rollup
 
-        params = params or {}
-        return run_rollup(
+        params, url = params or {}, warehouse_url()
+        result = run_rollup(
             run_id=run_id,
             symbols=params.get("symbols") or None,
             start=to_utc(params["start"], name="start") if params.get("start") else None,
             end=to_utc(params["end"], name="end") if params.get("end") else None,
             timeframes=TIMEFRAMES,
-            url=warehouse_url(),
+            url=url,
         )
+        lineage.rollup(result, url)  # ticks in, bars out (when OpenLineage is on)
+        metrics.rollup(result)
+        return result
 
     roll_up_ticks()
 

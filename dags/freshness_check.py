@@ -37,11 +37,15 @@ def freshness_check():
     @task
     @fails_permanently
     def check_freshness(run_id: str | None = None, params: dict | None = None) -> dict:
+        from candleflow.airflow import metrics
         from candleflow.airflow.connections import warehouse_url
         from candleflow.services.freshness import check_freshness
 
         return check_freshness(
-            url=warehouse_url(), run_id=run_id, on_stale=(params or {}).get("on_stale", "fail")
+            url=warehouse_url(),
+            run_id=run_id,
+            on_stale=(params or {}).get("on_stale", "fail"),
+            report_lag=metrics.freshness_lag,
         )
 
     check_freshness()

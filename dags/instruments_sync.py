@@ -46,15 +46,19 @@ def instruments_sync():
     )
     @fails_permanently
     def resolve_instruments() -> dict:
+        from candleflow.airflow import lineage
         from candleflow.airflow.connections import provider_options, warehouse_url
         from candleflow.services.instruments import resolve_and_store
 
-        return resolve_and_store(
+        url = warehouse_url()
+        result = resolve_and_store(
             list(WATCHLIST.symbols),
             provider=WATCHLIST.provider,
             provider_options=provider_options(WATCHLIST.provider, WATCHLIST.provider_options),
-            url=warehouse_url(),
+            url=url,
         )
+        lineage.instruments(result, url, WATCHLIST.provider, WATCHLIST.provider_options)
+        return result
 
     resolve_instruments()
 

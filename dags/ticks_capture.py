@@ -48,14 +48,17 @@ def ticks_capture():
     @task(outlets=[TICKS])
     @fails_permanently
     def capture_ticks(params: dict | None = None, run_id: str | None = None) -> dict:
+        from candleflow.airflow import metrics
         from candleflow.airflow.connections import warehouse_url
         from candleflow.services.ticks.jobs import capture_ticks
 
         params = params or {}
         symbols = watchlist.select(watchlist.load().symbols, params.get("symbols"))
-        return capture_ticks(
+        result = capture_ticks(
             symbols, run_id=run_id, duration=float(params["seconds"]), url=warehouse_url()
         )
+        metrics.ticks(result)
+        return result
 
     capture_ticks()
 

@@ -70,6 +70,7 @@ class SyncBarsOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from candleflow.airflow import metrics
         from candleflow.airflow.connections import provider_options, warehouse_url
         from candleflow.airflow.failures import fail_permanent, raise_for_failures
         from candleflow.domain import to_utc
@@ -111,8 +112,21 @@ class SyncBarsOperator(BaseOperator):
                 concurrency=self.concurrency,
                 resume=True,
             )
+        self._lineage = (result, settings.url)  # for get_openlineage_facets_on_*, no query
+        metrics.chunk(result)
         raise_for_failures(result.failures, what=f"{self.task_id} {self.timeframe}")
         return result.as_dict(per_symbol=False)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The chunk's series in, ``bars``/``rejected_bars`` out, with data quality
+        (``candleflow.airflow.lineage``); the OpenLineage listener calls it after the task."""
+        from candleflow.airflow.lineage import chunk_lineage
+
+        return chunk_lineage(*getattr(self, "_lineage", (None, None)), self.provider_options)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """As on complete: the symbols stored before the failure, and a rejected window's rules."""
+        return self.get_openlineage_facets_on_complete(task_instance)
 
 
 class SyncInstrumentsOperator(BaseOperator):
@@ -134,17 +148,21 @@ class SyncInstrumentsOperator(BaseOperator):
         self.provider_options = provider_options or {}
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from candleflow.airflow import lineage
         from candleflow.airflow.connections import provider_options, warehouse_url
         from candleflow.airflow.failures import fail_permanent
         from candleflow.services.instruments import resolve_and_store
 
         with fail_permanent(self.task_id):
-            return resolve_and_store(
+            url = warehouse_url()
+            result = resolve_and_store(
                 self.symbols,
                 provider=self.provider,
                 provider_options=provider_options(self.provider, self.provider_options),
-                url=warehouse_url(),
+                url=url,
             )
+        lineage.instruments(result, url, self.provider, self.provider_options)
+        return result
 
 
 def chunk_tasks(spec: Any, watchlist: Any, *, outlets: list[Any]) -> list[Any]:
