@@ -43,6 +43,8 @@ WINDOW = (dt.datetime(2024, 3, 5, 15, tzinfo=dt.UTC), dt.datetime(2024, 3, 5, 16
 YEAR = (dt.datetime(2025, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
 WAIT = float(os.environ.get("CANDLEFLOW_BENCH_LATENCY_WAIT", "65"))
 PICK = os.environ.get("CANDLEFLOW_BENCH_STACK", "hourly_500,hourly_5000,backfill_100,latency")
+SIZES = [int(n) for n in os.environ.get("CANDLEFLOW_BENCH_HOURLY_SIZES", "500,5000").split(",")]
+HISTORY_SYMBOLS = int(os.environ.get("CANDLEFLOW_BENCH_HISTORY_SYMBOLS", "100"))
 
 
 def watchlist(symbols: list[str], history: bool) -> str:
@@ -117,7 +119,7 @@ def hourly(n: int) -> dict:
 
 
 def backfill_and_latency(scenarios: set[str]) -> dict:
-    symbols = [f"BINANCE:H{i:03d}USDT" for i in range(100)]
+    symbols = [f"BINANCE:H{i:03d}USDT" for i in range(HISTORY_SYMBOLS)]
     out: dict = {}
     with ReplayServer(seed=1) as srv:
         if "backfill_100" in scenarios:
@@ -204,7 +206,7 @@ def _latency(cf: stack.Stack) -> dict:
 def main() -> None:
     picked = set(PICK.split(","))
     result: dict = {}
-    for n in (500, 5000):
+    for n in SIZES:
         if f"hourly_{n}" in picked:
             result[f"hourly_{n}"] = hourly(n)
     if picked & {"backfill_100", "latency"}:

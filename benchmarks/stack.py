@@ -38,11 +38,14 @@ class Stack:
         self.token = ""
 
     def _request(self, path: str, body: dict | None = None, method: str = "GET"):
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(
             f"http://localhost:{self.port}{path}",
             data=None if body is None else json.dumps(body).encode(),
             method=method,
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
+            headers=headers,
         )
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.load(response)
@@ -56,7 +59,7 @@ class Stack:
     def login(self) -> None:
         secrets = json.loads((Path(self.env["CANDLEFLOW_HOME"]) / "secrets.json").read_text())
         body = {"username": "admin", "password": secrets["admin_password"]}
-        self.token = self._request("/auth/token", body)["access_token"]
+        self.token = self._request("/auth/token", body, "POST")["access_token"]
 
     def wait_for_dags(self, dag_ids: set[str], timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
