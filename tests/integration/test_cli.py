@@ -213,7 +213,11 @@ def test_off_a_terminal_progress_is_plain_log_lines(db_url, server, monkeypatch,
     assert [line.split("sync: ")[1].split(" done")[0] for line in steps] == [
         f"{n}/8" for n in range(1, 9)
     ]
-    assert "NASDAQ:AAPL [2024-03-04 00:00, 2024-03-05 00:00)" in steps[0]
+    labels = sorted(line.split(" done (")[1].split("), ")[0] for line in steps)
+    days = [f"[2024-03-0{d} 00:00, 2024-03-0{d + 1} 00:00)" for d in range(4, 8)]
+    assert labels == sorted(
+        f"{s} {day}" for s in ("BINANCE:BTCUSDT", "NASDAQ:AAPL") for day in days
+    )
     assert steps[-1].split("), ")[1].endswith(" bars/s")
     assert "\x1b[" not in err and "━" not in err  # no control codes, no bar
     assert out.count("\n") == 2  # one summary line per symbol

@@ -15,11 +15,12 @@ route has to ask. Every data route depends on ``authenticated_user``, which:
    or revoked. (Airflow's own API says 403 for a forged token; 401 is the HTTP meaning
    "authenticate again", which is what a client should do.)
 
-The check runs on the API's own threads (``capacity``), not on the event loop: its
-revocation lookup blocks on the metadata database (two round trips). A token that passed
-is remembered for ``CANDLEFLOW_API_REVOCATION_TTL`` seconds (default 2, 0 = check every
-request), never past its own expiry: a burst of chart requests checks its token once, and
-a token revoked by a logout is refused within that many seconds.
+Airflow's check blocks the event loop on its revocation lookup (a query to the metadata
+database, two round trips with the pool's pre-ping). It stays on the loop, as in Airflow's
+own API (the validator may hold an async HTTP client for remote JWKS, bound to this loop),
+but a token that passed is remembered for ``CANDLEFLOW_API_REVOCATION_TTL`` seconds
+(default 2, 0 = check every request), never past its own expiry: a burst of chart requests
+checks its token once, and a token revoked by a logout is refused within that many seconds.
 
 Every route is a GET with no side effects, so accepting the cookie opens no CSRF hole.
 Airflow is imported lazily: it is heavy, and ``import candleflow.api`` must stay cheap.
@@ -35,8 +36,6 @@ from typing import Any
 
 from fastapi import HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
-from candleflow.api import capacity
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +80,6 @@ def request_token(request: Request, credentials: HTTPAuthorizationCredentials | 
     return token
 
 
-def _user_from_token(token: str) -> Any:
-    """Airflow's own check, on one of the API's threads: its revocation lookup is a blocking
-    query to the metadata database (two round trips with the pool's pre-ping), which on
-    the event loop would stall every other request for its whole duration."""
-    import asyncio
-
-    return asyncio.run(auth_manager().get_user_from_token(token))
-
-
 async def authenticated_user(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme),  # noqa: B008
@@ -103,7 +93,7 @@ async def authenticated_user(
     if remembered is not None and remembered[0] > now:
         return remembered[1]
     try:
-        user = await capacity.run(_user_from_token, token)
+        user = await auth_manager().get_user_from_token(token)
     except ExpiredSignatureError:
         raise _unauthorized("token expired; get a new one from POST /auth/token") from None
     except InvalidTokenError as exc:
