@@ -140,8 +140,8 @@ def store_slice(
     reachable = bars.attrs.get("reachable_start")
     missing = out_of_reach(instrument, tf, start, end, reachable, settings.now)
     lo, hi = window.fetch_range(tf, start, end)
-    validating = time.perf_counter()
     with validation_lock or contextlib.nullcontext():
+        validating = time.perf_counter()  # inside the lock: the wait is not validation
         result = validate_bars(
             bars,
             instrument=instrument,
