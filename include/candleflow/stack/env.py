@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import secrets
+import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -129,6 +130,10 @@ def airflow_env(*, port: int = DEFAULT_PORT, executor: str = "LocalExecutor") ->
             "AIRFLOW_CONN_" + config.WAREHOUSE_CONN_ID.upper(): warehouse,
         }
     )
+    if sys.platform.startswith("linux"):
+        # LocalExecutor workers are forked from the scheduler, so its warm validation is
+        # inherited (candleflow.validation.warm); Python 3.14 made forkserver the default.
+        env["AIRFLOW__SCHEDULER__MP_START_METHOD"] = "fork"
     return env
 
 
