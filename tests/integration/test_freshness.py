@@ -51,15 +51,17 @@ def test_up_to_date_series_are_fresh_across_a_weekend(db_url, db, wl):
     ny = "America/New_York"
     _bar(db, "NASDAQ:AAPL", "1h", dt.datetime(2024, 7, 5, 19, 30, tzinfo=UTC), ny)  # 15:30 EDT
     _bar(db, "NASDAQ:AAPL", "1d", dt.datetime(2024, 7, 5, 13, 30, tzinfo=UTC), ny)
-    _bar(db, "BINANCE:BTCUSDT", "1h", dt.datetime(2024, 7, 8, 8, tzinfo=UTC))
+    _bar(db, "BINANCE:BTCUSDT", "1h", dt.datetime(2024, 7, 8, 10, tzinfo=UTC))
     _bar(db, "BINANCE:BTCUSDT", "1d", dt.datetime(2024, 7, 7, tzinfo=UTC))
     result = check_freshness(url=db_url, now=MONDAY_NOON, watchlist=wl, on_stale="fail")
     assert result == {"checked": 4, "stale": 0, "lag_seconds": {"1h": 0.0, "1d": 0.0}}
     checks = _checks(db)
     assert checks[("NASDAQ:AAPL", "1h")] == (False, dt.datetime(2024, 7, 5, 19, 30, tzinfo=UTC))
     assert checks[("NASDAQ:AAPL", "1d")] == (False, dt.datetime(2024, 7, 5, 13, 30, tzinfo=UTC))
-    # 24x7 1h: loaded by end + 1h (schedule) + 1h30s (settle) + 15 min: 08:00 is the newest due.
-    assert checks[("BINANCE:BTCUSDT", "1h")] == (False, dt.datetime(2024, 7, 8, 8, tzinfo=UTC))
+    # 24x7 1h: the bar of 10:00-11:00 closes in the interval (10:00, 11:00], whose run is due
+    # at 11:00:30; with the 15 min margin it must be in by 11:15:30, so at noon it is the
+    # newest due (11:00-12:00 is due at 12:15:30).
+    assert checks[("BINANCE:BTCUSDT", "1h")] == (False, dt.datetime(2024, 7, 8, 10, tzinfo=UTC))
 
 
 def test_a_holiday_is_not_a_gap(db_url, db, wl):

@@ -2,8 +2,8 @@
 
 For each series the OHLCV DAGs load (watchlist symbol x timeframe), the newest bar that
 should be in by now is the last one the exchange calendar expects (sessions, holidays,
-early closes; 24x7 for crypto) whose load deadline has passed: its end plus the DAG's
-schedule (``every``), its settle time and a margin. A series whose newest stored bar is
+early closes; 24x7 for crypto) whose load deadline has passed: the end of the DAG interval
+it closes in, plus the DAG's settle time and a margin. A series whose newest stored bar is
 older is stale. Every check is recorded in ``candleflow.freshness_checks`` (shown by
 ``analytics.freshness_checks``); ``on_stale="fail"`` raises so the task fails and alerts.
 The lag per timeframe (how far the stalest series is behind) is returned, and handed to
@@ -31,11 +31,20 @@ class StaleData(CandleflowError):
     """Series are behind their calendar. Handled by whoever gets the alert: look at the loads."""
 
 
-def _deadline(spec: watchlists.DagSpec, margin: dt.timedelta) -> dt.timedelta:
-    """How long after a bar's end it may take to be loaded."""
-    if spec.calendar:  # TradingSessionTimetable: the run starts 15 min after the bar is final
-        return dt.timedelta(minutes=15) + margin
-    return spec.every + spec.settle + margin
+def _due_at(spec: watchlists.DagSpec, ends, margin: dt.timedelta):
+    """When bars ending at ``ends`` must be loaded: the end of the DAG interval they close in.
+
+    The OHLCV DAGs load the bars that closed in ``(start, end]`` and run ``settle`` after
+    ``end`` (``services.window``), on a UTC grid of ``every`` shifted by ``offset``; a daily
+    calendar DAG runs 15 minutes after the session's bar is final.
+    """
+    import pandas as pd
+
+    if spec.calendar:  # TradingSessionTimetable
+        return ends + pd.Timedelta(minutes=15) + margin
+    every, offset = pd.Timedelta(spec.every), pd.Timedelta(spec.offset)
+    interval_end = (ends - offset).dt.ceil(every) + offset
+    return interval_end + pd.Timedelta(spec.settle) + margin
 
 
 def expected_start(spec, symbol: str, timezone: str, now: dt.datetime, margin: dt.timedelta):
@@ -47,7 +56,8 @@ def expected_start(spec, symbol: str, timezone: str, now: dt.datetime, margin: d
     market = Market.of(symbol, split_symbol(symbol)[0], timezone)
     later = pd.Timestamp(now) + pd.Timedelta(days=3)
     rows = expected(market, spec.timeframe, now - LOOKBACK, later.to_pydatetime(), later)
-    due = rows["start"] + pd.Timedelta(spec.timeframe.delta + _deadline(spec, margin)) <= now
+    ends = rows["start"] + pd.Timedelta(spec.timeframe.delta)
+    due = _due_at(spec, ends, margin) <= now
     return None if not due.any() else rows.loc[due, "start"].iloc[-1].to_pydatetime()
 
 
