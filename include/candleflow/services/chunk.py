@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -80,6 +82,7 @@ def sync_chunk(
     symbols = list(dict.fromkeys(symbols))
     cuts = window.slices(tf, start, end, settings.slice_bars)
     began = time.perf_counter()
+    _warm_validation()
     prov = get_provider(provider, **(provider_options or {}))
     results = {s: SymbolResult(s) for s in symbols}
     try:
@@ -125,6 +128,23 @@ def _run(jobs, pool, depth: int, prov, lanes: Lanes) -> None:
             lanes.submit(symbol, lo, hi, ahead.pop(i))
     finally:
         lanes.close()
+
+
+def _warm_validation() -> None:
+    """Import Great Expectations and build the suite in the background while the chunk
+    resolves and fetches: a CLI process would otherwise pay seconds on its first validation
+    (Airflow's task processes are forked already warm: ``validation.warm``)."""
+    if "great_expectations" in sys.modules:
+        return
+    from candleflow.validation import warm
+
+    def run() -> None:
+        try:
+            warm.warm_up()
+        except Exception as exc:  # noqa: BLE001 - the first validation then warms up itself
+            log.warning("background validation warm-up failed: %s", exc)
+
+    threading.Thread(target=run, name="cf-warm-validation", daemon=True).start()
 
 
 def _timed_fetch(prov, symbol, tf, lo, hi, now):

@@ -6,8 +6,8 @@ audit row, the commit), and one connection waits for each in turn; on the 2-core
 machine that alone was 45-65 ms a symbol. ``lanes`` connections store different symbols at
 the same time, so those waits overlap with each other and with validation. Every symbol is
 pinned to one lane (a single thread with its own connection), so its slices are stored in
-order and a failed slice stops the ones after it. Validation runs under one lock: Great
-Expectations' cached context is not shared between threads.
+order and a failed slice stops the ones after it (Great Expectations itself runs one window
+at a time, under ``validation.suite.GX_LOCK``).
 
 Memory stays bounded: the dispatcher blocks once ``2 * lanes`` slices are waiting to be
 stored, besides the fetches running ahead.
@@ -28,7 +28,6 @@ from candleflow.services import load
 log = logging.getLogger(__name__)
 
 DEFAULT_LANES = 4
-VALIDATION = threading.Lock()
 
 
 class Lanes:
@@ -93,7 +92,7 @@ class Lanes:
         try:
             audit = load.store_slice(
                 conn, bars, stored.instrument, stored.id, ctx.tf, lo, hi, ctx.settings,
-                provider=ctx.provider, clock=clock, validation_lock=VALIDATION,
+                provider=ctx.provider, clock=clock,
             )  # fmt: skip
         except ValidationFailed as exc:  # rejects and audit row already stored
             result.fail(exc)

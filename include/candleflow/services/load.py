@@ -15,11 +15,9 @@ reachable start, so freshness and coverage can tell "not loaded" from "out of re
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import time
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -123,13 +121,8 @@ def store_slice(
     *,
     provider: str,
     clock: float,
-    validation_lock: AbstractContextManager[Any] | None = None,
 ) -> dict[str, Any]:
-    """Validate ``bars`` (what closed in the slice) and load them; returns the audit row.
-
-    ``validation_lock`` is held around validation when threads share this process's
-    validation state (the chunk's writer lanes).
-    """
+    """Validate ``bars`` (what closed in the slice) and load them; returns the audit row."""
     from candleflow.db.audit import AuditRecord, advance_watermark, record_reach, write_audit
     from candleflow.db.upsert import lock_series, upsert_bars
     from candleflow.validation import validate_bars
@@ -140,17 +133,16 @@ def store_slice(
     reachable = bars.attrs.get("reachable_start")
     missing = out_of_reach(instrument, tf, start, end, reachable, settings.now)
     lo, hi = window.fetch_range(tf, start, end)
-    with validation_lock or contextlib.nullcontext():
-        validating = time.perf_counter()  # inside the lock: the wait is not validation
-        result = validate_bars(
-            bars,
-            instrument=instrument,
-            timeframe=tf,
-            start=lo,
-            end=hi,
-            now=settings.now,
-            jump_threshold=settings.jump_threshold,
-        )
+    validating = time.perf_counter()
+    result = validate_bars(
+        bars,
+        instrument=instrument,
+        timeframe=tf,
+        start=lo,
+        end=hi,
+        now=settings.now,
+        jump_threshold=settings.jump_threshold,
+    )
     audit.update(
         rows_fetched=len(bars),
         rows_valid=len(result.valid),
