@@ -9,12 +9,18 @@ table. Three measurements, each against a fresh database on the warehouse server
    close, ``CREATE TABLE AS``) in the same run. The 1m bars of both must be equal.
 2. **Incremental cost.** Rolling up 100k new ticks on an empty table versus on a table with
    ``BENCH_ROLLUP_BASE_TICKS`` (default 10M) ticks already rolled up (median of 3 each).
-3. **Collector.** Delegated to ``bench_collector.py`` (replay server fast mode ->
+3. **A day of history inside a year.** A year of ticks of one instrument
+   (``BENCH_ROLLUP_YEAR_TICKS``, default 2M) rolled up into 1m/5m/15m/1h/1d bars but for one
+   day in its middle; then that day is imported (``db.ticks.insert_ticks``) and rolled up,
+   against the same day imported into an empty table (median of ``BENCH_ROLLUP_ROUNDS``,
+   default 5; each round deletes the day's ticks and bars first). The rebuild must follow the
+   day, not the year: target <= 1.5x.
+4. **Collector.** Delegated to ``bench_collector.py`` (replay server fast mode ->
    PostgreSQL: ticks/s and tick-to-commit latency).
 
 Writes ``benchmarks/results/rollup.json`` (and ``collector.json``); prints markdown rows.
 
-    .venv/bin/python benchmarks/bench_rollup.py [rollup|incremental|collector ...]
+    .venv/bin/python benchmarks/bench_rollup.py [rollup|incremental|reimport|collector ...]
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+from psycopg2 import sql
 
 from candleflow.db import connection, embedded, migrate
 from candleflow.managers import BarManager
@@ -57,8 +65,8 @@ def fresh_database(name: str) -> str:
     server = connection.admin_url(base, "postgres")
     admin = connection.connect(server, autocommit=True)
     with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     admin.close()
     url = connection.admin_url(server, name)
     conn = connection.connect(url)
@@ -156,6 +164,115 @@ def bench_incremental() -> dict:
     }
 
 
+YEAR = """
+INSERT INTO candleflow.ticks (instrument_id, ts, seq, price, size, source)
+SELECT %(iid)s, t, 0, round((100 + 5 * sin(g / 900.0) + random())::numeric, 2), 1 + g %% 7, 'bench'
+FROM generate_series(0, %(n)s - 1) g,
+     LATERAL (SELECT %(t0)s::timestamptz + g * %(step)s::interval AS t) x
+WHERE NOT (t >= %(day)s::timestamptz AND t < %(day)s::timestamptz + interval '1 day')
+"""
+
+
+def _day_frame(day, step_s: float):
+    import numpy as np
+    import pandas as pd
+
+    n = int(86_400 / step_s)
+    ts = pd.Timestamp(day) + pd.to_timedelta(np.arange(n) * step_s, unit="s")
+    rng = np.random.default_rng(7)
+    return pd.DataFrame(
+        {
+            "ts": pd.Series(ts).dt.as_unit("us").dt.floor("us"),
+            "seq": 0,
+            "price": np.round(100 + 5 * np.sin(np.arange(n) / 900) + rng.random(n), 2),
+            "size": 1.0 + np.arange(n) % 7,
+            "day_volume": np.nan,
+            "bid": np.nan,
+            "ask": np.nan,
+        }
+    )
+
+
+def _day_rounds(url: str, iid: int, frame, day, rounds: int) -> tuple[list[float], list[float]]:
+    """(import seconds, rollup seconds) of each round of importing ``frame`` and rolling up."""
+    from candleflow.db.ticks import insert_ticks
+
+    imports, rollups = [], []
+    conn = connection.connect(url)
+    for r in range(rounds):
+        with conn, conn.cursor() as cur:  # the day as it was before its import
+            params = {"iid": iid, "day": day}
+            cur.execute(
+                "DELETE FROM candleflow.ticks WHERE instrument_id = %(iid)s AND ts >= %(day)s"
+                " AND ts < %(day)s::timestamptz + interval '1 day'",
+                params,
+            )
+            cur.execute(
+                "DELETE FROM candleflow.bars WHERE instrument_id = %(iid)s AND ts >= %(day)s"
+                " AND ts < %(day)s::timestamptz + interval '1 day'",
+                params,
+            )
+        began = time.perf_counter()
+        with conn:
+            insert_ticks(conn, iid, frame, run_id=f"day-{r}", source="bench")
+        imports.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        BarManager().rollup(conn, run_id=f"day-{r}", instrument_ids=[iid])
+        rollups.append(time.perf_counter() - began)
+    conn.close()
+    return imports, rollups
+
+
+def bench_reimport() -> dict:
+    """A day of history imported inside a rolled-up year vs into an empty table."""
+    import datetime as dt
+
+    year_ticks = int(os.environ.get("BENCH_ROLLUP_YEAR_TICKS", 2_000_000))
+    rounds = int(os.environ.get("BENCH_ROLLUP_ROUNDS", 5))
+    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    step_s = 366 * 86_400 / year_ticks
+    day = t0 + dt.timedelta(days=182)
+    frame = _day_frame(day, step_s)
+
+    empty_url = fresh_database("cf_bench_reimport_empty")
+    empty_imports, empty_rollups = _day_rounds(empty_url, 1, frame, day, rounds)
+
+    year_url = fresh_database("cf_bench_reimport_year")
+    conn = connection.connect(year_url)
+    began = time.perf_counter()
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            YEAR,
+            {"iid": 1, "n": year_ticks, "t0": t0, "step": dt.timedelta(seconds=step_s), "day": day},
+        )
+        stored = cur.rowcount
+    with conn, conn.cursor() as cur:
+        cur.execute("ANALYZE candleflow.ticks")
+    load_s = time.perf_counter() - began
+    began = time.perf_counter()
+    built = BarManager().rollup(conn, run_id="year").built
+    year_rollup_s = time.perf_counter() - began
+    conn.close()
+    year_imports, year_rollups = _day_rounds(year_url, 1, frame, day, rounds)
+    rollup_ratio = statistics.median(year_rollups) / statistics.median(empty_rollups)
+    total = [a + b for a, b in zip(year_imports, year_rollups, strict=True)]
+    empty_total = [a + b for a, b in zip(empty_imports, empty_rollups, strict=True)]
+    return {
+        "year_ticks": stored,
+        "day_ticks": len(frame),
+        "year_load_s": round(load_s, 2),
+        "year_rollup_s": round(year_rollup_s, 2),
+        "year_bars_built": built,
+        "empty_import_s": [round(t, 3) for t in empty_imports],
+        "empty_rollup_s": [round(t, 3) for t in empty_rollups],
+        "year_import_s": [round(t, 3) for t in year_imports],
+        "year_rollup_day_s": [round(t, 3) for t in year_rollups],
+        "rollup_ratio": round(rollup_ratio, 3),
+        "total_ratio": round(statistics.median(total) / statistics.median(empty_total), 3),
+        "load_average": os.getloadavg()[0],
+    }
+
+
 def main(which: list[str]) -> None:
     machine = {"python": platform.python_version(), "cpus": os.cpu_count()}
     RESULTS.mkdir(exist_ok=True)
@@ -174,6 +291,14 @@ def main(which: list[str]) -> None:
             f"| {i['base_ticks']:,} | {statistics.median(i['empty_s'])} |"
             f" {statistics.median(i['big_s'])} | {i['ratio']} |"
         )
+    if "reimport" in which:
+        rollup["reimport"] = d = bench_reimport()
+        print("| year ticks | day ticks | day rollup in empty (s) | in the year (s) | ratio |")
+        print(
+            f"| {d['year_ticks']:,} | {d['day_ticks']:,} |"
+            f" {statistics.median(d['empty_rollup_s'])} |"
+            f" {statistics.median(d['year_rollup_day_s'])} | {d['rollup_ratio']} |"
+        )
     if rollup:
         path = RESULTS / "rollup.json"
         earlier = json.loads(path.read_text()) if path.exists() else {}
@@ -185,4 +310,4 @@ def main(which: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["rollup", "incremental", "collector"])
+    main(sys.argv[1:] or ["rollup", "incremental", "reimport", "collector"])

@@ -7,6 +7,7 @@ met). Ratios are the ones the scripts measured side by side in the same run.
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -129,6 +130,17 @@ def rollup(d: dict) -> Iterator[Row]:
         "<= 1.2x",
         _met(i["ratio"] <= 1.2),
     )
+    if "reimport" in d:
+        r = d["reimport"]
+        yield (
+            f"rollup of a day ({r['day_ticks']:,} ticks) imported inside a rolled-up year"
+            f" ({r['year_ticks']:,} ticks)",
+            f"{statistics.median(r['year_rollup_day_s']):.3f}s",
+            f"same day, empty table {statistics.median(r['empty_rollup_s']):.3f}s",
+            f"{r['rollup_ratio']:.2f}x",
+            "<= 1.5x",
+            _met(r["rollup_ratio"] <= 1.5),
+        )
 
 
 def collector(d: dict) -> Iterator[Row]:

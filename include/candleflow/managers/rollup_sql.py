@@ -130,16 +130,23 @@ FROM agg a LEFT JOIN increments i USING (instrument_id, ts)
 )
 
 #: A higher level's bars from its parent level's (``_rollup_taken``: the buckets to build).
+#: One primary-key range scan per bucket (LATERAL), never a join of buckets and bars on
+#: the instrument alone: ``bars`` has just been written in this transaction, its statistics
+#: are stale, and the planner's hash join on ``instrument_id`` with a ts filter compared
+#: every bucket with every bar of the instrument (a year of one symbol: 10^10 comparisons).
 BUILD_FROM_PARENT = """
 CREATE TEMP TABLE _rollup_bars ON COMMIT DROP AS
-SELECT d.instrument_id, d.ts,
-       (array_agg(b.open ORDER BY b.ts))[1] AS open, max(b.high) AS high,
-       min(b.low) AS low, (array_agg(b.close ORDER BY b.ts DESC))[1] AS close,
-       sum(b.volume) AS volume
+SELECT d.instrument_id, d.ts, x.open, x.high, x.low, x.close, x.volume
 FROM _rollup_taken d
-JOIN candleflow.bars b ON b.instrument_id = d.instrument_id AND b.timeframe = %(parent)s
-     AND b.source = 'rollup' AND NOT b.filled AND b.ts >= d.ts AND b.ts < d.end_ts
-GROUP BY 1, 2;
+CROSS JOIN LATERAL (
+    SELECT (array_agg(b.open ORDER BY b.ts))[1] AS open, max(b.high) AS high,
+           min(b.low) AS low, (array_agg(b.close ORDER BY b.ts DESC))[1] AS close,
+           sum(b.volume) AS volume
+    FROM candleflow.bars b
+    WHERE b.instrument_id = d.instrument_id AND b.timeframe = %(parent)s
+      AND b.source = 'rollup' AND b.ts >= d.ts AND b.ts < d.end_ts AND NOT b.filled
+) x
+WHERE x.open IS NOT NULL;
 DROP TABLE _rollup_taken;
 """
 
