@@ -112,8 +112,8 @@ def rule_failures(
     if live and rules.late_after is not None:
         checks["late"] = in_range < (now - rules.late_after)
     failed = pd.DataFrame(checks).fillna(False).astype(bool).to_numpy()
-    names = np.array(list(checks))
-    out = pd.Series([[]] * len(frame), index=frame.index, dtype=object)
-    for i in np.flatnonzero(failed.any(axis=1)):  # usually none: no per-row work
-        out.iat[i] = list(names[failed[i]])
-    return out
+    names = list(checks)
+    rows: list[list[str]] = [[]] * len(frame)  # one shared empty list: valid rows, no work
+    for i in np.flatnonzero(failed.any(axis=1)).tolist():
+        rows[i] = [name for name, bad in zip(names, failed[i].tolist(), strict=True) if bad]
+    return pd.Series(rows, index=frame.index, dtype=object)
