@@ -32,7 +32,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy as np
 import pandas as pd
 
-from candleflow.db import bulk, connection, embedded, migrate, upsert
+from candleflow.db import bars as bar_writer
+from candleflow.db import bulk, connection, embedded, migrate
 
 RESULTS = Path(__file__).parent / "results" / "load.json"
 DB_NAME = "cf_bench_load"
@@ -175,8 +176,8 @@ def hook_insert_rows(url: str, frame: pd.DataFrame) -> None:
 
 def upsert_run(url: str, instrument_id: int, bars: pd.DataFrame, run_id: str):
     with connection.transaction(url) as conn:
-        upsert.lock_series(conn, instrument_id, "1m")
-        return upsert.upsert_bars(conn, instrument_id, "1m", bars, run_id=run_id)
+        bar_writer.lock_series(conn, instrument_id, "1m")
+        return bar_writer.upsert_bars(conn, instrument_id, "1m", bars, run_id=run_id)
 
 
 def n_tup_upd(url: str) -> int:

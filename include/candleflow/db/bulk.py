@@ -1,7 +1,8 @@
 """Bulk loading: a DataFrame (or Arrow table) into a table through binary ``COPY``.
 
-The append-only load of ticks is in ``candleflow.db.ticks_load``; the merge of bars, which
-must tell inserted from updated from unchanged rows, is in ``candleflow.db.upsert``.
+This is plumbing, not a table writer: the append-only load of ticks is in
+``candleflow.db.ticks``; the merge of bars, which must tell inserted from updated from
+unchanged rows, is in ``candleflow.db.bars``.
 
 Why binary COPY built with numpy: every load path of this project runs inside the caller's
 psycopg2 transaction (one per instrument x window), so the staging step must use that same
