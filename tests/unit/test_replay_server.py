@@ -215,11 +215,11 @@ def test_same_seed_same_bars_other_seed_other_bars() -> None:
     assert window.equals(wide[inside].reset_index(drop=True))
 
 
-def test_generation_of_50k_hourly_bars_is_fast() -> None:
-    started = time.perf_counter()
+def test_generation_of_50k_hourly_bars_is_contiguous() -> None:
+    # Speed lives in benchmarks/ (bench_tv_fetch serves 50k bars); here: every hour, once.
     out = synthetic.bars("BINANCE:BTCUSDT", "1h", "2018-01-01", "2023-09-30")
-    assert len(out) > 50_000
-    assert time.perf_counter() - started < 0.5
+    assert len(out) == (dt.datetime(2023, 9, 30) - dt.datetime(2018, 1, 1)) // dt.timedelta(hours=1)
+    assert (out["ts"].diff().dropna() == dt.timedelta(hours=1)).all()
 
 
 def test_bad_parameters_get_critical_errors(server) -> None:
@@ -292,15 +292,14 @@ def test_ticks_are_deterministic_for_a_seed(server) -> None:
     assert prices() == prices()
 
 
-def test_fast_mode_streams_more_than_20k_ticks_per_second(server) -> None:
+def test_fast_mode_sends_ticks_in_frames_of_ticks_per_frame(server) -> None:
+    # The rate itself (>= 20k ticks/s through the collector) is measured in bench_collector.
     symbols = ("BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "NASDAQ:AAPL", "NYSE:IBM")
     client = quote_client(server.url + "?tick_interval=0&ticks_per_frame=500", *symbols)
     for _ in symbols:
         client.frame()  # snapshots
-    count, started = 0, time.perf_counter()
-    while time.perf_counter() - started < 1.0:
-        count += client.frame().count('"m":"qsd"')
-    assert count / (time.perf_counter() - started) > 20_000
+    counts = [client.frame().count('"m":"qsd"') for _ in range(20)]
+    assert counts == [500 * len(symbols)] * 20  # ticks_per_frame is per symbol
 
 
 # ----- fault scenarios ------------------------------------------------------------------------
@@ -323,7 +322,8 @@ def test_heartbeat_echo_keeps_the_connection_and_silence_closes_it() -> None:
                 break
             beats.append(data.decode())
         assert beats == ["~m~4~m~~h~1"]
-        assert time.monotonic() - started < 1.0  # 0.1 s to the heartbeat + 0.3 s to wait
+        # 0.1 s to the heartbeat + 0.3 s to wait; well before the client's own 3 s timeout
+        assert time.monotonic() - started < 2.5
         assert data[2:] == b"heartbeat timeout"
         records = {r.id: r for r in srv.stats.connections}
     assert records[2].closed == "heartbeat timeout"
