@@ -20,6 +20,7 @@ TABLES = {
     "load_audit",
     "schema_migrations",
     "health_checks",
+    "tick_streams",
 }
 
 
@@ -161,3 +162,23 @@ def test_loads_refuse_an_unknown_instrument(db):
     ticks = pd.DataFrame({"ts": [pd.Timestamp(TS)], "price": [1.0], "size": [1.0]})
     with pytest.raises(ValueError, match="unknown instrument_id"):
         insert_ticks(db, 999_999, ticks, run_id="r")
+
+
+def test_rejected_rows_have_a_natural_key(db):
+    row = (
+        "INSERT INTO candleflow.rejected_bars (run_id, symbol, timeframe, ts, rules, raw)"
+        " VALUES (%s, 'NASDAQ:AAPL', '1h', %s, ARRAY['high_ge_low'], '{\"high\": 1}')"
+    )
+    with db, db.cursor() as cur:
+        cur.execute(row, ("r1", TS))
+        cur.execute(row, ("r1", None))  # a missing ts is a key value of its own
+    with pytest.raises(psycopg2.errors.UniqueViolation), db, db.cursor() as cur:
+        cur.execute(row, ("r2", TS))  # another run, the same rejected values
+    tick = (
+        "INSERT INTO candleflow.rejected_ticks (run_id, symbol, ts, rules, raw)"
+        " VALUES (%s, 'NASDAQ:AAPL', NULL, ARRAY['bad_ts'], '{\"ts\": \"1.7e12\"}')"
+    )
+    with db, db.cursor() as cur:
+        cur.execute(tick, ("r1",))
+    with pytest.raises(psycopg2.errors.UniqueViolation), db, db.cursor() as cur:
+        cur.execute(tick, ("r2",))
