@@ -12,6 +12,7 @@ The last line is ``compose-check: success, N bars`` (exit 0) or ``compose-check:
     python docker/compose_check.py --if-possible # make test: skip, saying why, without an engine
     python docker/compose_check.py --keep        # leave the stack up to look at it
     python docker/compose_check.py --down        # tear down what --keep left
+    python docker/compose_check.py --keep --reuse-image  # iterate on the stack, no rebuild
 
 The steps are in docker/composecheck/ (see its __init__), the figures of the last run in
 .candleflow/compose/last-run.json, and docs/scaling.md says how it was measured.
@@ -39,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     group.add_argument("--keep", action="store_true", help="leave the stack running")
     group.add_argument("--down", action="store_true", help="tear down what --keep left")
+    parser.add_argument(
+        "--reuse-image",
+        action="store_true",
+        help="use an existing Airflow image as it is (iterating on the stack)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="compose-check: %(message)s")
     signal.signal(signal.SIGTERM, _interrupt)
@@ -51,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.if_possible and (reason := engine.why_not()):
         print(f"compose-check: skipped: {reason}", flush=True)
         return 0
-    return check.run(keep=args.keep)
+    return check.run(keep=args.keep, reuse=args.reuse_image)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@
 A running engine (``DOCKER_HOST``, else ``/var/run/docker.sock``) is used as it is and left
 running. Otherwise, as root, the check installs Debian's ``docker.io`` and ``docker-compose``
 with apt if they are missing, and starts ``dockerd`` the way it was seen to work on this kind
-of machine (a VM without a registry): ``--storage-driver=vfs --iptables=false
---bridge=none``. That daemon never touches the machine's firewall or creates a bridge; the
-stack runs with host networking. It has its own socket and state under ``/run`` and keeps
-its images in ``.candleflow/compose/docker`` (the layer cache of the next run), and it runs
-under ``nice`` so the image builds yield to whatever else the machine does.
+of machine (a VM without a registry): ``--iptables=false --bridge=none``, so it never
+touches the machine's firewall or creates a bridge (the stack runs with host networking),
+and the ``overlay2`` storage driver where the kernel has overlayfs, else ``vfs`` (which
+copies the whole file system for every layer: several times slower, several GB more). It
+has its own socket and state under ``/run``, keeps its images in ``.candleflow/compose/docker``
+(the layer cache of the next run), and runs under ``nice`` so that the image builds yield
+to whatever else the machine does.
 """
 
 from __future__ import annotations
@@ -50,6 +52,17 @@ def _answers(docker_host: str) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
+
+
+def _alive(pid: int, child: subprocess.Popen | None) -> bool:
+    """Whether ``pid`` still runs; reaps it when it is our child (no zombie counts as alive)."""
+    if child is not None and child.pid == pid:
+        return child.poll() is None
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def docker_binary() -> str:
@@ -100,7 +113,9 @@ class Engine:
     data_root: Path
     docker_host: str = ""
     started: bool = False
+    driver: str = ""
     run_dir: Path = field(init=False)
+    _proc: subprocess.Popen | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         key = hashlib.sha256(str(self.data_root.resolve()).encode()).hexdigest()[:10]
@@ -138,8 +153,22 @@ class Engine:
         return True
 
     def _start(self) -> None:
+        """overlay2 where the kernel has overlayfs (fast, layers are diffs), else vfs."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.data_root.mkdir(parents=True, exist_ok=True)
+        with open("/proc/filesystems") as known:
+            drivers = ["overlay2", "vfs"] if "overlay" in known.read() else ["vfs"]
+        for driver in drivers:
+            if self._start_with(driver):
+                self.driver = driver
+                log.info("started dockerd (%s, host networking only) at %s", driver,
+                         self.docker_host)  # fmt: skip
+                return
+            log.warning("dockerd did not start with the %s storage driver", driver)
+        tail = self.log_path.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"dockerd did not start with {' or '.join(drivers)}:\n{tail}")
+
+    def _start_with(self, driver: str) -> bool:
         log_file = self.log_path.open("ab")
         argv = [
             "nice",
@@ -154,40 +183,59 @@ class Engine:
             str(self.run_dir / "dockerd.pid"),
             "--host",
             self.docker_host,
-            "--storage-driver=vfs",
+            f"--storage-driver={driver}",
             "--iptables=false",
             "--bridge=none",
         ]
-        subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        self._proc = subprocess.Popen(
+            argv, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log_file.close()
         deadline = time.monotonic() + 60
         while not _answers(self.docker_host):
-            if time.monotonic() > deadline:
-                tail = self.log_path.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"dockerd did not answer within 60 s:\n{tail}")
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self._stop_process(self._proc.pid)
+                self._proc = None
+                return False
             time.sleep(0.5)
-        log.info("started dockerd (vfs, host networking only) at %s", self.docker_host)
+        return True
+
+    def unnice(self) -> None:
+        """Back to normal priority once the images are built: the running stack (heartbeats,
+        health checks) must not starve behind the machine's other work."""
+        import psutil
+
+        if not self.started or self._proc is None:
+            return
+        root = psutil.Process(self._proc.pid)
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                proc.nice(0)
 
     def stop(self) -> None:
         """Stop the dockerd this check started (it stops its containerd); never another."""
         if not self.started:
             return
-        pid_file = self.run_dir / "dockerd.pid"
         try:
-            pid = int(pid_file.read_text())
+            pid = int((self.run_dir / "dockerd.pid").read_text())
         except (OSError, ValueError):
-            return
+            pid = self._proc.pid if self._proc else 0
+        if pid:
+            self._stop_process(pid)
+            log.info("stopped dockerd %d", pid)
+        self._clean_run_dir()
+
+    def _stop_process(self, pid: int) -> None:
+        """SIGTERM, then after 60 s SIGKILL to its session (dockerd and its containerd)."""
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        while time.monotonic() < deadline and _alive(pid, self._proc):
             time.sleep(0.5)
-        if Path(f"/proc/{pid}").exists():
+        if _alive(pid, self._proc):
             log.warning("dockerd %d did not stop within 60 s; killing its process group", pid)
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)  # its own session: dockerd and its containerd
-        log.info("stopped dockerd %d", pid)
-        self._clean_run_dir()
+                os.killpg(pid, signal.SIGKILL)
 
     def _clean_run_dir(self) -> None:
         """dockerd leaves its default network namespace mounted in the exec root."""

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from composecheck import CACHE, ROOT, scenario
 from composecheck.engine import Engine, Unavailable, docker_binary, install_packages
-from composecheck.images import Images
+from composecheck.images import AIRFLOW_IMAGE, Images
 from composecheck.stack import Stack, compose_client, settings
 
 log = logging.getLogger("compose-check")
@@ -69,7 +69,7 @@ def _disk(engine: Engine) -> dict[str, int]:
     return sizes
 
 
-def build_images(engine: Engine, timings: Timings) -> dict[str, str]:
+def build_images(engine: Engine, timings: Timings, *, reuse: bool = False) -> dict[str, str]:
     docker = [docker_binary()]
     images = Images(docker, {**os.environ, **engine.env}, CACHE)
     with timings("base image"):
@@ -82,11 +82,14 @@ def build_images(engine: Engine, timings: Timings) -> dict[str, str]:
     with timings("postgres and redis images"):
         images.services(base)
     with timings("airflow image"):
-        images.airflow(base, images.uv(UV, UV_VERSION))
+        if reuse and images.has(AIRFLOW_IMAGE):
+            images.names["airflow"] = AIRFLOW_IMAGE
+        else:
+            images.airflow(base, images.uv(UV, UV_VERSION))
     return images.names
 
 
-def run(keep: bool) -> int:
+def run(keep: bool, *, reuse: bool = False) -> int:
     """The whole check; prints its one-line outcome last, after the teardown."""
     timings = Timings()
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -98,7 +101,8 @@ def run(keep: bool) -> int:
             engine.ensure()
             if not shutil.which("docker-compose"):
                 install_packages(["docker-compose"])
-        names = build_images(engine, timings)
+        names = build_images(engine, timings, reuse=reuse)
+        engine.unnice()
         from candleflow.testing import ReplayServer
 
         with ReplayServer(host="127.0.0.1", port=0, seed=scenario.SEED) as replay:
@@ -107,7 +111,7 @@ def run(keep: bool) -> int:
                 compose_client(docker), docker, engine.env, settings(names, replay.url), CACHE
             )
             stack.down()  # whatever an interrupted run left
-            stack.write_second_worker()
+            stack.write_merged()
             outcome = f"success, {scenario.play(stack, replay, timings)} bars"
     except (
         Unavailable,

@@ -1,10 +1,10 @@
 """The Compose project the check brings up and tears down: files, settings, health, kills.
 
-The project runs ``docker-compose.yaml`` with ``docker-compose.check.yaml`` on top, plus one
-generated file: ``airflow-worker-b``, a copy of the (merged) ``airflow-worker`` service with its
-own host name, taken from ``config --no-interpolate`` so that the two workers cannot drift
-apart. Secrets are made fresh for each run and passed in the client's environment only
-(never written to disk, never logged); an empty ``--env-file`` keeps a user's ``.env`` out.
+The project runs ``docker-compose.yaml`` with ``docker-compose.check.yaml`` laid over it
+(merged here, see ``merged``), plus ``airflow-worker-b``, a copy of the merged
+``airflow-worker`` service with its own host name. Secrets are made fresh for each
+run and passed in the client's environment only (never written to disk, never logged); an
+empty ``--env-file`` keeps a user's ``.env`` out.
 """
 
 from __future__ import annotations
@@ -73,6 +73,44 @@ def settings(images: dict[str, str], tradingview_url: str) -> dict[str, str]:
     return values
 
 
+def _merge(base: dict, override: dict) -> dict:
+    """One service of an override file laid over the base file's (Compose's merge rules)."""
+    merged = dict(base)
+    for key, value in override.items():
+        old = merged.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            merged[key] = {**old, **value}
+        elif key == "volumes" and old:
+            by_target = {v.split(":")[1]: v for v in [*old, *value]}
+            merged[key] = list(by_target.values())
+        elif key in ("extra_hosts", "ports") and old:
+            merged[key] = list(dict.fromkeys([*old, *value]))
+        else:
+            merged[key] = value
+    return merged
+
+
+def merged() -> dict:
+    """docker-compose.yaml with docker-compose.check.yaml laid over it, as Compose would.
+
+    Merged here rather than by ``-f a -f b`` for two things an override cannot say:
+    ``ports`` go away on the host network (Docker refuses port bindings there; a service
+    listens on its own port), and ``airflow-worker-b`` is the merged ``airflow-worker`` under
+    another host name, so the two workers cannot drift apart. Merging the files as written
+    keeps every ``${VAR}`` a reference (``config --no-interpolate`` of docker-compose 1.29
+    cannot: it validates the uninterpolated ports).
+    """
+    base, check = (yaml.safe_load(path.read_text()) for path in FILES)
+    services = {}
+    for name, service in base["services"].items():
+        service = _merge(service, check["services"].get(name, {}))
+        if service.get("network_mode") == "host":
+            service.pop("ports", None)
+        services[name] = service
+    services["airflow-worker-b"] = {**services["airflow-worker"], "hostname": "cf-worker-b"}
+    return {"services": services, "volumes": base["volumes"]}
+
+
 class Stack:
     """One Compose project, driven through the compose client with a clean environment."""
 
@@ -87,40 +125,39 @@ class Stack:
         self.client, self.docker, self.values, self.work = client, docker, values, work
         base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
         self.env = {**base, **engine_env, **values}
-        self.extra = work / "check-worker-b.yaml"
+        self.merged = work / "check-compose.yaml"
         self.no_env_file = work / "empty.env"  # compose 1.29 refuses /dev/null
         self.no_env_file.touch()
 
     def _files(self) -> list[str]:
-        files = [*FILES, self.extra] if self.extra.exists() else list(FILES)
-        return [arg for f in files for arg in ("-f", str(f))]
+        return ["-f", str(self.write_merged())]  # always from the files as they are now
 
     def compose(self, *args: str, timeout: float = 900, **kwargs) -> subprocess.CompletedProcess:
-        argv = [
-            *self.client,
-            "--project-name",
-            PROJECT,
-            "--project-directory",
-            str(ROOT),
-            "--env-file",
-            str(self.no_env_file),
-            *self._files(),
-            *args,
-        ]
-        return subprocess.run(argv, env=self.env, timeout=timeout, check=True, **kwargs)
+        """Run the compose client; a failure raises RuntimeError with the end of its stderr."""
+        argv = [*self.client, "--project-name", PROJECT, "--project-directory", str(ROOT),
+                "--env-file", str(self.no_env_file), *self._files(), *args]  # fmt: skip
+        if not kwargs.get("capture_output"):
+            kwargs.setdefault("stderr", subprocess.PIPE)
+        done = subprocess.run(argv, env=self.env, timeout=timeout, check=False, **kwargs)
+        if done.returncode != 0:
+            err = (
+                done.stderr.decode(errors="replace")
+                if isinstance(done.stderr, bytes)
+                else done.stderr
+            )
+            raise RuntimeError(
+                f"compose {args[0]} failed ({done.returncode}): {(err or '')[-1500:]}"
+            )
+        return done
 
-    def write_second_worker(self) -> None:
-        """airflow-worker-b: the merged airflow-worker service under another host name."""
-        self.extra.unlink(missing_ok=True)
-        merged = yaml.safe_load(
-            self.compose("config", "--no-interpolate", capture_output=True, text=True).stdout
+    def write_merged(self) -> Path:
+        """The two files merged into one, plus ``airflow-worker-b`` (see ``merged``)."""
+        self.merged.write_text(
+            "# Generated by docker/compose_check.py from docker-compose.yaml and\n"
+            "# docker-compose.check.yaml; every ${VAR} is still a reference.\n"
+            + yaml.safe_dump(merged(), sort_keys=False, width=1000)
         )
-        worker = merged["services"]["airflow-worker"]
-        worker["hostname"] = "cf-worker-b"
-        self.extra.write_text(
-            "# Generated by docker/compose_check.py: airflow-worker under another host name.\n"
-            + yaml.safe_dump({"services": {"airflow-worker-b": worker}}, sort_keys=False)
-        )
+        return self.merged
 
     def down(self) -> None:
         """Containers, networks and volumes of the project, whatever a previous run left."""

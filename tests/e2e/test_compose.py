@@ -439,3 +439,30 @@ def test_the_wheelhouse_follows_the_lock_markers_of_a_linux_python_3_11():
     assert "colorama" not in names  # sys_platform == 'win32' only
     assert "apache-airflow" in names and "candleflow" not in names
     assert all(hashes and all(h.startswith("sha256:") for h in hashes) for hashes in names.values())
+
+
+def test_the_merged_check_file_drops_host_ports_and_clones_the_worker():
+    import jsonschema
+
+    sys.path.insert(0, str(ROOT / "docker"))
+    try:
+        from composecheck.stack import merged
+    finally:
+        sys.path.remove(str(ROOT / "docker"))
+    result = merged()
+    vendor = resources.files("check_jsonschema.builtin_schemas.vendor")
+    schema = json.loads(vendor.joinpath("compose-spec.json").read_text())
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(result))
+    assert not errors, [e.message for e in errors]
+    services = result["services"]
+    assert all("ports" not in s for s in services.values() if s["network_mode"] == "host")
+    a, b = services["airflow-worker"], services["airflow-worker-b"]
+    assert (a["hostname"], b["hostname"]) == ("cf-worker-a", "cf-worker-b")
+    assert {**a, "hostname": None} == {**b, "hostname": None}
+    # The base file's settings survive the merge; the check's replace only what it names.
+    env = a["environment"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["CANDLEFLOW_WATCHLIST"] == "/opt/airflow/check/watchlist.toml"
+    targets = [v.split(":")[1] for v in a["volumes"]]
+    assert "/opt/airflow/dags" in targets and "/opt/airflow/check/watchlist.toml" in targets
+    assert len(targets) == len(set(targets))
