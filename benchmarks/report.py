@@ -332,6 +332,44 @@ def stack(d: dict) -> Iterator[Row]:
         )
 
 
+def lineage(d: dict) -> Iterator[Row]:
+    for r in d["in_process"]:
+        if r["symbols"] < 100:
+            continue
+        cost = r["facets_s"] + r["emit_s"]
+        yield (
+            f"OpenLineage on: facets + COMPLETE event of a {r['symbols']}-symbol chunk"
+            f" ({r['event_bytes'] / 1e6:.2f} MB)",
+            f"{cost:.2f}s",
+            f"sync_chunk's own work {r['sync_chunk_s']:.1f}s",
+            f"{r['lineage_share']:.1%}",
+            "<= 5%",
+            _met(r["lineage_share"] <= 0.05),
+        )
+    e2e = d.get("end_to_end")
+    if e2e:
+        off = sum(e2e["walls"]["off"]) / len(e2e["walls"]["off"])
+        imports = e2e["plugin_import_s"]
+        yield (
+            "OpenLineage on: per task of `airflow dags test ohlcv_1h` (one 100-symbol chunk)",
+            f"+{e2e['overhead_s']:.2f}s",
+            f"wall with it off {off:.1f}s (listener {e2e['listener_s']:.2f}s, plugin import"
+            f" {imports['on'] - imports['off']:.2f}s)",
+            f"{e2e['overhead_s'] / off:.1%}",
+            "report",
+            "n/a",
+        )
+    off = d["off"]
+    yield (
+        "OpenLineage off: a chunk's lineage/metrics bookkeeping per symbol",
+        f"{off['per_symbol_us']:.0f} us",
+        "the chunk's time per symbol",
+        f"{off['share_of_symbol_time']:.2%}",
+        "report",
+        "n/a",
+    )
+
+
 EXTRACTORS: dict[str, Callable[[dict], Iterator[Row]]] = {
     "tv_decode": tv_decode,
     "tv_fetch": tv_fetch,
@@ -347,6 +385,7 @@ EXTRACTORS: dict[str, Callable[[dict], Iterator[Row]]] = {
     "sync": sync,
     "memory": memory,
     "stack": stack,
+    "lineage": lineage,
 }
 
 

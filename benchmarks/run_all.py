@@ -32,6 +32,7 @@ SCRIPTS = [
     "sync",
     "memory",
     "stack",
+    "lineage",
 ]
 
 
