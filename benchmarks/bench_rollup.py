@@ -13,8 +13,9 @@ table. Three measurements, each against a fresh database on the warehouse server
    (``BENCH_ROLLUP_YEAR_TICKS``, default 2M) rolled up into 1m/5m/15m/1h/1d bars but for one
    day in its middle; then that day is imported (``db.ticks.insert_ticks``) and rolled up,
    against the same day imported into an empty table (median of ``BENCH_ROLLUP_ROUNDS``,
-   default 5; each round deletes the day's ticks and bars first). The rebuild must follow the
-   day, not the year: target <= 1.5x.
+   default 5, the rounds of the two tables alternating; each round deletes the day's ticks and
+   bars and vacuums first, untimed). The rebuild must follow the day, not the year: target
+   <= 1.5x.
 4. **Collector.** Delegated to ``bench_collector.py`` (replay server fast mode ->
    PostgreSQL: ticks/s and tick-to-commit latency).
 
@@ -193,34 +194,44 @@ def _day_frame(day, step_s: float):
     )
 
 
-def _day_rounds(url: str, iid: int, frame, day, rounds: int) -> tuple[list[float], list[float]]:
-    """(import seconds, rollup seconds) of each round of importing ``frame`` and rolling up."""
+def _day_round(url: str, iid: int, frame, day, run: str) -> tuple[float, float]:
+    """(import seconds, rollup seconds) of one round: the day's ticks and bars are deleted
+    (the day as it was before its import), then ``frame`` is imported and rolled up."""
     from candleflow.db.ticks import insert_ticks
 
-    imports, rollups = [], []
     conn = connection.connect(url)
-    for r in range(rounds):
-        with conn, conn.cursor() as cur:  # the day as it was before its import
+    try:
+        with conn, conn.cursor() as cur:
             params = {"iid": iid, "day": day}
-            cur.execute(
-                "DELETE FROM candleflow.ticks WHERE instrument_id = %(iid)s AND ts >= %(day)s"
-                " AND ts < %(day)s::timestamptz + interval '1 day'",
-                params,
-            )
-            cur.execute(
-                "DELETE FROM candleflow.bars WHERE instrument_id = %(iid)s AND ts >= %(day)s"
-                " AND ts < %(day)s::timestamptz + interval '1 day'",
-                params,
-            )
+            for table in ("ticks", "bars"):
+                cur.execute(
+                    sql.SQL(
+                        "DELETE FROM {} WHERE instrument_id = %(iid)s AND ts >= %(day)s"
+                        " AND ts < %(day)s::timestamptz + interval '1 day'"
+                    ).format(sql.Identifier("candleflow", table)),
+                    params,
+                )
+        _vacuum(url)  # the deleted rows gone, as in a warehouse whose autovacuum keeps up
         began = time.perf_counter()
         with conn:
-            insert_ticks(conn, iid, frame, run_id=f"day-{r}", source="bench")
-        imports.append(time.perf_counter() - began)
+            insert_ticks(conn, iid, frame, run_id=run, source="bench")
+        imported = time.perf_counter() - began
         began = time.perf_counter()
-        BarManager().rollup(conn, run_id=f"day-{r}", instrument_ids=[iid])
-        rollups.append(time.perf_counter() - began)
-    conn.close()
-    return imports, rollups
+        BarManager().rollup(conn, run_id=run, instrument_ids=[iid])
+        return imported, time.perf_counter() - began
+    finally:
+        conn.close()
+
+
+def _vacuum(url: str) -> None:
+    conn = connection.connect(url, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "VACUUM (ANALYZE) candleflow.ticks, candleflow.bars, candleflow.rollup_dirty"
+            )
+    finally:
+        conn.close()
 
 
 def bench_reimport() -> dict:
@@ -235,8 +246,6 @@ def bench_reimport() -> dict:
     frame = _day_frame(day, step_s)
 
     empty_url = fresh_database("cf_bench_reimport_empty")
-    empty_imports, empty_rollups = _day_rounds(empty_url, 1, frame, day, rounds)
-
     year_url = fresh_database("cf_bench_reimport_year")
     conn = connection.connect(year_url)
     began = time.perf_counter()
@@ -246,14 +255,20 @@ def bench_reimport() -> dict:
             {"iid": 1, "n": year_ticks, "t0": t0, "step": dt.timedelta(seconds=step_s), "day": day},
         )
         stored = cur.rowcount
-    with conn, conn.cursor() as cur:
-        cur.execute("ANALYZE candleflow.ticks")
     load_s = time.perf_counter() - began
     began = time.perf_counter()
     built = BarManager().rollup(conn, run_id="year").built
     year_rollup_s = time.perf_counter() - began
     conn.close()
-    year_imports, year_rollups = _day_rounds(year_url, 1, frame, day, rounds)
+    # rounds alternate between the two tables, so both see the same load on a shared machine
+    empty_imports, empty_rollups, year_imports, year_rollups = [], [], [], []
+    for r in range(rounds):
+        imported, rolled = _day_round(empty_url, 1, frame, day, f"empty-{r}")
+        empty_imports.append(imported)
+        empty_rollups.append(rolled)
+        imported, rolled = _day_round(year_url, 1, frame, day, f"year-{r}")
+        year_imports.append(imported)
+        year_rollups.append(rolled)
     rollup_ratio = statistics.median(year_rollups) / statistics.median(empty_rollups)
     total = [a + b for a, b in zip(year_imports, year_rollups, strict=True)]
     empty_total = [a + b for a, b in zip(empty_imports, empty_rollups, strict=True)]
