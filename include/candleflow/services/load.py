@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_COUNTS = ("rows_fetched", "rows_valid", "rows_rejected", "rows_flagged", "rows_inserted")
+_COUNTS += ("rows_updated", "rows_unchanged")
+
 
 @dataclass(frozen=True, slots=True)
 class LoadSettings:
@@ -132,6 +135,8 @@ def store_slice(
     audit = _audit(symbol, tf, provider, start, end, settings, instrument_id=instrument_id)
     reachable = bars.attrs.get("reachable_start")
     missing = out_of_reach(instrument, tf, start, end, reachable, settings.now)
+    if bars.empty:  # a night, a weekend, a window out of reach: nothing to judge or load
+        return _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock)
     lo, hi = window.fetch_range(tf, start, end)
     validating = time.perf_counter()
     result = validate_bars(
@@ -173,12 +178,11 @@ def store_slice(
             audit.update(outcome="rejected", error=str(failure))
         else:
             counts = upsert_bars(conn, instrument_id, tf.name, result.valid, run_id=settings.run_id)
-            out_of_window = reachable is not None and end <= reachable and not len(bars)
             audit.update(
                 rows_inserted=counts.inserted,
                 rows_updated=counts.updated,
                 rows_unchanged=counts.unchanged,
-                outcome="out_of_window" if out_of_window else "success",
+                outcome="success",
             )
             if len(result.valid):
                 last = result.valid["ts"].max().to_pydatetime()
@@ -193,6 +197,29 @@ def store_slice(
     if failure is not None:
         failure.audit = audit  # the chunk's result keeps the rejected window's rules
         raise failure
+    return audit
+
+
+def _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock) -> dict[str, Any]:
+    """The audit row (and the reach) of a slice in which no bar closed.
+
+    Validation is skipped, not passed (``load_audit.validation`` stays NULL): there is no row
+    to judge, and a Great Expectations run costs as much for zero rows as for one, which at
+    night (every equity's hourly window empty) was most of an hourly run's work.
+    """
+    from candleflow.db.audit import AuditRecord, record_reach, write_audit
+
+    out_of_window = reachable is not None and audit["window_end"] <= reachable
+    audit.update(dict.fromkeys(_COUNTS, 0), rows_out_of_reach=missing)
+    audit["outcome"] = "out_of_window" if out_of_window else "success"
+    loading = time.perf_counter()
+    with conn:
+        if reachable is not None:
+            record_reach(conn, instrument_id, tf.name, reachable)
+        audit["duration_s"] = time.perf_counter() - clock
+        write_audit(conn, AuditRecord(**audit))
+    audit.update(validate_s=0.0, load_s=time.perf_counter() - loading)
+    _log(audit, tf, reachable)
     return audit
 
 
