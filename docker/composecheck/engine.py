@@ -202,15 +202,20 @@ class Engine:
 
     def unnice(self) -> None:
         """Back to normal priority once the images are built: the running stack (heartbeats,
-        health checks) must not starve behind the machine's other work."""
+        health checks) must not starve behind the machine's other work.
+
+        Every thread of dockerd and containerd: niceness is per thread on Linux, and the
+        container shims inherit it from whichever containerd thread starts them.
+        """
         import psutil
 
         if not self.started or self._proc is None:
             return
         root = psutil.Process(self._proc.pid)
         for proc in [root, *root.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                proc.nice(0)
+            with contextlib.suppress(psutil.Error, OSError):
+                for thread in proc.threads():
+                    os.setpriority(os.PRIO_PROCESS, thread.id, 0)
 
     def stop(self) -> None:
         """Stop the dockerd this check started (it stops its containerd); never another."""

@@ -49,8 +49,23 @@ class Airflow:
         self._token = wait_for("a token from the api-server", token, timeout)
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One request; a timeout or refused connection is retried (5 tries, 60 s each).
+
+        The api-server also serves the workers' execution API; on a loaded 2-core machine a
+        poll was seen to wait over 30 s for it.
+        """
         headers = {"Authorization": f"Bearer {self._token}"}
-        return requests.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
+        for attempt in range(5):
+            try:
+                return requests.request(
+                    method, self.base_url + path, headers=headers, timeout=60, **kwargs
+                )
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                log.warning(
+                    "%s %s: %s (try %d of 5)", method, path, type(exc).__name__, attempt + 1
+                )
+                time.sleep(2)
+        raise TimeoutError(f"{method} {path}: no answer from the api-server in 5 tries")
 
     def ready(self, dag_id: str, timeout: float) -> None:
         """Wait until the dag-processor serialized the DAG, then unpause it."""
@@ -69,7 +84,7 @@ class Airflow:
             "conf": {"start": start.isoformat(), "end": end.isoformat()},
         }
         resp = self.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
-        if resp.status_code not in (200, 201):
+        if resp.status_code not in (200, 201, 409):  # 409: a retried POST that got through
             raise RuntimeError(f"triggering {dag_id} {run_id}: {resp.status_code} {resp.text}")
         log.info("triggered %s %s for [%s, %s)", dag_id, run_id, start, end)
 

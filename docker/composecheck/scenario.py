@@ -62,7 +62,7 @@ def _backfill(airflow: Airflow, dag_id: str) -> str:
         "reprocess_behavior": "none",
     }
     resp = airflow.call("POST", "/api/v2/backfills", json=body)
-    if resp.status_code not in (200, 201):
+    if resp.status_code not in (200, 201, 409):  # 409: a retried POST that got through
         raise RuntimeError(f"backfill of {dag_id}: {resp.status_code} {resp.text}")
 
     def run_id() -> str | None:
