@@ -8,7 +8,9 @@ collector; a run that fails anyway is retried, and a retry only adds ticks (the 
 ``(instrument, ts, seq)`` makes a replayed tick a duplicate, never a second row).
 
 A run with few ticks is normal outside exchange sessions. The run updates the ``TICKS``
-asset, which schedules ``bars_rollup``.
+asset, which schedules ``bars_rollup``. Stopping a run (mark failed, a timeout, a worker
+shutdown) sends SIGTERM: the collector stores every tick it read before exiting, well within
+the 5 seconds the task supervisor waits before SIGKILL.
 """
 
 from __future__ import annotations
@@ -49,13 +51,17 @@ def ticks_capture():
     @fails_permanently
     def capture_ticks(params: dict | None = None, run_id: str | None = None) -> dict:
         from candleflow.airflow import metrics
-        from candleflow.airflow.connections import warehouse_url
+        from candleflow.airflow.connections import provider_options, warehouse_url
         from candleflow.services.ticks.jobs import capture_ticks
 
         params = params or {}
         symbols = watchlist.select(watchlist.load().symbols, params.get("symbols"))
         result = capture_ticks(
-            symbols, run_id=run_id, duration=float(params["seconds"]), url=warehouse_url()
+            symbols,
+            run_id=run_id,
+            duration=float(params["seconds"]),
+            url=warehouse_url(),
+            provider_options=provider_options("tradingview", {}),
         )
         metrics.ticks(result)
         return result
