@@ -89,7 +89,14 @@ def _kill_a_busy_worker(airflow: Airflow, stack: Stack, dag_id: str, run_id: str
 def play(stack: Stack, replay, timings) -> int:
     """Run the scenario on the stack; returns the number of bars stored."""
     with timings("stack start"):
-        stack.up()
+        for attempt in (1, 2, 3):
+            try:
+                stack.up()
+                break
+            except RuntimeError as exc:  # docker-compose 1.29 gives up on a slow dependency
+                if "is unhealthy" not in str(exc) or attempt == 3:
+                    raise
+                log.warning("up: a dependency was not healthy yet (try %d of 3); again", attempt)
         states = stack.wait_healthy(900)
     log.info("healthy: %s", ", ".join(sorted(states)))
     api = f"http://127.0.0.1:{stack.values['CANDLEFLOW_CHECK_API_PORT']}"
