@@ -44,11 +44,9 @@ browser:
 	    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; \
 	  else echo "chromium not found: the chart-page test will skip (apt-get install chromium)"; fi; }
 
-# The compose check runs first, alone on the machine, and leaves nothing running; where no
-# Docker engine can be had (not root, no apt) it says why and the tests go on. It passed here
-# on 1 December (compose-check: success, 1796 bars; docs/scaling.md).
+# The compose check (make compose-check) is not in make test yet: it has passed once here, with
+# a reused image; a fresh-machine run (image build included) inside CI's budget is unproven.
 test: install browser
-	$(VENV)/bin/python docker/compose_check.py --if-possible
 	$(VENV)/bin/pytest
 
 # docker-compose.yaml for real (docker/compose_check.py; docs/scaling.md): the images, a
