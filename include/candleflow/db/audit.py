@@ -83,7 +83,7 @@ def advance_watermark(
                 (instrument_id, tf),
             )
             row = cur.fetchone()
-    log.info(
+    log.debug(  # the load's own "loaded ..." line says what matters; this is bookkeeping
         "watermark %s %s: %s (%s)",
         instrument_id,
         tf,
@@ -135,7 +135,7 @@ def write_audit(conn, record: AuditRecord) -> int:
     with conn.cursor() as cur:
         cur.execute(query, values)
         (audit_id,) = cur.fetchone()
-    log.info(
+    log.debug(  # INFO would repeat the load's own line once per symbol of a chunk
         "audit %d: %s %s %s %s (%d inserted, %d updated, %d unchanged)",
         audit_id,
         record.run_id,
