@@ -3,8 +3,8 @@
 Every component runs as its own process on this machine, as the containers of
 ``docker-compose.yaml`` do: one metadata database (a fresh one on the test server), Redis as
 the broker, one execution API URL and one JWT secret for all. The replay server is the
-provider; the watchlist holds ten instruments, so the mapped ``sync_bars`` tasks spread
-over both workers. The test then SIGKILLs one worker while it runs a task: the scheduler's
+provider; the watchlist holds ten instruments, in chunks of two, so the mapped ``sync_tradingview``
+chunk tasks spread over both workers. The test then SIGKILLs one worker while it runs a task: the scheduler's
 heartbeat timeout fails that try, the DAG's retries put it on the surviving worker, and the
 warehouse ends with exactly the oracle's bars, none twice.
 
@@ -53,6 +53,9 @@ SYMBOLS = (
 )
 SEED = 11
 DAG_ID = "ohlcv_1h"
+# Five chunks of two symbols: the mapped chunk tasks spread over both workers.
+CHUNK_SIZE = 2
+TASK_ID = "sync_tradingview"
 # Run 1 loads [T0, T1); run 2 (the one that loses a worker) loads [T1, T2).
 T0 = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)
 T1 = dt.datetime(2024, 3, 6, tzinfo=dt.UTC)
@@ -205,7 +208,8 @@ def stack(server_url, db_url, tmp_path, airflow_bin) -> Iterator[Stack]:
     (tmp_path / "cf_worker_host.py").write_text(HOSTNAME_MODULE)
     watchlist = tmp_path / "watchlist.toml"
     watchlist.write_text(
-        f'provider = "tradingview"\nsymbols = {json.dumps(list(SYMBOLS))}\n[timeframes.1h]\n'
+        f'provider = "tradingview"\nchunk_size = {CHUNK_SIZE}\n'
+        f'symbols = {json.dumps(list(SYMBOLS))}\n[timeframes.1h]\n'
     )
     queue = f"cf-dist-{uuid.uuid4().hex[:8]}"  # no other session's worker takes our tasks
     env = stack_env.airflow_env(port=port, executor="CeleryExecutor")
@@ -363,8 +367,8 @@ def test_two_celery_workers_share_the_runs_and_survive_losing_one(stack: Stack, 
     _wait("run 1 to succeed", stack, lambda: _run_state(stack, "dist_run_1"), 420)
     timings["run_1"] = time.monotonic() - began - timings["stack_ready"]
     tis = _tis(stack, "dist_run_1")
-    synced = [t for t in tis if t[0] == "sync_bars"]
-    assert len(synced) == len(SYMBOLS)
+    synced = [t for t in tis if t[0] == TASK_ID]
+    assert len(synced) == len(SYMBOLS) // CHUNK_SIZE, tis
     assert all(t[2] == "success" for t in tis), tis
     hosts = {t[4] for t in tis}
     assert hosts == set(WORKERS), f"both workers should run tasks; hostnames: {hosts}"
@@ -379,13 +383,13 @@ def test_two_celery_workers_share_the_runs_and_survive_losing_one(stack: Stack, 
     def running_task() -> tuple | None:
         rows = stack.query(
             "SELECT task_id, map_index, hostname FROM task_instance WHERE dag_id = %s"
-            " AND run_id = 'dist_run_2' AND task_id = 'sync_bars' AND state = 'running'"
+            " AND run_id = 'dist_run_2' AND task_id = %s AND state = 'running'"
             " AND hostname IS NOT NULL ORDER BY start_date LIMIT 1",
-            (DAG_ID,),
+            (DAG_ID, TASK_ID),
         )
         return rows[0] if rows else None
 
-    _, map_index, victim = _wait("a sync_bars task to run in run 2", stack, running_task, 300, 0.3)
+    _, map_index, victim = _wait(f"a {TASK_ID} task to run in run 2", stack, running_task, 300, 0.3)
     _kill_tree(stack.procs[victim])
     stack.procs[f"dead-{victim}"] = stack.procs.pop(victim)
     survivor = next(w for w in WORKERS if w != victim)
@@ -395,7 +399,7 @@ def test_two_celery_workers_share_the_runs_and_survive_losing_one(stack: Stack, 
     timings["run_2_with_kill"] = time.monotonic() - mark
 
     tis = _tis(stack, "dist_run_2")
-    killed = next(t for t in tis if t[0] == "sync_bars" and t[1] == map_index)
+    killed = next(t for t in tis if t[0] == TASK_ID and t[1] == map_index)
     assert killed[2] == "success" and killed[3] >= 2, killed  # a second try, elsewhere
     assert killed[4] == survivor, killed
     bars = _assert_warehouse_holds_the_oracle(db_url)
