@@ -115,6 +115,7 @@ def hourly(n: int) -> dict:
         "warmup_run_s": round(_seconds(warmup), 2),
         "warmup_state": warmup["state"],
         **{k: v for k, v in loads.items() if k != "last_finished"},
+        "load_average": harness.machine()["load_average"],
     }
 
 
@@ -162,6 +163,7 @@ def _backfill(cf: stack.Stack) -> dict:
         "wall_s": round(wall, 2),
         "bars_2025": bars,
         "warmup_run_s": round(_seconds(warmup), 2),
+        "load_average": harness.machine()["load_average"],
     }
 
 
@@ -200,6 +202,7 @@ def _latency(cf: stack.Stack) -> dict:
         "close_to_run_success_s": round((_ts(run["end_date"]) - close).total_seconds(), 2),
         "run_s": round(_seconds(run), 2),
         "inserted": loads["inserted"],
+        "load_average": harness.machine()["load_average"],
     }
 
 
