@@ -23,6 +23,7 @@ UTC = dt.UTC
 
 #: Above this share of rejected rows a window fails and nothing of it loads.
 DEFAULT_REJECT_THRESHOLD = 0.05
+DEFAULT_JUMP_THRESHOLD = 0.5  # |close change| over which a bar is flagged price_jump
 
 
 # ----- timestamps -----------------------------------------------------------------------------

@@ -3,10 +3,11 @@
 Every component runs as its own process on this machine, as the containers of
 ``docker-compose.yaml`` do: one metadata database (a fresh one on the test server), Redis as
 the broker, one execution API URL and one JWT secret for all. The replay server is the
-provider; the watchlist holds ten instruments, in chunks of two, so the mapped ``sync_tradingview``
-chunk tasks spread over both workers. The test then SIGKILLs one worker while it runs a task: the scheduler's
-heartbeat timeout fails that try, the DAG's retries put it on the surviving worker, and the
-warehouse ends with exactly the oracle's bars, none twice.
+provider; the watchlist holds ten instruments, in chunks of two, so the mapped
+``sync_tradingview`` chunk tasks spread over both workers. The test then SIGKILLs one worker
+while it runs a task: the scheduler's heartbeat timeout fails that try, the DAG's retries
+put it on the surviving worker, and the warehouse ends with exactly the oracle's bars, none
+twice.
 
 Each worker names itself through ``[core] hostname_callable`` (a two-line module written
 into the test's folder), because on one machine both would otherwise record the same
@@ -209,7 +210,7 @@ def stack(server_url, db_url, tmp_path, airflow_bin) -> Iterator[Stack]:
     watchlist = tmp_path / "watchlist.toml"
     watchlist.write_text(
         f'provider = "tradingview"\nchunk_size = {CHUNK_SIZE}\n'
-        f'symbols = {json.dumps(list(SYMBOLS))}\n[timeframes.1h]\n'
+        f"symbols = {json.dumps(list(SYMBOLS))}\n[timeframes.1h]\n"
     )
     queue = f"cf-dist-{uuid.uuid4().hex[:8]}"  # no other session's worker takes our tasks
     env = stack_env.airflow_env(port=port, executor="CeleryExecutor")

@@ -143,13 +143,16 @@ def sync(
     """
     begin, finish = inputs.window(start, end)
     options = provider_options(symbols, option, file, preset)
+    from candleflow.validation import sidecar
+
+    total = len(symbols) * len(steps(begin, finish, timeframe))
+    sidecar.helper(total)  # importing GX on the other core from now on (if worth it)
     from candleflow.cli import warehouse
     from candleflow.cli.progress import Progress
     from candleflow.providers import get_provider
     from candleflow.services.sync import sync_many
 
     url = warehouse.ready()
-    total = len(symbols) * len(steps(begin, finish, timeframe))
     # One chunk on one provider connection: fetches run ahead of validation and loading,
     # each step (STEP_BARS bars) of each symbol is one load, a failure stops only its symbol.
     with get_provider(provider, **options) as prov, Progress("sync", total) as progress:

@@ -109,7 +109,7 @@ def upsert_bars(
         inserted = bulk.copy_frame(conn, _BARS, frame, BAR_STAGE_COLUMNS, constants)
         updated, path = 0, "copy"
     counts = LoadCounts(inserted, updated, len(frame) - inserted - updated)
-    log.info(
+    log.debug(  # the sync's "loaded ..." line says the same per slice
         "upserted %s %s %s (%s): %d inserted, %d updated, %d unchanged in %.3fs",
         instrument_id,
         tf,

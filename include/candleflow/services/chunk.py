@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,10 +29,11 @@ from typing import Any
 from candleflow.db import connection
 from candleflow.domain import Timeframe
 from candleflow.providers import IDataProvider, get_provider
-from candleflow.services import load, window
+from candleflow.services import batches, load, window
 from candleflow.services.instruments import StoredInstrument, resolve_instruments
 from candleflow.services.lanes import DEFAULT_LANES, Lanes, audit_failure
 from candleflow.services.results import ChunkResult, SymbolResult
+from candleflow.validation import sidecar
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +81,6 @@ def sync_chunk(
     symbols = list(dict.fromkeys(symbols))
     cuts = window.slices(tf, start, end, settings.slice_bars)
     began = time.perf_counter()
-    _warm_validation()
     prov = get_provider(provider, **(provider_options or {}))
     results = {s: SymbolResult(s) for s in symbols}
     try:
@@ -102,8 +100,13 @@ def sync_chunk(
         jobs = [
             (s, lo, hi) for s in todo if s in found for lo, hi in cuts if (s, lo, hi) not in done
         ]
+        helper = sidecar.helper(len(jobs))  # GX on the other core when this process is cold
         with ThreadPoolExecutor(concurrency, thread_name_prefix="cf-fetch") as pool:
-            _run(jobs, pool, concurrency, prov, Lanes(min(lanes, max(1, len(jobs))), ctx))
+            reach = batches.ahead(
+                concurrency, _slice_rows(tf, cuts), _budget(settings, concurrency)
+            )
+            writers = Lanes(min(lanes, max(1, len(jobs))), ctx, room=min(reach, len(jobs)))
+            _run(jobs, pool, prov, writers, reach, helper)
     finally:
         if not isinstance(provider, IDataProvider):
             prov.close()
@@ -115,36 +118,44 @@ def sync_chunk(
     return chunk
 
 
-def _run(jobs, pool, depth: int, prov, lanes: Lanes) -> None:
-    """Fetch ahead (at most ``2 * depth`` slices beyond the lanes' queue), store on the lanes."""
+def _run(jobs, pool, prov, lanes: Lanes, reach: int, helper) -> None:
+    """Fetch ahead, validate in batches (``services.batches``), store on the lanes.
+
+    The fetches run ahead by as many slices as ``2 * depth`` full slices hold bars (every
+    window of an hourly refresh; two per fetch thread of a long window), which bounds the
+    memory of fetched bars waiting besides the lanes'.
+    """
     ctx = lanes.ctx
+    rows = ctx.settings.slice_bars
+    batcher = batches.Batcher(
+        lanes, windows=batches.DEFAULT_BATCH_WINDOWS, max_rows=rows, sidecar=helper
+    )
     ahead: dict[int, Future] = {}
+    submitted = 0  # jobs[:submitted] have their fetch submitted
     try:
         for i, (symbol, lo, hi) in enumerate(jobs):
-            for j in range(i, min(i + 2 * depth, len(jobs))):
-                if j not in ahead:
-                    s, a, b = jobs[j]
-                    ahead[j] = pool.submit(_timed_fetch, prov, s, ctx.tf, a, b, ctx.settings.now)
-            lanes.submit(symbol, lo, hi, ahead.pop(i))
+            while submitted < min(i + reach, len(jobs)):
+                s, a, b = jobs[submitted]
+                ahead[submitted] = pool.submit(
+                    _timed_fetch, prov, s, ctx.tf, a, b, ctx.settings.now
+                )
+                submitted += 1
+            batcher.add(symbol, lo, hi, ahead.pop(i))
+        batcher.flush()
     finally:
         lanes.close()
 
 
-def _warm_validation() -> None:
-    """Import Great Expectations and build the suite in the background while the chunk
-    resolves and fetches: a CLI process would otherwise pay seconds on its first validation
-    (Airflow's task processes are forked already warm: ``validation.warm``)."""
-    if "great_expectations" in sys.modules:
-        return
-    from candleflow.validation import warm
+def _budget(settings: load.LoadSettings, depth: int) -> int | None:
+    """Bars that may wait fetched (ahead of the lanes): ``2 * depth`` full slices."""
+    return settings.slice_bars and settings.slice_bars * 2 * depth
 
-    def run() -> None:
-        try:
-            warm.warm_up()
-        except Exception as exc:  # noqa: BLE001 - the first validation then warms up itself
-            log.warning("background validation warm-up failed: %s", exc)
 
-    threading.Thread(target=run, name="cf-warm-validation", daemon=True).start()
+def _slice_rows(tf: Timeframe, cuts) -> int:
+    """The bars of the largest slice if every bar of its span existed (for fetch-ahead)."""
+    if not cuts:
+        return 1
+    return max(1, int(max(hi - lo for lo, hi in cuts) / tf.delta))
 
 
 def _timed_fetch(prov, symbol, tf, lo, hi, now):

@@ -9,7 +9,8 @@ pinned to one lane (a single thread with its own connection), so its slices are 
 order and a failed slice stops the ones after it (Great Expectations itself runs one window
 at a time, under ``validation.suite.GX_LOCK``).
 
-Memory stays bounded: the dispatcher blocks once ``2 * lanes`` slices are waiting to be
+Memory stays bounded: the dispatcher blocks once ``room`` slices (``2 * lanes`` unless the
+chunk says more: as many small slices as its fetch-ahead budget holds bars) are waiting to be
 stored, besides the fetches running ahead.
 """
 
@@ -23,7 +24,7 @@ from typing import Any
 
 from candleflow.db import connection
 from candleflow.errors import ValidationFailed
-from candleflow.services import load
+from candleflow.services import batches, load
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ DEFAULT_LANES = 4
 class Lanes:
     """``count`` single-thread writers, each with its own warehouse connection."""
 
-    def __init__(self, count: int, ctx: Any) -> None:
+    def __init__(self, count: int, ctx: Any, room: int | None = None) -> None:
         if count < 1:
             raise ValueError(f"lanes must be >= 1, got {count}")
         self.ctx = ctx  # tf, settings, provider name, found, results, on_slice
@@ -42,16 +43,19 @@ class Lanes:
             ThreadPoolExecutor(1, thread_name_prefix=f"cf-store{i}") for i in range(count)
         ]
         self.lane_of: dict[str, int] = {}
-        self.room = threading.BoundedSemaphore(2 * count)
+        self.room = threading.BoundedSemaphore(max(2 * count, room or 0))
         self.report = threading.Lock()
         self.futures: list[Future] = []
 
-    def submit(self, symbol: str, lo, hi, fetched: Future) -> None:
-        """Queue a slice on its symbol's lane (blocks while too many slices wait)."""
+    def submit(self, symbol: str, lo, hi, fetched: Future, validated: Any = None) -> None:
+        """Queue a slice on its symbol's lane (blocks while too many slices wait);
+        ``validated``: its result (or error) from ``services.batches``, None to validate it here."""
         lane = self.lane_of.setdefault(symbol, len(self.lane_of) % len(self.threads))
         self.room.acquire()
         self.futures.append(
-            self.threads[lane].submit(self._store, self.conns[lane], symbol, lo, hi, fetched)
+            self.threads[lane].submit(
+                self._store, self.conns[lane], symbol, lo, hi, fetched, validated
+            )
         )
 
     def close(self) -> None:
@@ -65,16 +69,16 @@ class Lanes:
             for conn in self.conns:
                 conn.close()
 
-    def _store(self, conn, symbol: str, lo, hi, fetched: Future) -> None:
+    def _store(self, conn, symbol: str, lo, hi, fetched: Future, validated: Any) -> None:
         try:
-            audit = self._slice(conn, symbol, lo, hi, fetched)
+            audit = self._slice(conn, symbol, lo, hi, fetched, validated)
         finally:
             self.room.release()
         if self.ctx.on_slice is not None:
             with self.report:
                 self.ctx.on_slice(symbol, lo, hi, audit)
 
-    def _slice(self, conn, symbol: str, lo, hi, fetched: Future) -> dict[str, Any] | None:
+    def _slice(self, conn, symbol: str, lo, hi, fetched: Future, validated) -> dict | None:
         """Store one fetched slice; its audit row, or None when it (or an earlier one) failed."""
         ctx = self.ctx
         result, stored = ctx.results[symbol], ctx.found[symbol]
@@ -90,9 +94,12 @@ class Lanes:
             return None
         result.quality.fetched(bars, fetch_s)
         try:
+            validated = batches.resolve(validated)
+            if isinstance(validated, Exception):  # its batch could not judge it
+                raise validated
             audit = load.store_slice(
                 conn, bars, stored.instrument, stored.id, ctx.tf, lo, hi, ctx.settings,
-                provider=ctx.provider, clock=clock,
+                provider=ctx.provider, clock=clock, validated=validated,
             )  # fmt: skip
         except ValidationFailed as exc:  # rejects and audit row already stored
             result.fail(exc)

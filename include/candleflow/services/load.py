@@ -21,7 +21,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from candleflow.domain import DEFAULT_REJECT_THRESHOLD, UTC, Instrument, Timeframe
+from candleflow.domain import (
+    DEFAULT_JUMP_THRESHOLD,
+    DEFAULT_REJECT_THRESHOLD,
+    UTC,
+    Instrument,
+    Timeframe,
+)
 from candleflow.errors import ValidationFailed
 from candleflow.services import window
 
@@ -44,7 +50,7 @@ class LoadSettings:
     url: str
     now: dt.datetime
     reject_threshold: float = DEFAULT_REJECT_THRESHOLD
-    jump_threshold: float | None = 0.5
+    jump_threshold: float | None = DEFAULT_JUMP_THRESHOLD
     slice_bars: int | None = window.DEFAULT_SLICE_BARS
     clear_number: int | None = None  # the Airflow run's clear count: a clear redoes everything
 
@@ -89,6 +95,25 @@ def audit_failure(conn, symbol, tf, provider, start, end, settings, exc, clock, 
         write_audit(conn, AuditRecord(**audit))
 
 
+def slice_window(bars, instrument: Instrument, tf: Timeframe, start, end, settings) -> Any:
+    """The ``validation.Window`` of a slice: its bars judged over the bar starts it covers."""
+    from candleflow.validation import Window
+
+    lo, hi = window.fetch_range(tf, start, end)
+    return Window(bars, instrument, tf, lo, hi, settings.now)
+
+
+def validate_slice(bars, instrument: Instrument, tf: Timeframe, start, end, settings) -> Any:
+    """One slice validated alone (a batch of one; ``services.batches`` validates many)."""
+    from candleflow.validation import validate_windows
+
+    item = slice_window(bars, instrument, tf, start, end, settings)
+    (outcome,) = validate_windows([item], jump_threshold=settings.jump_threshold)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
 def out_of_reach(
     instrument: Instrument, tf: Timeframe, start, end, reachable: dt.datetime | None, now
 ) -> int:
@@ -124,11 +149,16 @@ def store_slice(
     *,
     provider: str,
     clock: float,
+    validated: Any = None,
 ) -> dict[str, Any]:
-    """Validate ``bars`` (what closed in the slice) and load them; returns the audit row."""
+    """Validate ``bars`` (what closed in the slice) and load them; returns the audit row.
+
+    ``validated``: the slice's ``ValidationResult`` when a batch validated it already
+    (``services.batches``: one Great Expectations run for many slices), with the batch's
+    seconds shared out in ``validated.summary["timing"]``.
+    """
     from candleflow.db.audit import AuditRecord, advance_watermark, record_reach, write_audit
     from candleflow.db.upsert import lock_series, upsert_bars
-    from candleflow.validation import validate_bars
     from candleflow.validation.rejects import record_rejects
 
     symbol = instrument.symbol
@@ -137,17 +167,14 @@ def store_slice(
     missing = out_of_reach(instrument, tf, start, end, reachable, settings.now)
     if bars.empty:  # a night, a weekend, a window out of reach: nothing to judge or load
         return _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock)
-    lo, hi = window.fetch_range(tf, start, end)
     validating = time.perf_counter()
-    result = validate_bars(
-        bars,
-        instrument=instrument,
-        timeframe=tf,
-        start=lo,
-        end=hi,
-        now=settings.now,
-        jump_threshold=settings.jump_threshold,
+    result = (
+        validated
+        if validated is not None
+        else validate_slice(bars, instrument, tf, start, end, settings)
     )
+    if validated is not None:  # validated with its batch: its share of the batch's time
+        validating -= result.summary["timing"]["seconds"] / result.summary["gx_batch"]["windows"]
     audit.update(
         rows_fetched=len(bars),
         rows_valid=len(result.valid),

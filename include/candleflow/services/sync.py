@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from candleflow.db import connection
-from candleflow.domain import UTC, Timeframe, to_utc
+from candleflow.domain import DEFAULT_JUMP_THRESHOLD, UTC, Timeframe, to_utc
 from candleflow.providers import IDataProvider
 from candleflow.services.chunk import DEFAULT_CONCURRENCY, OnSlice, sync_chunk
 from candleflow.services.lanes import DEFAULT_LANES
@@ -36,7 +36,7 @@ def settings_for(
     run_id: str | None = None,
     url: str | None = None,
     reject_threshold: float = DEFAULT_REJECT_THRESHOLD,
-    jump_threshold: float | None = 0.5,
+    jump_threshold: float | None = DEFAULT_JUMP_THRESHOLD,
     now: dt.datetime | str | None = None,
     slice_bars: int | None = DEFAULT_SLICE_BARS,
     clear_number: int | None = None,
@@ -98,7 +98,7 @@ def sync(
     run_id: str | None = None,
     url: str | None = None,
     reject_threshold: float = DEFAULT_REJECT_THRESHOLD,
-    jump_threshold: float | None = 0.5,
+    jump_threshold: float | None = DEFAULT_JUMP_THRESHOLD,
     now: dt.datetime | None = None,
     slice_bars: int | None = DEFAULT_SLICE_BARS,
 ) -> dict[str, Any]:

@@ -46,11 +46,16 @@ def closed_in(bars: pd.DataFrame, tf: Timeframe, start: dt.datetime, end: dt.dat
 
     if bars.empty:
         return bars
-    if tf.minutes is not None:
-        ends = bars["ts"] + pd.Timedelta(minutes=tf.minutes)
+    if tf.minutes is not None:  # int64 microseconds: a one-bar window costs microseconds
+        ts = pd.DatetimeIndex(bars["ts"]).as_unit("us").asi8
+        ends = ts + tf.minutes * 60_000_000
+        keep = (ends > _micros(start)) & (ends <= _micros(end))
     else:
         ends = bars["ts"].map(tf.bar_end)
-    kept = bars[((ends > start) & (ends <= end)).to_numpy()].reset_index(drop=True)
+        keep = ((ends > start) & (ends <= end)).to_numpy()
+    if keep.all():  # the usual case: every bar fetched closed in the window
+        return bars
+    kept = bars[keep].reset_index(drop=True)
     kept.attrs = dict(bars.attrs)
     return kept
 
@@ -71,3 +76,8 @@ def slices(
         edges.append(edges[-1] + step)
     edges.append(end)
     return list(itertools.pairwise(edges))
+
+
+def _micros(value: dt.datetime) -> int:
+    """Microseconds since the epoch, exactly (no float rounding)."""
+    return (value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)

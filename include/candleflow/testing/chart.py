@@ -186,8 +186,8 @@ class ChartHandler:
                 series.sym.symbol,
                 len(rows) // 2,
             )
+            conn.record.bars_sent += len(rows) // 2  # before the send: a client may read it
             await conn.send(*head, self._update(cs, series, rows[: len(rows) // 2]))
-            conn.record.bars_sent += len(rows) // 2
             conn.abort("disconnect_mid_page")
             return
         completed = conn.msg(
@@ -199,8 +199,8 @@ class ChartHandler:
             {"rt_update_period": 5},
             ts=True,
         )
+        conn.record.bars_sent += len(rows)  # counted before the client can see the reply
         await conn.send(*head, self._update(cs, series, rows), completed)
-        conn.record.bars_sent += len(rows)
 
     def _update(self, cs: str, series: Series, rows: list[list[Any]]) -> str:
         bars = [{"i": i, "v": v} for i, v in enumerate(rows)]

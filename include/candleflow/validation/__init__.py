@@ -13,6 +13,12 @@ them by the rules of ``rules.py`` (names stored in ``rejected_bars.rules``). Dec
   unless ``flag_jumps=False``, which makes it a reject rule; ``jump_threshold=None`` turns
   it off.
 
+``validate_windows`` validates many windows (of any instruments) with ONE Great Expectations
+run: GX's cost is almost all fixed (15-30 ms a run, whatever the rows), so the chunks of the
+OHLCV DAGs validate the windows they have fetched in batches (``validation.window``). Each
+window still gets its own result, counts and rejects; ``summary["gx_batch"]`` says which run
+judged it (windows and rows of the batch, GX's verdict on the whole batch).
+
 Importing this package imports neither pandas nor great_expectations; both load on first use,
 or before a worker forks its task processes (``candleflow.validation.warm``). Each call logs
 and records its duration and whether GX was already warm in this process (``timing`` in the
@@ -25,16 +31,25 @@ import datetime as dt
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from candleflow.domain import UTC, Instrument, Timeframe
+from candleflow.domain import DEFAULT_JUMP_THRESHOLD, UTC, Instrument, Timeframe
 from candleflow.validation import rules as r
+from candleflow.validation.window import Window
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FLAG_RULES", "REJECT_RULES", "ValidationResult", "validate_bars"]
+__all__ = [
+    "FLAG_RULES",
+    "REJECT_RULES",
+    "ValidationResult",
+    "Window",
+    "validate_bars",
+    "validate_windows",
+]
 
 REJECT_RULES = r.REJECT_RULES
 FLAG_RULES = r.FLAG_RULES
@@ -68,7 +83,7 @@ def validate_bars(
     start: dt.datetime | str,
     end: dt.datetime | str,
     now: dt.datetime | None = None,
-    jump_threshold: float | None = 0.5,
+    jump_threshold: float | None = DEFAULT_JUMP_THRESHOLD,
     flag_jumps: bool = True,
 ) -> ValidationResult:
     """Check ``bars`` of ``instrument`` for ``[start, end)``; see the module docstring.
@@ -76,84 +91,103 @@ def validate_bars(
     A frame without one of ``BAR_COLUMNS`` (or with a non-numeric price column) raises
     ``BadInputError``: the whole frame is unusable, so no row is judged.
     """
-    import numpy as np
-
     from candleflow.domain import to_utc
-    from candleflow.validation import grid, report, runner, suite
 
-    began = time.perf_counter()
-    tf = Timeframe.parse(timeframe)
-    start, end = to_utc(start, name="start"), to_utc(end, name="end")
-    now = to_utc(now or dt.datetime.now(UTC), name="now")
+    window = Window(
+        bars,
+        instrument,
+        Timeframe.parse(timeframe),
+        to_utc(start, name="start"),
+        to_utc(end, name="end"),
+        to_utc(now or dt.datetime.now(UTC), name="now"),
+    )
+    (outcome,) = validate_windows([window], jump_threshold=jump_threshold, flag_jumps=flag_jumps)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def validate_windows(
+    windows: Sequence[Window],
+    *,
+    jump_threshold: float | None = DEFAULT_JUMP_THRESHOLD,
+    flag_jumps: bool = True,
+) -> list[ValidationResult | Exception]:
+    """Each window's ``ValidationResult``, from one GX run over all of them.
+
+    A window whose frame is unusable (``BadInputError``: a missing or non-numeric column)
+    gets its exception in its place instead of a result, and the others are still judged.
+    """
+    import pandas as pd
+
+    from candleflow.errors import BadInputError
+    from candleflow.validation import runner, suite
+    from candleflow.validation import window as w
+
     if jump_threshold is not None and not jump_threshold > 0:
         raise ValueError(f"jump_threshold must be > 0 or None, got {jump_threshold!r}")
+    began = time.perf_counter()
     jump_rejects = not flag_jumps
     warm = runner.is_warm(jump_threshold, jump_rejects)
-    prepared = r.prepare(bars)
-    frame = r.collapse_identical(prepared)
-    cols = r.columns(frame)
-    ends = r.bar_ends(frame, cols, tf)
-    grid_ok = grid.on_grid(frame["ts"], instrument, tf)
-    bounds = {k: _micros(v) for k, v in (("start", start), ("end", end), ("now", now))}
-    masks = r.check_masks(cols, grid_ok=grid_ok, ends=ends, **bounds)
-    rule_masks = r.rule_masks(masks)
-    passed = ~np.logical_or.reduce(list(rule_masks.values()))
-    changes = r.price_changes(cols, passed)
-    abs_change = np.abs(changes)
-    if jump_threshold is not None:
-        masks[r.PRICE_JUMP] = abs_change > jump_threshold
-        rule_masks[r.PRICE_JUMP] = masks[r.PRICE_JUMP]
-    gx_frame = suite.gx_frame(cols, ends=ends, on_grid=grid_ok, abs_change=abs_change, **bounds)
-    run = suite.run_suite(gx_frame, jump_threshold=jump_threshold, jump_rejects=jump_rejects)
-    suite.cross_check(run, {check: int(mask.sum()) for check, mask in masks.items()})
-    reject_rules = [*REJECT_RULES, *(FLAG_RULES if jump_rejects else ())]
-    flag_rules = [] if jump_rejects else list(FLAG_RULES)
-    bad = np.logical_or.reduce([rule_masks[n] for n in reject_rules if n in rule_masks])
-    flag = np.zeros(len(frame), dtype=bool)
-    for name in flag_rules:
-        flag |= rule_masks.get(name, flag) & ~bad
-    result = ValidationResult(
-        valid=frame.loc[~bad].reset_index(drop=True) if bad.any() else frame,
-        rejected=report.rejected(frame, bad, rule_masks, reject_rules),
-        flagged=report.flagged(frame, flag, rule_masks, flag_rules, changes),
-        summary={},
-        gx_result=run.result,
-    )
-    context = {
-        "symbol": instrument.symbol,
-        "timeframe": tf.name,
-        "window": [start.isoformat(), end.isoformat()],
-        "now": now.isoformat(),
-        "rows_in": len(prepared),
-        "duplicates_collapsed": len(prepared) - len(frame),
+    outcomes: list[Any] = []
+    for index, window in enumerate(windows):
+        try:
+            outcomes.append(w.prepare(window, jump_threshold, index))
+        except BadInputError as exc:
+            outcomes.append(exc)
+    ready = [p for p in outcomes if isinstance(p, w.Prepared)]
+    if not ready:
+        return outcomes
+    frame = pd.concat([p.gx_frame for p in ready], ignore_index=True) if len(ready) > 1 else None
+    frame = ready[0].gx_frame if frame is None else frame
+    run = suite.run_suite(frame, jump_threshold=jump_threshold, jump_rejects=jump_rejects)
+    totals: dict[str, int] = {}
+    for p in ready:
+        for check, count in p.counts().items():
+            totals[check] = totals.get(check, 0) + count
+    suite.cross_check(run, totals)
+    seconds = time.perf_counter() - began
+    batch = {"windows": len(ready), "rows": len(frame), "gx_success": run.success}
+    timing = {"seconds": seconds, "gx_warm": warm, "nth_in_process": _nth()}
+    for i, p in enumerate(outcomes):
+        if isinstance(p, w.Prepared):
+            context = _context(p, jump_threshold, jump_rejects)
+            result = w.finish(p, run, batch=batch, jump_rejects=jump_rejects, context=context)
+            outcomes[i] = result
+            result.summary["timing"] = timing
+            _log(p.window, result, seconds, warm, len(ready))
+    return outcomes
+
+
+def _context(p: Any, jump_threshold: float | None, jump_rejects: bool) -> dict[str, Any]:
+    window = p.window
+    return {
+        "symbol": window.instrument.symbol,
+        "timeframe": window.timeframe.name,
+        "window": [window.start.isoformat(), window.end.isoformat()],
+        "now": window.now.isoformat(),
         "jump_threshold": jump_threshold,
         "price_jump_rejects": jump_rejects,
     }
-    result.summary.update(report.summary(result, context=context, rule_masks=rule_masks, run=run))
-    seconds = time.perf_counter() - began
-    result.summary["timing"] = {"seconds": seconds, "gx_warm": warm, "nth_in_process": _nth()}
+
+
+def _log(window: Window, result: ValidationResult, seconds: float, warm: bool, n: int) -> None:
     log.info(
         "validated %s %s [%s, %s): %d rows, %d valid, %d rejected, %d flagged,"
-        " gx success %s, %.1f ms%s",
-        instrument.symbol,
-        tf,
-        start,
-        end,
-        len(frame),
+        " gx success %s, %.1f ms%s%s",
+        window.instrument.symbol,
+        window.timeframe,
+        window.start,
+        window.end,
+        result.summary["rows_checked"],
         len(result.valid),
         len(result.rejected),
         len(result.flagged),
-        run.success,
+        result.summary["gx_success"],
         seconds * 1000,
+        f" (one GX run for {n} windows)" if n > 1 else "",
         "" if warm else " (GX warmed up in this call)",
     )
-    return result
-
-
-def _micros(value: dt.datetime) -> int:
-    """A UTC datetime as int64 microseconds since the epoch, exactly."""
-    delta = value - dt.datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _nth() -> int:

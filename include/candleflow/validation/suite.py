@@ -55,7 +55,7 @@ RESULT_FORMAT = "BOOLEAN_ONLY"
 GX_COLUMNS = (
     *("ts", "open", "high", "low", "close", "volume"),
     *("upper_wick", "lower_wick", "range", "bar_end", "on_grid", "abs_change"),
-    *("since_start", "until_end", "closed_for"),
+    *("since_start", "until_end", "closed_for", "window"),
 )
 GX_LOCK = threading.RLock()
 
@@ -67,6 +67,7 @@ class SuiteRun:
     success: bool
     checks: dict[str, dict[str, Any]]
     result: dict[str, Any]
+    table_success: bool = True  # the expectations of the whole table (its columns)
 
 
 @functools.cache
@@ -116,7 +117,13 @@ def build_suite(jump_threshold: float | None, jump_rejects: bool) -> Any:
         between(column="low", min_value=0, strict_min=True, meta=meta(r.LOW_POSITIVE))
     )
     suite.add_expectation(between(column="volume", min_value=0, meta=meta(r.VOLUME_NON_NEGATIVE)))
-    suite.add_expectation(e.ExpectColumnValuesToBeUnique(column="ts", meta=meta(r.UNIQUE_TS)))
+    suite.add_expectation(  # ts unique within each window of a batch
+        e.ExpectCompoundColumnsToBeUnique(
+            column_list=["window", "ts"],
+            ignore_row_if="any_value_is_missing",
+            meta=meta(r.UNIQUE_TS),
+        )
+    )
     suite.add_expectation(
         e.ExpectColumnValuesToBeInSet(column="on_grid", value_set=[1.0], meta=meta(r.ON_GRID))
     )
@@ -147,9 +154,11 @@ def gx_frame(
     start: int,
     end: int,
     now: int,
+    window: int = 0,
 ) -> pd.DataFrame:
     """What GX validates: ``GX_COLUMNS`` as one float64 block (see the module docstring);
-    ``ends`` and the window bounds in int64 microseconds like ``cols.ts``."""
+    ``ends`` and the window bounds in int64 microseconds like ``cols.ts``; ``window`` is the
+    window's place in a batch (``validate_windows``)."""
     import numpy as np
     import pandas as pd
 
@@ -161,6 +170,7 @@ def gx_frame(
     body_top, body_bottom = np.maximum(o, c), np.minimum(o, c)
     columns = [ts, o, h, lo, c, cols.volume, h - body_top, body_bottom - lo, h - lo, bar_end]
     columns += [on_grid.astype("float64"), abs_change, ts - start, end - ts, now - bar_end]
+    columns.append(np.full(len(ts), float(window)))
     values = np.column_stack(columns) if len(ts) else np.empty((0, len(GX_COLUMNS)))
     return pd.DataFrame(values, columns=pd.Index(GX_COLUMNS, dtype=object))
 
@@ -204,6 +214,7 @@ def _suite_run(success: bool, outcomes: list[dict[str, Any]]) -> SuiteRun:
         if o["meta"].get("check")
     }
     passed = sum(o["success"] for o in outcomes)
+    table = all(o["success"] for o in outcomes if not o["meta"].get("check"))
     result = {
         "success": success,
         "statistics": {
@@ -215,7 +226,7 @@ def _suite_run(success: bool, outcomes: list[dict[str, Any]]) -> SuiteRun:
         "expectations": outcomes,
         "result_format": f"{RESULT_FORMAT} + unexpected_count (GX metric)",
     }
-    return SuiteRun(success, checks, result)
+    return SuiteRun(success, checks, result, table)
 
 
 def cross_check(run: SuiteRun, counts: dict[str, int]) -> None:
