@@ -18,6 +18,9 @@ Scenarios, each with its anchor measured in the same run:
   and best of ``--repeat``), and the GX part alone. Anchor: GX's public ``Batch.validate``
   of the same frame (``run_suite(engine="stock")``), the path every call used to take.
   Target <= 20 ms for one bar.
+- ``batch_64``: what a chunk of an hourly run does: 64 one-bar windows of 64 different
+  instruments validated together (``validate_windows``, one GX run); the per-window cost,
+  against ``window_1`` (each window its own run).
 - ``million``: ``validate_bars`` on 1,000,000 synthetic 1m bars with a few bad ones, and
   the GX part alone (``report.py`` sets it against the load of the same rows).
 
@@ -124,6 +127,35 @@ def window(rows: int, repeat: int) -> dict:
         "cpu_median_ms": statistics.median(cpu) * 1000,  # what the call costs, load aside
         "gx_median_ms": statistics.median(gx.times) * 1000,
         "stock_gx_median_ms": statistics.median(stock) * 1000,
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def batch(windows: int, repeat: int) -> dict:
+    """One GX run for ``windows`` one-bar windows of different instruments (a chunk's batch)."""
+    from candleflow.domain import Instrument, Timeframe
+    from candleflow.validation import Window, validate_windows
+
+    bars = synthetic(1, "1h")
+    w = _window(bars, pd.Timedelta(hours=1))
+    items = [
+        Window(bars, Instrument(f"BINANCE:C{i:04d}USDT"), Timeframe.parse("1h"),
+               w["start"].to_pydatetime(), w["end"].to_pydatetime(), w["now"].to_pydatetime())
+        for i in range(windows)
+    ]  # fmt: skip
+    validate_windows(items)
+    totals, cpu = [], []
+    for _ in range(repeat):
+        began, cpu_began = time.perf_counter(), time.process_time()
+        validate_windows(items)
+        totals.append(time.perf_counter() - began)
+        cpu.append(time.process_time() - cpu_began)
+    return {
+        "windows": windows,
+        "repeat": repeat,
+        "median_ms": statistics.median(totals) * 1000,
+        "per_window_ms": statistics.median(totals) * 1000 / windows,
+        "cpu_per_window_ms": statistics.median(cpu) * 1000 / windows,
         "load_average": os.getloadavg()[0],
     }
 
@@ -260,6 +292,7 @@ def main() -> None:
     out["this_process_first_s"] = time.perf_counter() - began  # GX import + runner, cold
     out["window_1"] = window(1, args.repeat)
     out["window_48"] = window(48, args.repeat)
+    out["batch_64"] = batch(64, max(5, args.repeat // 5))
     out.update(million(args.bars, args.big_repeat))
     if not args.no_stack:
         out["in_task"] = {"warm": in_task(None), "cold": in_task("0")}

@@ -102,3 +102,12 @@ def write(name: str, result: dict) -> None:
     result = {"benchmark": name, **result, "machine": machine()}
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
     print(json.dumps(result, indent=2, default=str))
+
+
+def previous(name: str) -> dict:
+    """The scenarios of an earlier ``write(name, ...)`` (without its machine), or {}."""
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return {}
+    earlier = json.loads(path.read_text())
+    return {k: v for k, v in earlier.items() if k not in ("benchmark", "machine")}
