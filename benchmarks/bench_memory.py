@@ -7,8 +7,10 @@ cuts a window into slices (``services.window``, 200,000 bars each), each fetched
 and loaded on its own, so the peak should be that of one slice.
 
 The sync runs in a child process (``services.sync.sync``, what the chunk task calls) and
-reports its own peak RSS; the anchor is the same child loading exactly one slice's worth of
-bars (the fixed cost: Python, pandas, Great Expectations, one slice). Target: under 1 GiB.
+reports its own peak RSS plus that of its validation helper process when it started one
+(``validation.sidecar``; the two peaks added, as if they coincided); the anchor is the
+same child loading exactly one slice's worth of bars (the fixed cost: Python, pandas, Great
+Expectations, one slice). Target: under 1 GiB.
 Writes ``benchmarks/results/memory.json``. Run: ``.venv/bin/python benchmarks/bench_memory.py``.
 """
 
@@ -37,10 +39,17 @@ from candleflow.services.sync import sync
 began = time.perf_counter()
 record = sync({symbol!r}, "1m", {start!r}, {end!r}, provider_options={{"url": {url!r}}},
               url={db!r}, run_id={run!r})
-import resource
+import os, resource
+from candleflow.validation import sidecar
+own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+helper = 0.0  # the validation helper process, when the sync started one: its peak too
+if os.getpid() in sidecar._HELPER:
+    status = open(f"/proc/{{sidecar._HELPER[os.getpid()].proc.pid}}/status").read()
+    helper = int(status.split("VmHWM:")[1].split()[0]) / 1024
 print(json.dumps({{"seconds": time.perf_counter() - began, "bars": record["rows_inserted"],
                   "slices": record["slices"], "outcome": record["outcome"],
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+                  "own_peak_rss_mib": own, "helper_peak_rss_mib": helper,
+                  "peak_rss_mib": own + helper}}))
 """
 
 

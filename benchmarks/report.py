@@ -320,7 +320,13 @@ def memory(d: dict) -> Iterator[Row]:
     yield (
         f"peak RSS, sync of {long['bars']:,} 1m bars (20 years of {d['symbol']}, "
         f"{long['slices']} slices)",
-        f"{long['peak_rss_mib']:,.0f} MiB",
+        f"{long['peak_rss_mib']:,.0f} MiB"
+        + (
+            f" (sync {long['own_peak_rss_mib']:,.0f} + validation helper"
+            f" {long['helper_peak_rss_mib']:,.0f})"
+            if long.get("helper_peak_rss_mib")
+            else ""
+        ),
         f"one slice ({one['bars']:,} bars) {one['peak_rss_mib']:,.0f} MiB",
         f"{d['ratio']:.2f}x",
         "< 1 GiB",
