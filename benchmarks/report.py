@@ -7,6 +7,7 @@ met). Ratios are the ones the scripts measured side by side in the same run.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -469,9 +470,37 @@ def write_report(results: Path, out: Path, status: dict[str, str], machine: str,
             "",
             "Scripts that did not finish: " + ", ".join(f"{k} ({v})" for k, v in failed.items()),
         ]
+    lines += _earlier(out, lines)
     lines += [
         "",
         "Raw results: `benchmarks/results/*.json` (not committed; re-run to refresh).",
         "",
     ]
     out.write_text("\n".join(lines))
+
+
+def _earlier(out: Path, lines: list[str]) -> list[str]:
+    """The rows of the previous report for figures this run did not measure, kept below the
+    new table under their own date (a partial ``make bench`` must not erase figures)."""
+    if not out.exists():
+        return []
+    old = out.read_text().splitlines()
+    when = next((x.split(":", 1)[1].strip() for x in old if x.startswith("- Written:")), "?")
+    label = re.compile(r"^\| ([^|]+) \|")
+    new = {m.group(1) for x in lines if (m := label.match(x))}
+    start = next((i for i, x in enumerate(old) if x.startswith("## Earlier figures")), len(old))
+    kept = []
+    for i, x in enumerate(old):
+        m = label.match(x)
+        if m and not x.startswith("| figure") and m.group(1) not in new and "not run" not in x:
+            kept.append(x if i > start else f"{x.rstrip()} {when} |")  # rows kept once have it
+    if not kept:
+        return []
+    return [
+        "",
+        "## Earlier figures (not measured by this run)",
+        "",
+        "| figure | value | anchor (same run) | ratio | target | met | written |",
+        "|---|---|---|---|---|---|---|",
+        *kept,
+    ]
