@@ -96,6 +96,7 @@ def test_a_dead_helper_leaves_the_chunk_to_validate_here(server, db_url, db, mon
         pd.testing.assert_frame_equal(stored(db, symbol), closed(symbol, START, END), obj=symbol)
     with db.cursor() as cur:
         cur.execute(
-            "SELECT count(*) FROM candleflow.load_audit WHERE validation->'summary'->'gx_batch' ? 'helper_pid'"
+            "SELECT count(*) FROM candleflow.load_audit"
+            " WHERE validation->'summary'->'gx_batch' ? 'helper_pid'"
         )
         assert cur.fetchone()[0] == 0
