@@ -20,7 +20,7 @@ import logging
 from concurrent.futures import Future
 from typing import Any
 
-from candleflow.services import load
+from candleflow.services import window
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Batcher:
             if bars is None or bars.empty or ctx.results[symbol].error is not None:
                 continue  # a failed fetch, a night, a symbol already failed: nothing to judge
             instrument = ctx.found[symbol].instrument
-            todo.append((i, load.slice_window(bars, instrument, ctx.tf, lo, hi, ctx.settings)))
+            todo.append((i, _slice_window(bars, instrument, ctx.tf, lo, hi, ctx.settings.now)))
         windows = [w for _, w in todo]
         if self.sidecar is not None and windows:
             future = self.sidecar.submit(windows, self.ctx.settings.jump_threshold)
@@ -107,6 +107,14 @@ class Verdict:
 def resolve(validated: Any) -> Any:
     """What a lane stores with: a result, an exception, None (validate there)."""
     return validated.result() if isinstance(validated, Verdict) else validated
+
+
+def _slice_window(bars, instrument, tf, start, end, now) -> Any:
+    """The ``validation.Window`` of a slice: its bars judged over the bar starts it covers."""
+    from candleflow.validation import Window
+
+    lo, hi = window.fetch_range(tf, start, end)
+    return Window(bars, instrument, tf, lo, hi, now)
 
 
 def _bars(fetched: Future) -> Any:

@@ -49,7 +49,7 @@ class Lanes:
 
     def submit(self, symbol: str, lo, hi, fetched: Future, validated: Any = None) -> None:
         """Queue a slice on its symbol's lane (blocks while too many slices wait);
-        ``validated``: its result (or error) from ``services.batches``, None to validate it here."""
+        ``validated``: its result (or error) from ``services.batches``; None when it has no bars."""
         lane = self.lane_of.setdefault(symbol, len(self.lane_of) % len(self.threads))
         self.room.acquire()
         self.futures.append(

@@ -95,25 +95,6 @@ def audit_failure(conn, symbol, tf, provider, start, end, settings, exc, clock, 
         write_audit(conn, AuditRecord(**audit))
 
 
-def slice_window(bars, instrument: Instrument, tf: Timeframe, start, end, settings) -> Any:
-    """The ``validation.Window`` of a slice: its bars judged over the bar starts it covers."""
-    from candleflow.validation import Window
-
-    lo, hi = window.fetch_range(tf, start, end)
-    return Window(bars, instrument, tf, lo, hi, settings.now)
-
-
-def validate_slice(bars, instrument: Instrument, tf: Timeframe, start, end, settings) -> Any:
-    """One slice validated alone (a batch of one; ``services.batches`` validates many)."""
-    from candleflow.validation import validate_windows
-
-    item = slice_window(bars, instrument, tf, start, end, settings)
-    (outcome,) = validate_windows([item], jump_threshold=settings.jump_threshold)
-    if isinstance(outcome, Exception):
-        raise outcome
-    return outcome
-
-
 def out_of_reach(
     instrument: Instrument, tf: Timeframe, start, end, reachable: dt.datetime | None, now
 ) -> int:
@@ -151,11 +132,10 @@ def store_slice(
     clock: float,
     validated: Any = None,
 ) -> dict[str, Any]:
-    """Validate ``bars`` (what closed in the slice) and load them; returns the audit row.
+    """Load ``bars`` (what closed in the slice) as ``validated`` judged them; the audit row.
 
-    ``validated``: the slice's ``ValidationResult`` when a batch validated it already
-    (``services.batches``: one Great Expectations run for many slices), with the batch's
-    seconds shared out in ``validated.summary["timing"]``.
+    ``validated`` is the slice's ``ValidationResult`` from its batch (``services.batches``:
+    one Great Expectations run for many slices); only a slice without bars may come without.
     """
     from candleflow.db.audit import AuditRecord, advance_watermark, record_reach, write_audit
     from candleflow.db.upsert import lock_series, upsert_bars
@@ -167,14 +147,11 @@ def store_slice(
     missing = out_of_reach(instrument, tf, start, end, reachable, settings.now)
     if bars.empty:  # a night, a weekend, a window out of reach: nothing to judge or load
         return _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock)
-    validating = time.perf_counter()
-    result = (
-        validated
-        if validated is not None
-        else validate_slice(bars, instrument, tf, start, end, settings)
-    )
-    if validated is not None:  # validated with its batch: its share of the batch's time
-        validating -= result.summary["timing"]["seconds"] / result.summary["gx_batch"]["windows"]
+    if validated is None:
+        raise ValueError(f"{symbol} {tf}: a slice with bars is stored with its validation")
+    result = validated
+    batch = result.summary["gx_batch"]  # this slice's share of its batch's validation time
+    validate_s = result.summary["timing"]["seconds"] / batch["windows"]
     audit.update(
         rows_fetched=len(bars),
         rows_valid=len(result.valid),
@@ -219,7 +196,7 @@ def store_slice(
         audit["duration_s"] = time.perf_counter() - clock
         write_audit(conn, AuditRecord(**audit))
     # step timings for metrics (not audit columns, so added after the row is written)
-    audit.update(validate_s=loading - validating, load_s=time.perf_counter() - loading)
+    audit.update(validate_s=validate_s, load_s=time.perf_counter() - loading)
     _log(audit, tf, reachable)
     if failure is not None:
         failure.audit = audit  # the chunk's result keeps the rejected window's rules
