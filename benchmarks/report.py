@@ -232,6 +232,15 @@ def api(d: dict) -> Iterator[Row]:
             "p99 < 100 ms" if r["clients"] >= 20 else "report",
             _met(r["p99_ms"] < 100) if r["clients"] >= 20 else "n/a",
         )
+    for r in d.get("rows_if_none_match", []):
+        yield (
+            f"API revalidation (If-None-Match, 304), {r['bars']:,} bars, {r['clients']} clients",
+            f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms",
+            "",
+            "",
+            "report",
+            "n/a",
+        )
     yield (
         "API bench machine load (1m load average during the runs, 2 cores)",
         f"{d['load_average_1m']}",

@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from candleflow.api import heap
+
 T = TypeVar("T")
 CONCURRENCY = int(os.environ.get("CANDLEFLOW_API_CONCURRENCY", "4"))
 QUEUE_TIMEOUT_S = float(os.environ.get("CANDLEFLOW_API_QUEUE_TIMEOUT", "10"))
@@ -67,6 +69,8 @@ async def run(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         )
     try:
         call = functools.partial(work, *args, **kwargs)
-        return await anyio.to_thread.run_sync(call, limiter=threads)
+        result = await anyio.to_thread.run_sync(call, limiter=threads)
     finally:
         gate.release()
+    heap.settle()  # once per process: the route's lazy imports are done by now
+    return result
