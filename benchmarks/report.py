@@ -496,12 +496,17 @@ def _earlier(out: Path, lines: list[str]) -> list[str]:
     old = out.read_text().splitlines()
     when = next((x.split(":", 1)[1].strip() for x in old if x.startswith("- Written:")), "?")
     label = re.compile(r"^\| ([^|]+) \|")
-    new = {m.group(1) for x in lines if (m := label.match(x))}
+    new = {_figure(m.group(1)) for x in lines if (m := label.match(x))}
     start = next((i for i, x in enumerate(old) if x.startswith("## Earlier figures")), len(old))
     kept = []
     for i, x in enumerate(old):
         m = label.match(x)
-        if m and not x.startswith("| figure") and m.group(1) not in new and "not run" not in x:
+        if (
+            m
+            and not x.startswith("| figure")
+            and _figure(m.group(1)) not in new
+            and "not run" not in x
+        ):
             kept.append(x if i > start else f"{x.rstrip()} {when} |")  # rows kept once have it
     if not kept:
         return []
@@ -513,3 +518,9 @@ def _earlier(out: Path, lines: list[str]) -> list[str]:
         "|---|---|---|---|---|---|---|",
         *kept,
     ]
+
+
+def _figure(label: str) -> str:
+    """A row's figure without its parenthesised details (load, sizes, symbols), which change
+    from run to run: the same figure measured again replaces its earlier row."""
+    return re.sub(r"\s*\([^)]*\)", "", label).strip()

@@ -25,6 +25,7 @@ SCRIPTS = [
     "validation",
     "load",
     "rollup",
+    "collector",
     "query",
     "api",
     "dag",
