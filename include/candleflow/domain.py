@@ -59,6 +59,15 @@ def to_utc(value: dt.datetime | dt.date | str, *, name: str = "timestamp") -> dt
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def to_micros(value: dt.datetime) -> int:
+    """An aware datetime as int64 microseconds since the epoch, exactly (no float rounding):
+    the unit the bar masks of the providers, the sync and validation compare in."""
+    return (value - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+
+
 # ----- the column specs -----------------------------------------------------------------------
 
 _PG = {"timestamp": "timestamptz", "float": "float8", "int": "int8", "bool": "bool", "text": "text"}

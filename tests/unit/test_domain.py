@@ -59,6 +59,21 @@ def test_the_old_import_paths_of_to_utc_are_the_one_parser():
     assert base.to_utc is domain.to_utc
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        dt.datetime(1970, 1, 1, tzinfo=UTC),
+        dt.datetime(2024, 3, 5, 14, 30, 0, 1, tzinfo=UTC),  # one microsecond past a bar start
+        dt.datetime(2262, 4, 11, 23, 47, 16, 854775, tzinfo=UTC),  # where floats lose digits
+        dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        dt.datetime(2024, 3, 5, 9, 30, 0, 7, tzinfo=NY),
+    ],
+)
+def test_to_micros_is_the_exact_epoch_microsecond(value):
+    expected = pd.Timestamp(value).value // 1000  # pandas' own integer nanoseconds, no float
+    assert domain.to_micros(value) == expected
+
+
 def test_each_literal_lists_exactly_its_enums_values():
     pairs = [
         (domain.Fill, domain.FillMode, domain.FILLS),

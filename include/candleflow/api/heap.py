@@ -47,5 +47,7 @@ def settle() -> None:
         gc.freeze()
         log.info(
             "froze %d objects of the start-up heap in %.0f ms (%s=0 turns this off)",
-            gc.get_freeze_count(), (time.perf_counter() - began) * 1000, ENV,
-        )  # fmt: skip
+            gc.get_freeze_count(),
+            (time.perf_counter() - began) * 1000,
+            ENV,
+        )

@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from candleflow.domain import BAR_COLUMNS, UTC, Instrument, Tick, Timeframe, to_utc
+from candleflow.domain import BAR_COLUMNS, UTC, Instrument, Tick, Timeframe, to_micros, to_utc
 from candleflow.errors import UnsupportedOperation
 
 if TYPE_CHECKING:
@@ -238,7 +238,7 @@ def normalize_bars(
         return bars
     ts = _ts_micros(raw["ts"])
     values = np.column_stack([_floats(raw[c]) for c in BAR_COLUMNS[1:]])
-    keep = (ts >= _micros(start)) & (ts < _micros(end)) & (_bar_ends(ts, tf) <= _micros(now))
+    keep = (ts >= to_micros(start)) & (ts < to_micros(end)) & (_bar_ends(ts, tf) <= to_micros(now))
     ts, values = ts[keep], values[keep]
     if (np.diff(ts) < 0).any():
         order = np.argsort(ts, kind="stable")
@@ -267,14 +267,6 @@ def _floats(column: pd.Series) -> Any:
     if column.dtype == np.float64:
         return column.to_numpy()
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-
-
-def _micros(value: dt.datetime) -> int:
-    """Microseconds since the epoch, exactly (no float rounding)."""
-    return (value - _EPOCH) // dt.timedelta(microseconds=1)
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _bar_ends(ts: Any, tf: Timeframe) -> Any:

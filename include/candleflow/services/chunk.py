@@ -159,9 +159,9 @@ def _slice_rows(tf: Timeframe, cuts) -> int:
 
 
 def _timed_fetch(prov, symbol, tf, lo, hi, now):
-    """``load.fetch_slice`` and its seconds (in the fetch thread: the wait is not counted)."""
+    """``window.fetch_slice`` and its seconds (in the fetch thread: the wait is not counted)."""
     began = time.perf_counter()
-    bars = load.fetch_slice(prov, symbol, tf, lo, hi, now)
+    bars = window.fetch_slice(prov, symbol, tf, lo, hi, now)
     return bars, time.perf_counter() - began
 
 

@@ -6,8 +6,8 @@ audit row, the commit), and one connection waits for each in turn; on the 2-core
 machine that alone was 45-65 ms a symbol. ``lanes`` connections store different symbols at
 the same time, so those waits overlap with each other and with validation. Every symbol is
 pinned to one lane (a single thread with its own connection), so its slices are stored in
-order and a failed slice stops the ones after it (Great Expectations itself runs one window
-at a time, under ``validation.suite.GX_LOCK``).
+order and a failed slice stops the ones after it. The slices arrive validated
+(``services.batches``: one Great Expectations run for many slices, before the lanes).
 
 Memory stays bounded: the dispatcher blocks once ``room`` slices (``2 * lanes`` unless the
 chunk says more: as many small slices as its fetch-ahead budget holds bars) are waiting to be

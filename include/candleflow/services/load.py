@@ -34,8 +34,6 @@ from candleflow.services import window
 if TYPE_CHECKING:
     import pandas as pd
 
-    from candleflow.providers import IDataProvider
-
 log = logging.getLogger(__name__)
 
 _COUNTS = ("rows_fetched", "rows_valid", "rows_rejected", "rows_flagged", "rows_inserted")
@@ -59,14 +57,6 @@ class LoadSettings:
             raise ValueError(
                 f"reject_threshold must be within [0, 1], got {self.reject_threshold!r}"
             )
-
-
-def fetch_slice(
-    prov: IDataProvider, symbol: str, tf: Timeframe, start: dt.datetime, end: dt.datetime, now
-) -> pd.DataFrame:
-    """The bars of ``symbol`` that closed in ``(start, end]`` (``attrs`` of the fetch kept)."""
-    lo, hi = window.fetch_range(tf, start, end)
-    return window.closed_in(prov.fetch_bars(symbol, tf, lo, hi, now=now), tf, start, end)
 
 
 def _audit(symbol, tf, provider, start, end, settings, **values) -> dict[str, Any]:
@@ -95,29 +85,6 @@ def audit_failure(conn, symbol, tf, provider, start, end, settings, exc, clock, 
         write_audit(conn, AuditRecord(**audit))
 
 
-def out_of_reach(
-    instrument: Instrument, tf: Timeframe, start, end, reachable: dt.datetime | None, now
-) -> int:
-    """How many bars closing in ``(start, end]`` start before ``reachable`` (the calendar's
-    count: an XNYS night is not out of reach, it has no bars)."""
-    import pandas as pd
-
-    from candleflow import calendars
-
-    lo, _ = window.fetch_range(tf, start, end)
-    if reachable is None or reachable <= lo:
-        return 0
-    market = calendars.Market.of(instrument.symbol, timezone=instrument.timezone or None)
-    bar_start = calendars.expected(market, tf, lo, min(end, reachable), now)["start"]
-    if tf.minutes is not None:
-        ends = bar_start + pd.Timedelta(minutes=tf.minutes)
-    else:
-        ends = bar_start.map(lambda ts: pd.Timestamp(tf.bar_end(ts.to_pydatetime())))
-    keep = (ends > pd.Timestamp(start)) & (ends <= pd.Timestamp(end))
-    keep &= bar_start < pd.Timestamp(reachable)
-    return int(keep.sum())
-
-
 def store_slice(
     conn,
     bars: pd.DataFrame,
@@ -144,7 +111,7 @@ def store_slice(
     symbol = instrument.symbol
     audit = _audit(symbol, tf, provider, start, end, settings, instrument_id=instrument_id)
     reachable = bars.attrs.get("reachable_start")
-    missing = out_of_reach(instrument, tf, start, end, reachable, settings.now)
+    missing = window.out_of_reach(instrument, tf, start, end, reachable, settings.now)
     if bars.empty:  # a night, a weekend, a window out of reach: nothing to judge or load
         return _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock)
     if validated is None:

@@ -1,4 +1,5 @@
-"""Which bars a window holds, and how a long window is cut into slices.
+"""Which bars a window holds, how a long window is cut into slices, and how many of its bars
+lie beyond a provider's lookback.
 
 **The rule: a window ``(start, end]`` holds the bars that closed inside it**, the bars whose
 end ``ts + timeframe`` is in ``(start, end]``. Why closes and not starts: a scheduled run is
@@ -24,10 +25,12 @@ import datetime as dt
 import itertools
 from typing import TYPE_CHECKING
 
-from candleflow.domain import Timeframe
+from candleflow.domain import Instrument, Timeframe, to_micros
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from candleflow.providers import IDataProvider
 
 DEFAULT_SLICE_BARS = 200_000  # ~60 MB of bars in pandas; peak RSS measured in bench_memory.py
 
@@ -49,7 +52,7 @@ def closed_in(bars: pd.DataFrame, tf: Timeframe, start: dt.datetime, end: dt.dat
     if tf.minutes is not None:  # int64 microseconds: a one-bar window costs microseconds
         ts = pd.DatetimeIndex(bars["ts"]).as_unit("us").asi8
         ends = ts + tf.minutes * 60_000_000
-        keep = (ends > _micros(start)) & (ends <= _micros(end))
+        keep = (ends > to_micros(start)) & (ends <= to_micros(end))
     else:
         ends = bars["ts"].map(tf.bar_end)
         keep = ((ends > start) & (ends <= end)).to_numpy()
@@ -78,6 +81,32 @@ def slices(
     return list(itertools.pairwise(edges))
 
 
-def _micros(value: dt.datetime) -> int:
-    """Microseconds since the epoch, exactly (no float rounding)."""
-    return (value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+def fetch_slice(
+    prov: IDataProvider, symbol: str, tf: Timeframe, start: dt.datetime, end: dt.datetime, now
+) -> pd.DataFrame:
+    """The bars of ``symbol`` that closed in ``(start, end]`` (``attrs`` of the fetch kept)."""
+    lo, hi = fetch_range(tf, start, end)
+    return closed_in(prov.fetch_bars(symbol, tf, lo, hi, now=now), tf, start, end)
+
+
+def out_of_reach(
+    instrument: Instrument, tf: Timeframe, start, end, reachable: dt.datetime | None, now
+) -> int:
+    """How many bars closing in ``(start, end]`` start before ``reachable`` (the calendar's
+    count: an XNYS night is not out of reach, it has no bars)."""
+    import pandas as pd
+
+    from candleflow import calendars
+
+    lo, _ = fetch_range(tf, start, end)
+    if reachable is None or reachable <= lo:
+        return 0
+    market = calendars.Market.of(instrument.symbol, timezone=instrument.timezone or None)
+    bar_start = calendars.expected(market, tf, lo, min(end, reachable), now)["start"]
+    if tf.minutes is not None:
+        ends = bar_start + pd.Timedelta(minutes=tf.minutes)
+    else:
+        ends = bar_start.map(lambda ts: pd.Timestamp(tf.bar_end(ts.to_pydatetime())))
+    keep = (ends > pd.Timestamp(start)) & (ends <= pd.Timestamp(end))
+    keep &= bar_start < pd.Timestamp(reachable)
+    return int(keep.sum())

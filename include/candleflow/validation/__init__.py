@@ -138,8 +138,8 @@ def validate_windows(
     ready = [p for p in outcomes if isinstance(p, w.Prepared)]
     if not ready:
         return outcomes
-    frame = pd.concat([p.gx_frame for p in ready], ignore_index=True) if len(ready) > 1 else None
-    frame = ready[0].gx_frame if frame is None else frame
+    frames = [p.gx_frame for p in ready]
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     run = suite.run_suite(frame, jump_threshold=jump_threshold, jump_rejects=jump_rejects)
     totals: dict[str, int] = {}
     for p in ready:

@@ -17,7 +17,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from candleflow.domain import UTC, Instrument, Timeframe
+from candleflow.domain import Instrument, Timeframe, to_micros
 from candleflow.validation import rules as r
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def prepare(window: Window, jump_threshold: float | None, index: int) -> Prepare
     cols = r.columns(frame)
     ends = r.bar_ends(frame, cols, window.timeframe)
     grid_ok = grid.on_grid(frame["ts"], window.instrument, window.timeframe)
-    bounds = {k: micros(getattr(window, k)) for k in ("start", "end", "now")}
+    bounds = {k: to_micros(getattr(window, k)) for k in ("start", "end", "now")}
     masks = r.check_masks(cols, grid_ok=grid_ok, ends=ends, **bounds)
     rule_masks = r.rule_masks(masks)
     passed = ~np.logical_or.reduce(list(rule_masks.values()))
@@ -120,9 +120,3 @@ def finish(p: Prepared, run: Any, *, batch: dict[str, Any], jump_rejects: bool, 
     )
     result.summary["gx_batch"] = batch
     return result
-
-
-def micros(value: dt.datetime) -> int:
-    """A UTC datetime as int64 microseconds since the epoch, exactly."""
-    delta = value - dt.datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
