@@ -17,10 +17,10 @@ export UV_COMPILE_BYTECODE := 1
 
 help:
 	@echo "make up     - install, start PostgreSQL and Airflow (UI on http://localhost:8080)"
-	@echo "make test   - install and run the whole test suite"
+	@echo "make test   - install and run the test suite"
 	@echo "make lint   - ruff check and format check"
 	@echo "make bench  - run the benchmarks and write benchmarks/README.md"
-	@echo "make compose-check - build the images and run docker-compose.yaml for real"
+	@echo "make compose-check - the scale-out check: build the images, run docker-compose.yaml for real"
 
 $(UV):
 	@mkdir -p .candleflow
@@ -44,16 +44,16 @@ browser:
 	    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; \
 	  else echo "chromium not found: the chart-page test will skip (apt-get install chromium)"; fi; }
 
-# make test runs the compose check first (docker-compose.yaml for real, about 12 minutes on a
-# fresh 2-core machine; --if-possible says why and goes on where no Docker engine can be had),
-# then the whole suite.
+# make test runs the test suite and installs only what its tests need (Chromium for the
+# chart page). The scale-out check (Docker engine, images, the compose stack) is its own
+# target, make compose-check, which CI runs after make test.
 test: install browser
-	$(VENV)/bin/python docker/compose_check.py --if-possible
 	$(VENV)/bin/pytest
 
-# docker-compose.yaml for real (docker/compose_check.py; docs/scaling.md): the images, a
-# Docker engine if none runs, the stack, an ohlcv_1h run and a history month through the
-# REST API with a worker killed, the bars against the oracle, then teardown.
+# The scale-out check: docker-compose.yaml for real (docker/compose_check.py; docs/scaling.md):
+# a Docker engine if none runs (as root: Debian's docker.io), the images, the stack, an
+# ohlcv_1h run and a history month through the REST API with a worker killed, the bars
+# against the oracle, then teardown. About 12 minutes on a fresh 2-core machine.
 compose-check: install
 	$(VENV)/bin/python docker/compose_check.py
 
