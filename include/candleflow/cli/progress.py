@@ -1,9 +1,11 @@
-"""Progress of long commands: a Rich bar with counts and rate on a terminal, log lines otherwise.
+"""Progress of long commands, and how much a command logs.
 
-Why two forms: a person at a terminal wants to see a sync of fifty symbols move (which
-window, how many bars, how fast); CI logs and Airflow task logs want plain lines they can
-grep, and control codes would garble them. The choice follows stderr: a terminal gets the
-bar (and log lines printed above it), anything else gets one log line per finished step.
+Why quiet by default: a person reads a command's result, not the library's INFO lines (a
+sync printed a dozen of them for one symbol, ``ticks stream`` one every half second). So
+only warnings and errors are logged unless ``-v`` (INFO) or ``-vv`` (DEBUG) asks for more.
+Progress is separate from logging: on a terminal a Rich bar with counts and rate moves on
+stderr; elsewhere (CI, Airflow, a pipe) control codes would garble the output, so progress
+becomes one INFO log line per finished step, shown with ``-v``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ def console() -> Any:
 
 def on_terminal() -> bool:
     return bool(console().is_terminal) and sys.stderr.isatty()
+
+
+def level(verbosity: int) -> int:
+    """The log level of ``-v`` given ``verbosity`` times: WARNING, INFO, then DEBUG."""
+    return (logging.WARNING, logging.INFO)[verbosity] if verbosity < 2 else logging.DEBUG
 
 
 def configure_logging(level: int) -> None:
@@ -94,6 +101,15 @@ class Progress:
     def rate(self) -> float:
         elapsed = time.perf_counter() - self._began
         return self.items / elapsed if elapsed > 0 else 0.0
+
+    def show(self, label: str, items: int) -> None:
+        """Where a step without an end stands (a live stream): ``items`` moved so far. Only
+        the terminal's bar shows it; a log would repeat it every time (``-v`` logs the
+        command's own periodic lines)."""
+        self.items = items
+        if self._bar is not None:
+            description = f"{self.description} {label}"
+            self._bar.update(self._task, items=items, rate=self.rate, description=description)
 
     def step(self, label: str, items: int = 0) -> None:
         """One step finished (``label`` says which) having moved ``items``."""
