@@ -144,6 +144,7 @@ class Progress:
         tb: TracebackType | None,
     ) -> None:
         if self._bar is not None:
-            if self.total is None:
-                self._bar.update(self._task, total=max(self.steps, 1), completed=self.steps)
+            if self.total is None:  # done: a stream (only show) counts as one finished step
+                done = max(self.steps, 1) if kind is None else self.steps
+                self._bar.update(self._task, total=max(self.steps, 1), completed=done)
             self._bar.stop()

@@ -53,6 +53,7 @@ def ticks_stream(
 
     late = dt.timedelta(hours=late_after_hours) if late_after_hours > 0 else None
     url = warehouse.ready()
+    names = ",".join(symbols)
     with Progress("ticks stream", None, unit="ticks") as progress:
         counts = capture_ticks(
             symbols,
@@ -65,10 +66,10 @@ def ticks_stream(
             lock_wait=None if wait else 0.0,
             rules=TickRules(late_after=late),
             on_progress=lambda stats: progress.show(
-                f"{stats.inserted:,} stored, {stats.rejected:,} rejected, read", stats.read
+                f"{names} ({stats.inserted:,} stored, {stats.rejected:,} rejected)", stats.read
             ),
         )
-        progress.step(",".join(symbols), counts["read"])
+        progress.show(f"{names} ({counts['inserted']:,} stored)", counts["read"])
     _print(
         counts,
         as_json,
