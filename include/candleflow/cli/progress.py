@@ -2,7 +2,10 @@
 
 Why quiet by default: a person reads a command's result, not the library's INFO lines (a
 sync printed a dozen of them for one symbol, ``ticks stream`` one every half second). So
-only warnings and errors are logged unless ``-v`` (INFO) or ``-vv`` (DEBUG) asks for more.
+only warnings are logged unless ``-v`` (INFO) or ``-vv`` (DEBUG) asks for more. Candleflow's
+own ERROR lines are left out too: the error they describe reaches the command, which reports
+it in its one line (``error: ...`` or ``SYMBOL: FAILED: ...``); Airflow's task logs, and
+``-v``, keep them.
 Progress is separate from logging: on a terminal a Rich bar with counts and rate moves on
 stderr; elsewhere (CI, Airflow, a pipe) control codes would garble the output, so progress
 becomes one INFO log line per finished step, shown with ``-v``.
@@ -51,9 +54,16 @@ def configure_logging(level: int) -> None:
         handler = _Stderr()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.set_name(_HANDLER)
+    if level > logging.INFO:
+        handler.addFilter(_reported_by_the_command)
     root = logging.getLogger()
     root.handlers[:] = [h for h in root.handlers if h.get_name() != _HANDLER] + [handler]
     root.setLevel(level)
+
+
+def _reported_by_the_command(record: logging.LogRecord) -> bool:
+    """False for candleflow's own ERROR lines: the command reports that error itself."""
+    return record.levelno < logging.ERROR or not record.name.startswith("candleflow.")
 
 
 class _Stderr(logging.StreamHandler):
