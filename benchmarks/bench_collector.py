@@ -34,7 +34,10 @@ _SERVER = "import typer; from candleflow.cli.replay import replay_server; typer.
 
 def _start_server() -> tuple[subprocess.Popen, str]:
     server = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, "--port", "0"], stdout=subprocess.PIPE, text=True
+        # --any-symbol: the symbols are invented (BINANCE:C0USDT, ...)
+        [sys.executable, "-c", _SERVER, "--port", "0", "--any-symbol"],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     return server, server.stdout.readline().strip()
 

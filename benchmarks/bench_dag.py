@@ -76,7 +76,7 @@ def main() -> dict:
     )
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
     try:
-        with ReplayServer(seed=1) as srv:
+        with ReplayServer(seed=1, any_symbol=True) as srv:  # invented BINANCE:COIN00USDT, ...
             env["CANDLEFLOW_TRADINGVIEW_URL"] = srv.url
             started = time.perf_counter()
             done = subprocess.run(

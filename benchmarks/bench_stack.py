@@ -91,7 +91,10 @@ def audits(url: str, run_id: str) -> dict:
 
 def hourly(n: int) -> dict:
     symbols = harness.universe(n)
-    with ReplayServer(seed=1) as srv, stack.running(watchlist(symbols, False), srv.url) as cf:
+    with (
+        ReplayServer(seed=1, any_symbol=True) as srv,
+        stack.running(watchlist(symbols, False), srv.url) as cf,
+    ):
         cf.wait_for_dags({"ohlcv_1h"})
         warmup = _first_scheduled(cf, "ohlcv_1h")
         started = time.perf_counter()
@@ -122,7 +125,7 @@ def hourly(n: int) -> dict:
 def backfill_and_latency(scenarios: set[str]) -> dict:
     symbols = [f"BINANCE:H{i:03d}USDT" for i in range(HISTORY_SYMBOLS)]
     out: dict = {}
-    with ReplayServer(seed=1) as srv:
+    with ReplayServer(seed=1, any_symbol=True) as srv:
         if "backfill_100" in scenarios:
             out["anchor"] = _one_process(symbols, srv.url)
         with stack.running(watchlist(symbols, True), srv.url) as cf:

@@ -246,7 +246,7 @@ def in_task(setting: str | None) -> dict:
         os.environ[warm.ENV] = setting  # stack.running passes os.environ to candleflow up
     try:
         with (
-            ReplayServer(seed=1) as srv,
+            ReplayServer(seed=1, any_symbol=True) as srv,
             stack.running(bench_stack.watchlist(STACK_SYMBOLS, False), srv.url) as cf,
         ):
             cf.wait_for_dags({"ohlcv_1h"})

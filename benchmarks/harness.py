@@ -1,9 +1,9 @@
 """Shared by the throughput benchmarks (``bench_sync``, ``bench_memory``, ``bench_stack``).
 
-Fresh databases on the embedded server (or ``CANDLEFLOW_DATABASE_URL``'s server), symbol
-universes the replay server knows, child processes timed from outside (process start
-included) and results written where ``report.py`` reads them. Not a benchmark itself:
-``run_all.py`` runs only ``bench_*.py``.
+Fresh databases on the embedded server (or ``CANDLEFLOW_DATABASE_URL``'s server), invented
+symbol universes (a replay server with ``any_symbol=True`` serves them), child processes
+timed from outside (process start included) and results written where ``report.py`` reads
+them. Not a benchmark itself: ``run_all.py`` runs only ``bench_*.py``.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def drop_database(name: str) -> None:
 
 
 def universe(n: int) -> list[str]:
-    """``n`` symbols the replay server serves: 60% XNYS equities, 40% 24x7 crypto pairs."""
+    """``n`` invented symbols (a replay server serves them with ``any_symbol=True``): 60%
+    XNYS equities, 40% 24x7 crypto pairs."""
     equities = [f"{('NASDAQ', 'NYSE')[i % 2]}:S{i:04d}" for i in range(n * 3 // 5)]
     crypto = [f"BINANCE:C{i:04d}USDT" for i in range(n - len(equities))]
     return equities + crypto

@@ -20,6 +20,7 @@ from airflow.sdk import Param, dag, task
 
 from candleflow.airflow.failures import fails_permanently
 from candleflow.assets import TICKS, bars_asset
+from candleflow.domain import SYMBOL_ITEMS
 
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "1d")
 
@@ -39,7 +40,9 @@ DEFAULT_ARGS = {
     default_args=DEFAULT_ARGS,
     tags=["candleflow", "bars", "rollup"],
     params={
-        "symbols": Param([], type="array", description="Only these symbols; empty = all"),
+        "symbols": Param(
+            [], type="array", items=SYMBOL_ITEMS, description="Only these symbols; empty = all"
+        ),
         "start": Param(None, type=["null", "string"], description="Rebuild from (ISO-8601)"),
         "end": Param(None, type=["null", "string"], description="Rebuild until (ISO-8601)"),
     },

@@ -92,6 +92,11 @@ class ProviderDisconnected(TransientError):
     """The connection closed or was refused (including HTTP 429). Retried with backoff."""
 
 
+class UnknownInstrument(PermanentError, LookupError):
+    """The warehouse has no instrument of that symbol (a typo, a lowercase symbol, one never
+    synced). Permanent: the message suggests the closest stored symbols."""
+
+
 class ValidationFailed(PermanentError):
     """Too many rows of a window failed validation. Permanent: the task fails once; nothing of
     the window loads, its rejects are stored, and a retry would fetch the same bad rows."""

@@ -1,8 +1,9 @@
-"""Printing bars for people and pipes: one CSV/JSON layout for every command.
+"""Printing bars for people and pipes: one CSV/JSON/table layout for every command.
 
 Columns are ts (ISO-8601, UTC), open, high, low, close, volume (empty in CSV, null in
 JSON, when the instrument has none). candleflow fetch and candleflow bars share it, so their
-outputs can be diffed; bars adds complete (true/false) as a last column.
+outputs can be diffed; bars adds complete (true/false) as a last column. The table is for
+people: columns aligned, numbers to the right (``table``, also used for other listings).
 """
 
 from __future__ import annotations
@@ -61,8 +62,27 @@ def write_bars(
         out.write("\n")
         return len(rows)
     header = [*extra, *BAR_COLUMNS, *trailing]
-    sep = "," if fmt == "csv" else "  "
-    out.write(sep.join(header) + "\n")
-    for row in rows:
-        out.write(sep.join(_cell(row[c]) for c in header) + "\n")
+    cells = [[_cell(row[c]) for c in header] for row in rows]
+    if fmt == "table":
+        numeric = [c in ("open", "high", "low", "close", "volume") for c in header]
+        table(header, cells, out, right=numeric)
+        return len(rows)
+    out.write(",".join(header) + "\n")
+    for line in cells:
+        out.write(",".join(line) + "\n")
     return len(rows)
+
+
+def table(
+    header: list[str], rows: list[list[str]], out: IO[str], *, right: list[bool] | None = None
+) -> None:
+    """``rows`` under ``header`` in aligned columns two spaces apart; a column marked in
+    ``right`` (numbers) is aligned to the right."""
+    right = right or [False] * len(header)
+    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows, strict=True)]
+    for line in (header, *rows):
+        cells = [
+            str(v).rjust(w) if r else str(v).ljust(w)
+            for v, w, r in zip(line, widths, right, strict=True)
+        ]
+        out.write("  ".join(cells).rstrip() + "\n")

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from candleflow import calendars
-from candleflow.domain import DEFAULT_REJECT_THRESHOLD, Timeframe, split_symbol
+from candleflow.domain import DEFAULT_REJECT_THRESHOLD, Timeframe, check_symbol
+from candleflow.errors import ConfigError
 
 DEFAULT = Path(__file__).with_name("watchlist.toml")
 ENV = "CANDLEFLOW_WATCHLIST"
@@ -69,17 +70,54 @@ class Watchlist:
         raise ValueError(f"symbol not on the watchlist {self.path}: {symbol}")
 
 
-def _duration(text: str, *, where: str) -> dt.timedelta:
+_KINDS = {str: "a string", int: "a whole number", float: "a number", list: "an array",
+          dict: "a table", bool: "true or false"}  # fmt: skip
+
+
+def _typed(value: Any, kind: type, where: str, key: str) -> Any:
+    """``value`` if TOML gave it the type ``key`` needs; else a ``ConfigError`` naming the
+    file, the key and the type expected (a string where an array belongs, say)."""
+    ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+    if kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok:
+        found = next((v for k, v in _KINDS.items() if type(value) is k), type(value).__name__)
+        raise ConfigError(f"{where}: {key} = {value!r} is {found}; expected {_KINDS[kind]}")
+    return value
+
+
+def _duration(text: Any, *, where: str, key: str) -> dt.timedelta:
+    text = _typed(text, str, where, key)
     tf = Timeframe.parse(text) if text in ("1m", "5m", "15m", "30m", "1h", "4h", "1d") else None
     if tf is None or tf.minutes is None:
-        raise ValueError(f"{where}: bad interval {text!r}; expected e.g. 1m, 15m, 1h, 1d")
+        raise ConfigError(f"{where}: bad interval {key} = {text!r}; expected e.g. 1m, 15m, 1h, 1d")
     return tf.delta
 
 
-def _positive(value: Any, *, where: str) -> int:
+def _positive(value: Any, *, where: str, key: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{where}: expected a whole number >= 1, got {value!r}")
+        raise ConfigError(f"{where}: {key} = {value!r}; expected a whole number >= 1")
     return value
+
+
+def _calendar(value: Any, *, where: str) -> str | None:
+    """A calendar some exchange of ``candleflow.calendars`` trades on; any other name would
+    match no symbol, and the timeframe would silently run on the clock."""
+    if value is None:
+        return None
+    known = sorted({e.calendar for e in calendars.EXCHANGES.values()})
+    if _typed(value, str, where, "calendar") not in known:
+        raise ConfigError(
+            f"{where}: unknown calendar {value!r}; expected one of {', '.join(known)}"
+        )
+    return value
+
+
+def _symbol(value: Any, *, where: str) -> str:
+    try:
+        return check_symbol(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _history(value: Any, *, where: str) -> int | None:
@@ -88,45 +126,58 @@ def _history(value: Any, *, where: str) -> int | None:
         return None
     months = {f"{n}mo": n for n in (1, 2, 3, 4, 6, 12)}
     if value not in months:
-        raise ValueError(f"{where}: bad history {value!r}; expected one of {', '.join(months)}")
+        raise ConfigError(f"{where}: bad history {value!r}; expected one of {', '.join(months)}")
     return months[value]
 
 
-def _schedule(name: str, options: dict, where: str) -> TimeframeSchedule:
-    tf = Timeframe.parse(name)
-    every = _duration(options["every"], where=where) if "every" in options else tf.delta
-    offset = _duration(options["offset"], where=where) if "offset" in options else None
+def _schedule(name: str, options: Any, where: str) -> TimeframeSchedule:
+    try:
+        tf = Timeframe.parse(name)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    options = _typed(options, dict, where, f"timeframes.{name}")
+    every, offset = (
+        _duration(options[key], where=where, key=key) if key in options else None
+        for key in ("every", "offset")
+    )
+    size = options.get("chunk_size")
     return TimeframeSchedule(
         tf,
-        every,
-        options.get("calendar"),
+        every or tf.delta,
+        _calendar(options.get("calendar"), where=where),
         offset,
         _history(options.get("history", "1mo"), where=where),
-        _positive(options["chunk_size"], where=where) if "chunk_size" in options else None,
+        None if size is None else _positive(size, where=where, key="chunk_size"),
     )
 
 
 def _sources(data: dict, provider: str, options: dict, path: Path) -> tuple[Source, ...]:
     """Group every symbol by (provider, options), in watchlist order; a symbol appears once."""
-    entries: list[tuple[str, str, dict]] = []
-    for item in data.get("symbols", ()):
+    entries: list[tuple[str, str, dict, str]] = []
+    for i, item in enumerate(_typed(data.get("symbols", []), list, str(path), "symbols")):
+        where = f"{path} symbols[{i}]"
         if isinstance(item, dict):  # a symbol naming its own provider (and options)
-            name = item.get("provider", provider)
-            opts = options if name == provider else dict(item.get("options", {}))
-            entries.append((item.get("symbol", ""), name, dict(item.get("options", opts))))
+            name = _typed(item.get("provider", provider), str, where, "provider")
+            own = _typed(item.get("options", {}), dict, where, "options")
+            opts = options if name == provider and "options" not in item else dict(own)
+            entries.append((item.get("symbol", ""), name, opts, where))
         else:
-            entries.append((item, provider, options))
-    for i, section in enumerate(data.get("sources", ())):
+            entries.append((item, provider, options, where))
+    for i, section in enumerate(_typed(data.get("sources", []), list, str(path), "sources")):
+        where = f"{path} [[sources]] #{i + 1}"
+        section = _typed(section, dict, where, "sources")
         if "provider" not in section:
-            raise ValueError(f"{path}: [[sources]] #{i + 1} needs a provider")
-        for item in section.get("symbols", ()):
-            entries.append((item, section["provider"], dict(section.get("options", {}))))
+            raise ConfigError(f"{where} needs a provider")
+        name = _typed(section["provider"], str, where, "provider")
+        opts = dict(_typed(section.get("options", {}), dict, where, "options"))
+        symbols = _typed(section.get("symbols", []), list, where, "symbols")
+        entries.extend((s, name, opts, f"{where} symbols[{j}]") for j, s in enumerate(symbols))
     groups: dict[tuple[str, str], Source] = {}
     seen: set[str] = set()
-    for symbol, name, opts in entries:
-        split_symbol(symbol)
+    for symbol, name, opts, where in entries:
+        _symbol(symbol, where=where)
         if symbol in seen:
-            raise ValueError(f"{path}: symbol {symbol} is listed twice")
+            raise ConfigError(f"{path}: symbol {symbol} is listed twice")
         seen.add(symbol)
         key = (name, json.dumps(opts, sort_keys=True))
         group = groups.setdefault(key, Source(name, (), opts))
@@ -138,19 +189,21 @@ def load(path: str | Path | None = None) -> Watchlist:
     """Parse and check a watchlist; errors name the file and the bad entry."""
     path = Path(path or os.environ.get(ENV) or DEFAULT)
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"cannot read watchlist {path}: {exc}") from None
-    provider = data.get("provider", "tradingview")
-    options = dict(data.get("provider_options", {}))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read watchlist {path}: {exc}") from None
+    provider = _typed(data.get("provider", "tradingview"), str, str(path), "provider")
+    options = dict(_typed(data.get("provider_options", {}), dict, str(path), "provider_options"))
     sources = _sources(data, provider, options, path)
+    timeframes = _typed(data.get("timeframes", {}), dict, str(path), "timeframes")
     schedules = tuple(
-        _schedule(name, opts, f"{path} [timeframes.{name}]")
-        for name, opts in (data.get("timeframes") or {}).items()
+        _schedule(name, opts, f"{path} [timeframes.{name}]") for name, opts in timeframes.items()
     )
-    threshold = float(data.get("reject_threshold", DEFAULT_REJECT_THRESHOLD))
+    threshold = _typed(
+        data.get("reject_threshold", DEFAULT_REJECT_THRESHOLD), float, str(path), "reject_threshold"
+    )
     if not 0 <= threshold <= 1:
-        raise ValueError(f"{path}: reject_threshold must be within [0, 1], got {threshold}")
+        raise ConfigError(f"{path}: reject_threshold must be within [0, 1], got {threshold}")
     return Watchlist(
         provider=provider,
         symbols=tuple(s for src in sources for s in src.symbols),
@@ -159,8 +212,12 @@ def load(path: str | Path | None = None) -> Watchlist:
         provider_options=options,
         path=path,
         sources=sources,
-        chunk_size=_positive(data.get("chunk_size", DEFAULT_CHUNK_SIZE), where=f"{path}"),
-        concurrency=_positive(data.get("concurrency", DEFAULT_CONCURRENCY), where=f"{path}"),
+        chunk_size=_positive(
+            data.get("chunk_size", DEFAULT_CHUNK_SIZE), where=str(path), key="chunk_size"
+        ),
+        concurrency=_positive(
+            data.get("concurrency", DEFAULT_CONCURRENCY), where=str(path), key="concurrency"
+        ),
     )
 
 
@@ -172,7 +229,7 @@ def select(
         return list(watchlist_symbols)
     unknown = sorted(set(requested) - set(watchlist_symbols))
     if unknown:
-        raise ValueError(f"symbols not on the watchlist: {', '.join(unknown)}")
+        raise ConfigError(f"symbols not on the watchlist: {', '.join(unknown)}")
     return [s for s in watchlist_symbols if s in set(requested)]
 
 

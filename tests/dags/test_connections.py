@@ -1,5 +1,6 @@
 """``candleflow.airflow.connections``: an Airflow connection becomes the libpq URL libpq reads
-back field for field; outside Airflow the policy is the environment, then the embedded server.
+back field for field; the one policy is that connection, else ``CANDLEFLOW_DATABASE_URL``,
+else the embedded server, for DAG tasks and for the CLI and the API alike.
 
 The connection's resolution inside a task, through the metadata database, is exercised by
 ``test_connection_only.py``; the provider secret by ``test_no_retry.py`` (bad token).
@@ -51,12 +52,46 @@ def test_a_connection_of_another_type_is_refused_by_name():
         connections.postgres_url(conn)
 
 
-def test_outside_airflow_the_environment_decides(monkeypatch):
-    monkeypatch.delenv("_AIRFLOW_PROCESS_CONTEXT", raising=False)
-    monkeypatch.setenv("AIRFLOW_CONN_CANDLEFLOW_WAREHOUSE", "postgresql://elsewhere/nope")
+@pytest.fixture
+def outside_airflow(monkeypatch, tmp_path):
+    """A shell with no Airflow context, no secrets backend and an empty AIRFLOW_HOME."""
+    for name in ("_AIRFLOW_PROCESS_CONTEXT", "AIRFLOW_CONN_CANDLEFLOW_WAREHOUSE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AIRFLOW__SECRETS__BACKEND", raising=False)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     monkeypatch.setenv("CANDLEFLOW_DATABASE_URL", "postgresql://wh.example/candleflow")
     assert not connections.in_airflow()
-    assert connections.warehouse_url() == "postgresql://wh.example/candleflow"
+    return tmp_path
+
+
+def test_outside_airflow_the_connection_variable_wins_over_the_database_url(
+    outside_airflow, monkeypatch
+):
+    # The CLI in a shell where the connection is defined, as Airflow's tasks see it.
+    conn = "postgresql://loader@conn.example:6543/wh"
+    monkeypatch.setenv("AIRFLOW_CONN_CANDLEFLOW_WAREHOUSE", conn)
+    url, source = connections.resolve_warehouse()
+    assert parse_dsn(url) == {
+        "host": "conn.example", "port": "6543", "user": "loader", "dbname": "wh",
+    }  # fmt: skip
+    assert source == "Airflow connection candleflow_warehouse"
+
+
+def test_without_a_connection_the_database_url_decides(outside_airflow):
+    assert not connections.connection_may_exist()  # so Airflow is not even imported
+    assert connections.resolve_warehouse() == (
+        "postgresql://wh.example/candleflow",
+        "CANDLEFLOW_DATABASE_URL",
+    )
+
+
+def test_a_secrets_backend_in_airflow_cfg_makes_the_connection_worth_asking(outside_airflow):
+    (outside_airflow / "airflow.cfg").write_text("[secrets]\nbackend =\n")
+    assert not connections.connection_may_exist()
+    (outside_airflow / "airflow.cfg").write_text(
+        "[secrets]\nbackend = airflow.secrets.local_filesystem.LocalFilesystemBackend\n"
+    )
+    assert connections.connection_may_exist()
 
 
 def test_provider_options_outside_airflow_are_the_options(monkeypatch):

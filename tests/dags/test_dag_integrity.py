@@ -96,3 +96,13 @@ def test_healthcheck_dag_run_records_a_healthy_warehouse(airflow_env, airflow_bi
         rows = cur.fetchall()
     assert len(rows) == 1 and rows[0][0] is True and rows[0][1]
     assert rows[0][2].timestamp() >= started - 1
+
+
+def test_a_symbols_param_refuses_what_the_instruments_table_would(dagbag):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    param = dagbag.dags["bars_rollup"].params.get_param("symbols")
+    assert param.resolve(["NASDAQ:AAPL", "NYSE:BRK.B"]) == ["NASDAQ:AAPL", "NYSE:BRK.B"]
+    for bad in ("NASDAQ:AA PL", "NASDAQ:AAPL:X", "BINANCE:XRP/ETH", "AAPL", "X:" + "Y" * 70):
+        with pytest.raises(ParamValidationError):
+            param.resolve([bad])

@@ -187,6 +187,10 @@ def test_etag_answers_304_until_a_new_load_changes_the_bars(client, stored, db):
         ("/api/v1/instruments?limit=100000", "limit: 100000 is out of range"),
         ("/api/v1/instruments?type=%00", "type: contains a NUL character"),
         ("/api/v1/bars/NASDAQ:A%00?timeframe=1d", "symbol: contains a NUL character"),
+        (bars_url(symbol="NASDAQ:AA%20PL"), "symbol: bad symbol 'NASDAQ:AA PL': whitespace"),
+        (bars_url(symbol="NASDAQ:AAPL:X"), "symbol: bad symbol 'NASDAQ:AAPL:X': more than one"),
+        ("/api/v1/instruments/A:" + "B" * 70, "symbol: bad symbol 'A:BBB"),
+        ("/api/v1/quotes?symbols=NASDAQ:AAPL,NYSE:I%09BM", "symbols: bad symbol 'NYSE:I\\tBM'"),
     ],
 )
 def test_bad_input_is_a_422_that_names_the_parameter(client, stored, url, starts):
@@ -646,3 +650,36 @@ def test_api_contract(case, stored, token):
             response_schema_conformance,
         ],
     )
+
+
+@pytest.fixture
+def connection_db_url(server_url, template_db):
+    """A second migrated warehouse: what the candleflow_warehouse connection names."""
+    import uuid
+
+    from tests.conftest import _create_database, drop_database
+
+    name = f"cf_test_conn_{uuid.uuid4().hex[:12]}"
+    yield _create_database(server_url, name, template=template_db)
+    drop_database(server_url, name)
+
+
+def test_the_api_reads_the_warehouse_the_airflow_connection_names(
+    client, stored, connection_db_url, monkeypatch
+):
+    # CANDLEFLOW_DATABASE_URL (the db fixture) holds BTC and AAPL; the connection's
+    # warehouse holds IBM only. The connection wins, as in every front door.
+    conn = connection.connect(connection_db_url)
+    try:
+        load_series(conn, Series("NYSE:IBM", "1d", AAPL.start, 5, DAY), description="IBM")
+        conn.commit()
+    finally:
+        conn.close()
+    assert [i["symbol"] for i in client.get("/api/v1/instruments").json()["items"]] == [
+        "BINANCE:BTCUSDT",
+        "NASDAQ:AAPL",
+    ]
+    monkeypatch.setenv("AIRFLOW_CONN_CANDLEFLOW_WAREHOUSE", connection_db_url)
+    assert [i["symbol"] for i in client.get("/api/v1/instruments").json()["items"]] == ["NYSE:IBM"]
+    body = client.get(bars_url("NYSE:IBM", timeframe="1d", start="2024-01-01", end="2024-02-01"))
+    assert body.status_code == 200 and body.json()["count"] == 5

@@ -180,14 +180,14 @@ def fresh_checkout(monkeypatch: pytest.MonkeyPatch):
 
 def test_sync_and_bars_migrate_a_fresh_embedded_warehouse_on_their_own(fresh_checkout, server):
     env = {**fresh_checkout, **tv_env(server)}
-    synced = run("sync", "NASDAQ:AAPL", "-t", "1h", *WINDOW, env=env)
+    synced = run("-v", "sync", "NASDAQ:AAPL", "-t", "1h", *WINDOW, env=env)
     assert synced.returncode == 0, synced.stderr
-    assert "migrated the embedded warehouse" in synced.stderr
+    assert "migrated the embedded warehouse" in synced.stderr  # an INFO line: -v shows it
     expected = synthetic.bars("NASDAQ:AAPL", "1h", START, END, seed=3)
     n = len(expected)
     assert synced.stdout.startswith(f"NASDAQ:AAPL 1h: {n} fetched, {n} inserted"), synced.stdout
 
-    printed = run("bars", "NASDAQ:AAPL", "-t", "1h", *WINDOW, "--format", "json", env=env)
+    printed = run("-v", "bars", "NASDAQ:AAPL", "-t", "1h", *WINDOW, "--format", "json", env=env)
     assert printed.returncode == 0, printed.stderr
     assert "migrated" not in printed.stderr  # current now: nothing to apply
     rows = json.loads(printed.stdout)
@@ -206,7 +206,7 @@ def test_off_a_terminal_progress_is_plain_log_lines(db_url, server, monkeypatch,
 
     monkeypatch.setenv("CANDLEFLOW_TRADINGVIEW_URL", server.url)
     monkeypatch.setattr(cli_sync, "STEP_BARS", 24)  # four steps of a day for the 4-day window
-    code = cli.run(["sync", "NASDAQ:AAPL", "BINANCE:BTCUSDT", "-t", "1h", *WINDOW])
+    code = cli.run(["-v", "sync", "NASDAQ:AAPL", "BINANCE:BTCUSDT", "-t", "1h", *WINDOW])
     out, err = capfd.readouterr()
     assert code == 0, err
     steps = [line for line in err.splitlines() if "candleflow.cli.progress: sync: " in line]

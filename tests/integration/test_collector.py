@@ -110,6 +110,7 @@ def test_sigterm_flushes_every_tick_that_was_read(db, db_url):
                 "60",
                 "--late-after-hours",
                 "0",
+                "--json",
             ],
             env=env,
             stdout=subprocess.PIPE,
@@ -142,7 +143,7 @@ def test_sigterm_under_a_backlog_in_fast_mode_flushes_every_tick_that_was_read(d
             "from candleflow.cli.ticks import ticks_stream; typer.run(ticks_stream)"
         )
         args = [SYMBOL, "BINANCE:ETHUSDT", "--flush-interval", "60", "--batch-size", "700"]
-        args += ["--late-after-hours", "0"]
+        args += ["--late-after-hours", "0", "--json"]
         proc = subprocess.Popen(
             [sys.executable, "-c", code, *args],
             env=env,

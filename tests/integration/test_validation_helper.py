@@ -34,7 +34,8 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture
 def server():
-    with ReplayServer(seed=3, now=END.timestamp() + 60) as srv:
+    # any_symbol: the universe is invented (BINANCE:C0000USDT, NYSE:S0000, ...)
+    with ReplayServer(seed=3, now=END.timestamp() + 60, any_symbol=True) as srv:
         yield srv
 
 

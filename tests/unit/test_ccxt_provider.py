@@ -20,6 +20,7 @@ import pytest
 from candleflow.domain import BAR_COLUMNS
 from candleflow.errors import (
     AuthenticationError,
+    BadInputError,
     ConfigError,
     ProviderDisconnected,
     SymbolNotFound,
@@ -224,9 +225,10 @@ def test_an_unknown_symbol_fails_at_once_naming_the_exchange(stub):
     assert stub.hits["exchangeInfo"] == 1 and klines_requests(stub) == []  # no retries
 
 
-def test_a_unified_symbol_gets_a_hint_with_the_market_id(stub):
-    with pytest.raises(SymbolNotFound, match=r"use the exchange's market id: BINANCE:XRPETH"):
+def test_a_unified_symbol_is_refused_with_a_hint_naming_the_market_id(stub):
+    with pytest.raises(BadInputError, match=r"'/' is not allowed .*e\.g\. BINANCE:XRPETH"):
         provider(stub).resolve("BINANCE:XRP/ETH")
+    assert stub.hits["exchangeInfo"] == 0  # refused before asking the exchange
 
 
 def test_an_unknown_exchange_prefix_is_a_config_error(stub):

@@ -135,3 +135,44 @@ def test_a_bar_is_a_row_of_a_bar_frame():
     assert (bar.open, bar.close, bar.volume) == (1.0, 1.5, 10.0)
     with pytest.raises(ValueError, match="naive; expected a UTC datetime"):
         domain.Bar(dt.datetime(2024, 1, 1), 1, 1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("symbol", "why"),
+    [
+        ("NASDAQ:AA PL", "whitespace is not allowed"),
+        ("NASDAQ:AAPL\t", "whitespace is not allowed"),
+        ("NASDAQ:\u00a0AAPL", "whitespace is not allowed"),
+        ("NASDAQ:AAPL:X", "more than one ':'"),
+        ("BINANCE:XRP/ETH", "'/' is not allowed (the exchange's own ticker, e.g. BINANCE:XRPETH?)"),
+        ("NASDAQ:A\x01", "control characters are not allowed"),
+        ("NASDAQ:" + "A" * 58, "65 characters, at most 64 allowed"),
+        ("AAPL", "bad symbol 'AAPL'; expected EXCHANGE:TICKER"),
+        (":AAPL", "expected EXCHANGE:TICKER"),
+        (None, "a NoneType; expected text EXCHANGE:TICKER"),
+    ],
+)
+def test_a_symbol_the_instruments_table_would_refuse_is_refused_saying_why(symbol, why):
+    from candleflow.errors import BadInputError
+
+    with pytest.raises(BadInputError) as raised:
+        domain.check_symbol(symbol)
+    assert why in str(raised.value) and isinstance(raised.value, ValueError)
+    with pytest.raises(BadInputError):
+        domain.split_symbol(symbol)
+
+
+def test_the_symbol_rule_accepts_what_exchanges_list_and_matches_the_table_check():
+    import re
+
+    for symbol in (
+        "NASDAQ:AAPL",
+        "NYSE:BRK.B",
+        "CME_MINI:ES1!",
+        "BINANCE:BTCUSDT.P",
+        "A:" + "B" * 62,
+    ):
+        assert domain.check_symbol(symbol) == symbol
+        assert re.match(domain.SYMBOL_PATTERN, symbol)  # the DAG params' JSON-schema pattern
+    for symbol in ("NASDAQ:AA PL", "A:B:C", "X:Y/Z", "AAPL"):
+        assert not re.match(domain.SYMBOL_PATTERN, symbol)

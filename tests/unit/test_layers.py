@@ -23,8 +23,11 @@ ALLOWED: dict[str, set[str]] = {
     "services": {"db", "validation", "providers", "managers"},
     "query": {"db"},
     "airflow": {"db", "validation", "providers", "managers", "services"},
-    "api": {"db", "query"},
-    "cli": {"db", "validation", "providers", "managers", "services", "query", "stack", "testing"},
+    # Front doors may ask the Airflow layer for the warehouse (airflow/connections: the one
+    # policy, which imports Airflow only when a connection could exist).
+    "api": {"db", "query", "airflow"},
+    "cli": {"db", "validation", "providers", "managers", "services", "query", "stack", "testing"}
+    | {"airflow"},
 }
 # The Airflow-aware part is candleflow.airflow (and api/, mounted by the plugin): nothing below.
 NO_AIRFLOW = ("db", "providers", "validation", "managers", "services", "query", "domain")

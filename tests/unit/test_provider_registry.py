@@ -95,3 +95,37 @@ def test_instance_passes_through():
     assert get_provider(tv) is tv
     with pytest.raises(ValueError):
         get_provider(tv, timeout=3)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("tradinview", {}, "unknown provider 'tradinview'; expected one of tradingview, "),
+        (
+            "tradingview",
+            {"max_bar": 5000},
+            "unknown option 'max_bar' of provider tradingview; expected one of max_bars, ",
+        ),
+        (
+            "tradingview",
+            {"max_bars": "abc"},
+            "option max_bars of provider tradingview: 'abc'; expected a whole number or null",
+        ),
+        ("tradingview", {"max_bars": True}, "option max_bars of provider tradingview: True"),
+        ("tradingview", {"paging": "pages"}, "'pages'; expected one of 'range', 'count'"),
+        ("tradingview", {"timeout": 0}, "provider tradingview: timeout must be > 0 seconds"),
+        ("ccxt", {"urls": "http://x"}, "option urls of provider ccxt: 'http://x'; expected a"),
+        ("files", {}, "provider files needs the option files"),
+    ],
+)
+def test_bad_providers_and_options_are_config_errors_naming_them(name, options, message):
+    from candleflow.errors import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        get_provider(name, **options)
+    assert message in str(raised.value)
+
+
+def test_options_of_the_right_types_build_the_provider():
+    tv = get_provider("tradingview", max_bars=5000, timeout=5, paging="count", url=None)
+    assert (tv.max_bars, tv.timeout, tv.paging) == (5000, 5.0, "count")

@@ -563,3 +563,52 @@ def test_the_cli_serves_the_lookback_given_by_max_bars() -> None:
         proc.terminate()
         proc.wait(timeout=10)
     assert (len(first), older) == (5, [])
+
+
+# ----- the catalogue of symbols -------------------------------------------------------------
+
+
+def _resolves(url: str, symbol: str) -> str:
+    """``symbol_resolved`` or ``symbol_error``: what a chart session's resolve answers."""
+    client = RawClient(url)
+    try:
+        client.chart(symbol)
+        return decode(client.frame())[0]["m"]
+    finally:
+        client.close()
+
+
+def test_a_symbol_outside_the_catalogue_is_refused_as_tradingview_refuses_it(server) -> None:
+    # NASDAQ:APPL is a typo of a real listing: TradingView answers symbol_error, and so does
+    # the default server, though NASDAQ is an exchange it models.
+    assert _resolves(server.url, "NASDAQ:AAPL") == "symbol_resolved"
+    assert _resolves(server.url, "NASDAQ:APPL") == "symbol_error"
+    client = quote_client(server.url, "NASDAQ:APPL")
+    snap, done = decode(client.frame())
+    assert snap["p"][1] == {"n": "NASDAQ:APPL", "s": "error", "errmsg": "invalid symbol", "v": {}}
+    assert done["m"] == "quote_completed"
+    client.close()
+
+
+def test_any_symbol_serves_invented_names_of_the_exchanges_it_models() -> None:
+    with ReplayServer(port=0, seed=1, bar_cap=100, now=NOW, any_symbol=True) as srv:
+        assert _resolves(srv.url, "NASDAQ:S0001") == "symbol_resolved"
+        assert _resolves(srv.url, "BINANCE:C0001USDT") == "symbol_resolved"
+        assert _resolves(srv.url, "LSE:VOD") == "symbol_error"  # an exchange it does not model
+        assert _resolves(srv.url, "NASDAQ:BADSYM") == "symbol_error"  # the fault hook stays
+
+
+def test_every_catalogue_symbol_resolves_with_its_description(server) -> None:
+    from candleflow.testing.universe import SYMBOLS
+
+    assert len(SYMBOLS) >= 90 and {s.split(":")[0] for s in SYMBOLS} == {
+        "NASDAQ", "NYSE", "AMEX", "SP", "TVC", "BINANCE",
+    }  # fmt: skip
+    for symbol in SYMBOLS:
+        assert synthetic.spec(symbol) is not None, symbol  # the server can trade each one
+    client = RawClient(server.url)
+    client.chart("NYSE:BRK.B")
+    resolved = decode(client.frame())[0]
+    assert resolved["m"] == "symbol_resolved"
+    assert resolved["p"][2]["description"] == "Berkshire Hathaway Inc. Class B"
+    client.close()

@@ -260,3 +260,52 @@ def test_bad_options_raise_value_error_naming_the_option():
         TradingViewProvider(paging="sideways")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_bars"):
         TradingViewProvider(max_bars=0)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_endpoint_is_named_with_how_to_point_at_another():
+    url = f"ws://127.0.0.1:{_closed_port()}/socket.io/websocket"
+    with (
+        TradingViewProvider(url=url, max_retries=0, timeout=5) as tv,
+        pytest.raises(ProviderDisconnected) as raised,
+    ):
+        tv.resolve(SYM)
+    message = str(raised.value)
+    assert message.startswith(f"cannot connect to {url} (set by CANDLEFLOW_TRADINGVIEW_URL")
+    assert message.endswith("is it running?")
+
+
+def test_offline_the_default_endpoint_error_says_how_to_use_the_replay_server():
+    from candleflow.providers.tradingview.client import DEFAULT_URL, unreachable
+
+    # What a machine without DNS sees (the test must not depend on the network itself).
+    message = unreachable(DEFAULT_URL, OSError(-2, "Name or service not known"))
+    assert message.startswith(f"cannot connect to TradingView at {DEFAULT_URL}: ")
+    assert "Name or service not known" in message
+    assert "set CANDLEFLOW_TRADINGVIEW_URL to another endpoint" in message
+    assert "candleflow replay-server" in message
+
+
+def test_the_stack_banner_names_the_tradingview_endpoint(monkeypatch, tmp_path):
+    from candleflow.stack import supervisor
+
+    monkeypatch.setenv("CANDLEFLOW_WATCHLIST", str(tmp_path / "wl.toml"))
+    (tmp_path / "wl.toml").write_text('symbols = ["NASDAQ:AAPL"]\n')
+    monkeypatch.delenv("CANDLEFLOW_TRADINGVIEW_URL", raising=False)
+    assert supervisor._tradingview().startswith("wss://data.tradingview.com/socket.io/websocket")
+    assert "candleflow replay-server" in supervisor._tradingview()
+    monkeypatch.setenv("CANDLEFLOW_TRADINGVIEW_URL", "ws://127.0.0.1:8765/socket.io/websocket")
+    assert supervisor._tradingview() == (
+        "ws://127.0.0.1:8765/socket.io/websocket (from CANDLEFLOW_TRADINGVIEW_URL)"
+    )
+    (tmp_path / "wl.toml").write_text(
+        'symbols = ["NASDAQ:AAPL"]\n[provider_options]\nurl = "ws://tv.internal/ws"\n'
+    )
+    assert supervisor._tradingview() == "ws://tv.internal/ws (the watchlist's provider_options.url)"

@@ -105,3 +105,40 @@ def test_the_default_watchlist_loads(tmp_path):
     wl = watchlist.load(watchlist.DEFAULT)
     assert wl.chunk_size == watchlist.DEFAULT_CHUNK_SIZE
     assert {s.dag_id for s in watchlist.dag_specs(wl)} >= {"ohlcv_1h", "ohlcv_1d"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('symbols = "NASDAQ:AAPL"', "symbols = 'NASDAQ:AAPL' is a string; expected an array"),
+        ("symbols = [5]", "symbols[0]: bad symbol 5: a int"),
+        ('symbols = ["NASDAQ:AAPL", "NASDAQ:AA PL"]', "symbols[1]: bad symbol 'NASDAQ:AA PL'"),
+        ('symbols = ["A:B:C"]', "symbols[0]: bad symbol 'A:B:C': more than one ':'"),
+        ('symbols = ["NASDAQ:AAPL"]\nprovider_options = 5', "provider_options = 5 is a whole"),
+        ('symbols = ["NASDAQ:AAPL"]\nprovider = 1', "provider = 1 is a whole number"),
+        ('symbols = ["NASDAQ:AAPL"]\nreject_threshold = "abc"', "reject_threshold = 'abc'"),
+        ('symbols = ["NASDAQ:AAPL"]\nchunk_size = "10"', "chunk_size = '10'; expected a whole"),
+        ('symbols = ["NASDAQ:AAPL"]\ntimeframes = 3', "timeframes = 3 is a whole number"),
+        ('symbols = ["NASDAQ:AAPL"]\n[timeframes.1h]\nevery = 15', "every = 15 is a whole number"),
+        ('symbols = ["NASDAQ:AAPL"]\n[timeframes.7m]', "[timeframes.7m]: unknown timeframe"),
+        (
+            'symbols = [{ symbol = "BINANCE:BTCUSDT", options = "x" }]',
+            "symbols[0]: options = 'x' is a string; expected a table",
+        ),
+        (
+            'symbols = ["NASDAQ:AAPL"]\n[[sources]]\nprovider = "ccxt"\nsymbols = ["BINANCE:X Y"]',
+            "[[sources]] #1 symbols[0]: bad symbol 'BINANCE:X Y'",
+        ),
+        (
+            'symbols = ["NASDAQ:AAPL"]\n[timeframes.1d]\ncalendar = "XNYZ"',
+            "[timeframes.1d]: unknown calendar 'XNYZ'; expected one of XETR, XLON, XNYS, XTSE",
+        ),
+    ],
+)
+def test_type_errors_and_unknown_calendars_name_the_file_and_the_key(tmp_path, text, message):
+    from candleflow.errors import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path, text)
+    assert str(tmp_path / "watchlist.toml") in str(raised.value)
+    assert message in str(raised.value)

@@ -1,20 +1,27 @@
 """Airflow connections -> plain settings for the services: the warehouse URL, provider secrets.
 
-The one warehouse policy (DESIGN, "Runtime"), in order:
+The one warehouse policy, used by every DAG task, the CLI and the HTTP API, in order:
 
-1. inside Airflow, the connection ``candleflow_warehouse``, looked up through the Airflow SDK's
+1. the Airflow connection ``candleflow_warehouse``, looked up through the Airflow SDK's
    connection API (what ``PostgresHook`` uses), so every secrets backend works: environment
-   variables, the metadata database, Vault, AWS Secrets Manager, ...;
+   variables, the metadata database, Vault, AWS Secrets Manager, ... It is asked for inside
+   Airflow (tasks, the api-server that serves the HTTP API) and, outside it (the CLI), when
+   something could define it there: ``AIRFLOW_CONN_CANDLEFLOW_WAREHOUSE`` or a secrets
+   backend (``AIRFLOW__SECRETS__BACKEND``, or ``[secrets] backend`` in
+   ``$AIRFLOW_HOME/airflow.cfg``); outside Airflow its metadata database is never read, so
+   nothing else could, and importing Airflow (about 1.5 s) is paid only then;
 2. ``CANDLEFLOW_DATABASE_URL``;
 3. the embedded server.
 
-Steps 2 and 3 are ``candleflow.db.connection.warehouse_url``, which never imports Airflow (the
-CLI and the API use it). Every DAG task calls ``warehouse_url()`` here once, at run time, and
-passes the URL down to the service it calls; nothing is looked up at parse time.
+Steps 2 and 3 are ``candleflow.db.connection.warehouse_url``, which never imports Airflow
+(library code such as a notebook's ``candleflow.query`` call uses it). Every DAG task calls
+``warehouse_url()`` here once, at run time, and passes the URL down to the service it calls;
+nothing is looked up at parse time.
 """
 
 from __future__ import annotations
 
+import configparser
 import logging
 import os
 import sys
@@ -29,6 +36,8 @@ from candleflow.errors import ConfigError
 log = logging.getLogger(__name__)
 
 POSTGRES_CONN_TYPES = ("postgres", "postgresql")
+CONN_ENV = "AIRFLOW_CONN_" + config.WAREHOUSE_CONN_ID.upper()
+SECRETS_BACKEND_ENV = "AIRFLOW__SECRETS__BACKEND"
 
 # provider name -> (Airflow connection id, the option its password becomes)
 PROVIDER_SECRETS: dict[str, tuple[str, str]] = {"tradingview": ("tradingview_default", "token")}
@@ -93,25 +102,37 @@ def _is_libpq_keyword(key: str) -> bool:
     return True
 
 
-def warehouse_url() -> str:
-    """The warehouse URL under the one policy above; call it once per task, pass it down."""
-    if in_airflow():
+def connection_may_exist() -> bool:
+    """Whether the ``candleflow_warehouse`` connection could be defined for this process (see
+    the module docstring): inside Airflow, or where its variable or a secrets backend is set."""
+    if in_airflow() or os.environ.get(CONN_ENV) or os.environ.get(SECRETS_BACKEND_ENV):
+        return True
+    cfg = configparser.ConfigParser(interpolation=None)
+    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    try:
+        cfg.read(os.path.join(home, "airflow.cfg"), encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return False
+    return bool(cfg.get("secrets", "backend", fallback="").strip())
+
+
+def resolve_warehouse(*, start_embedded: bool = True) -> tuple[str, str]:
+    """``(url, where it came from)`` under the one policy above."""
+    if connection_may_exist():
         conn = airflow_connection(config.WAREHOUSE_CONN_ID)
         if conn is not None:
-            url = postgres_url(conn)
-            log.info(
-                "warehouse: Airflow connection %s (%s)",
-                config.WAREHOUSE_CONN_ID,
-                connection.describe(url),
-            )
-            return url
+            return postgres_url(conn), f"Airflow connection {config.WAREHOUSE_CONN_ID}"
         log.info("no Airflow connection %s defined", config.WAREHOUSE_CONN_ID)
-    url = connection.warehouse_url()
-    log.info(
-        "warehouse: %s (%s)",
-        config.DATABASE_URL_ENV if config.configured_database_url() else "embedded server",
-        connection.describe(url),
-    )
+    url = connection.warehouse_url(start_embedded=start_embedded)
+    if config.configured_database_url():
+        return url, config.DATABASE_URL_ENV
+    return url, "embedded server"
+
+
+def warehouse_url(*, start_embedded: bool = True) -> str:
+    """The warehouse URL under the one policy above; call it once per task, pass it down."""
+    url, source = resolve_warehouse(start_embedded=start_embedded)
+    log.info("warehouse: %s (%s)", source, connection.describe(url))
     return url
 
 

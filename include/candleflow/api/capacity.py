@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from candleflow.api import heap
+from candleflow.api import heap, warehouse
 
 T = TypeVar("T")
 CONCURRENCY = int(os.environ.get("CANDLEFLOW_API_CONCURRENCY", "4"))
@@ -56,6 +56,11 @@ def limiters() -> tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]:
     return found
 
 
+def _on_the_warehouse(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    warehouse.install()  # the first read of the process resolves the warehouse's policy
+    return work(*args, **kwargs)
+
+
 async def run(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``work(*args, **kwargs)`` on one of the API's threads; ``Busy`` when none frees up
     within the queue timeout."""
@@ -68,7 +73,7 @@ async def run(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             f"{QUEUE_TIMEOUT_S:g}s; retry shortly"
         )
     try:
-        call = functools.partial(work, *args, **kwargs)
+        call = functools.partial(_on_the_warehouse, work, *args, **kwargs)
         result = await anyio.to_thread.run_sync(call, limiter=threads)
     finally:
         gate.release()

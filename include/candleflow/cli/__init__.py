@@ -1,9 +1,10 @@
 """The candleflow command: one Typer app, one module per command group.
 
 db (the warehouse), up (stack), fetch and sync (sync), bars, ticks and rollup (ticks),
-replay-server (replay), tv (tv). Commands are thin: each checks its input (inputs), makes
-one call into the package and prints the result. Heavy imports stay inside the commands so
-that candleflow --help is instant.
+instruments, replay-server (replay), tv (tv). Commands are thin: each checks its input
+(inputs), makes one call into the package and prints the result: text for a person, or with
+--json one JSON object for a program. Heavy imports stay inside the commands so that
+candleflow --help is instant.
 
 How errors end, so that a typo never looks like a crash:
 
@@ -13,12 +14,12 @@ How errors end, so that a typo never looks like a crash:
   exit code 1;
 - anything else is a bug: its traceback, exit code 1.
 
--v (--verbose) logs at DEBUG level and adds the traceback to the first two.
+Quiet by default (warnings and errors only); -v logs at INFO level and adds the traceback to
+the first two; -vv logs at DEBUG level.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 import traceback
 from collections.abc import Sequence
@@ -31,25 +32,34 @@ from typer._click import exceptions as parse_errors
 
 from candleflow.errors import BadInputError, CandleflowError, ConfigError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
+HELP = (
+    "Candleflow: OHLCV bars and quote ticks from TradingView, vendor files or crypto exchanges, "
+    "validated and stored in PostgreSQL; the local Airflow stack; an offline TradingView "
+    "replay server."
+)
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=HELP)
 BAD_INPUT = (BadInputError, ConfigError)
 _state = {"verbose": False}
 
 
 @app.callback()
 def _main(
-    verbose: bool = typer.Option(
-        False, "--verbose", "-v", help="Log at DEBUG level; show tracebacks of errors."
+    verbose: int = typer.Option(
+        0,
+        "--verbose",
+        "-v",
+        count=True,
+        help="More output: -v logs progress (INFO) and shows tracebacks of errors; -vv DEBUG.",
     ),
 ) -> None:
-    from candleflow.cli.progress import configure_logging
+    from candleflow.cli.progress import configure_logging, level
 
-    _state["verbose"] = verbose
-    configure_logging(logging.DEBUG if verbose else logging.INFO)
+    _state["verbose"] = verbose > 0
+    configure_logging(level(verbose))
 
 
 def _register() -> None:
-    from candleflow.cli import db, stack, sync, tv
+    from candleflow.cli import db, instruments, stack, sync, tv
     from candleflow.cli import ticks as ticks_cli
     from candleflow.cli.bars import bars_command
     from candleflow.cli.replay import replay_server
@@ -64,6 +74,7 @@ def _register() -> None:
     ticks_app.command("import")(ticks_cli.ticks_import)
     app.add_typer(ticks_app, name="ticks")
     app.command("rollup")(ticks_cli.rollup)
+    app.add_typer(instruments.app, name="instruments")
     app.command("replay-server")(replay_server)
     app.add_typer(tv.app, name="tv")
 

@@ -4,7 +4,8 @@ Why the same layout: candleflow fetch (provider, no database) and candleflow bar
 (warehouse) can be diffed to check that a load stored what the provider returned. bars
 adds one last column, complete: false for a resampled bar whose interval the stored bars
 do not fully cover (six hours of a session as a "daily" bar), so the first six columns
-still diff against fetch.
+still diff against fetch. A symbol the warehouse does not know is an error (exit 1) that
+suggests the closest stored ones: "no bars" would hide a typo such as nasdaq:aapl.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def bars_command(
 
     url = warehouse.ready()
     frame = query.bars(symbol, timeframe, begin, finish, fill=fill, url=url)  # type: ignore[arg-type]
+    if frame.empty:
+        warehouse.known_symbol(symbol, url)
     rows = write_bars(frame, fmt, sys.stdout, trailing=("complete",))  # type: ignore[arg-type]
     if rows == 0:
         typer.echo(f"no bars for {symbol} {timeframe} in [{start}, {end})", err=True)

@@ -1,7 +1,8 @@
 """candleflow db: the embedded server and the warehouse schema.
 
 start/stop only concern the embedded server (nothing configured); status, url and migrate
-work on whichever warehouse the resolver picks.
+work on whichever warehouse the one policy picks (candleflow.cli.warehouse: the
+candleflow_warehouse connection, else CANDLEFLOW_DATABASE_URL, else the embedded server).
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ import typer
 app = typer.Typer(no_args_is_help=True, help="The warehouse database: embedded server and schema.")
 
 
-def _configured() -> bool:
-    from candleflow import config
+def _source() -> tuple[str, str]:
+    """(url, where it came from), without starting the embedded server."""
+    from candleflow.airflow.connections import resolve_warehouse
 
-    return config.configured_database_url() is not None
+    return resolve_warehouse(start_embedded=False)
 
 
 def _require_embedded() -> None:
-    if _configured():
-        typer.echo("CANDLEFLOW_DATABASE_URL is set: the embedded server is not used", err=True)
+    source = _source()[1]
+    if source != "embedded server":
+        typer.echo(f"the warehouse comes from {source}: the embedded server is not used", err=True)
         raise typer.Exit(2)
 
 
@@ -49,8 +52,8 @@ def db_status() -> None:
     """Which database is used, whether it answers, and its schema version."""
     from candleflow.db import connection, embedded, migrate
 
-    url = connection.warehouse_url(start_embedded=False)
-    if not _configured():
+    url, source = _source()
+    if source == "embedded server":
         state = embedded.status()
         running = f"running, pid {state.pid}" if state.running else "stopped"
         typer.echo(f"embedded PostgreSQL: {running} (data {state.pgdata})")
@@ -62,7 +65,7 @@ def db_status() -> None:
     finally:
         conn.close()
     typer.echo(
-        f"warehouse {connection.describe(url)}: schema version {version}, "
+        f"warehouse {connection.describe(url)} ({source}): schema version {version}, "
         f"code expects {migrate.latest_version()}"
     )
 
@@ -70,18 +73,20 @@ def db_status() -> None:
 @app.command("url")
 def db_url(database: str = typer.Option("candleflow", help="Database name on the server.")) -> None:
     """Print the warehouse DSN (the embedded server is started if needed)."""
+    from candleflow.cli import warehouse
     from candleflow.db import connection
 
-    typer.echo(connection.admin_url(connection.warehouse_url(), database))
+    typer.echo(connection.admin_url(warehouse.resolve(), database))
 
 
 @app.command("migrate")
 def db_migrate() -> None:
     """Create the warehouse database if needed, apply pending migrations, and apply the
     reader role's settings (CANDLEFLOW_READER_PASSWORD, _STATEMENT_TIMEOUT, _CONNECTION_LIMIT)."""
+    from candleflow.cli import warehouse
     from candleflow.db import connection, migrate, roles
 
-    url = connection.warehouse_url()
+    url = warehouse.resolve()
     connection.ensure_database(url)
     conn = connection.connect(url)
     try:

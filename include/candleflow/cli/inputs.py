@@ -13,9 +13,14 @@ from typing import Annotated
 
 import typer
 
-from candleflow.domain import Timeframe, split_symbol
+from candleflow.domain import Timeframe, check_symbol
 
 TIME_HINT = "ISO-8601 like 2024-01-02 or 2024-01-02T14:30:00Z (UTC if no offset)"
+# The times a window may span: wide enough for any market's history (daily series start in
+# the 19th century), narrow enough that a step, a provider's epoch seconds or a pandas column
+# never overflow (0001-01-01 minus a day is not a datetime).
+EARLIEST = dt.datetime(1800, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
 
 def timeframe(value: str) -> str:
@@ -29,10 +34,9 @@ def timeframe(value: str) -> str:
 def symbol(value: str) -> str:
     """One EXCHANGE:TICKER symbol, checked for its shape (not for its existence)."""
     try:
-        split_symbol(value)
+        return check_symbol(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    return value
 
 
 def symbols(values: list[str] | None) -> list[str] | None:
@@ -44,11 +48,18 @@ def timestamp(value: str, option: str) -> dt.datetime:
     from candleflow.domain import to_utc
 
     try:
-        return to_utc(value, name=option)
-    except (ValueError, TypeError):
+        when = to_utc(value, name=option)
+    except (ValueError, TypeError, OverflowError):
         raise typer.BadParameter(
             f"{value!r} is not a time; expected {TIME_HINT}", param_hint=option
         ) from None
+    if not EARLIEST <= when <= LATEST:
+        raise typer.BadParameter(
+            f"{value!r} is out of range; expected a time between {EARLIEST:%Y-%m-%d} and "
+            f"{LATEST:%Y-%m-%d}",
+            param_hint=option,
+        )
+    return when
 
 
 def window(start: str, end: str) -> tuple[dt.datetime, dt.datetime]:
@@ -78,6 +89,9 @@ SymbolsArg = Annotated[
 TimeframeOpt = Annotated[
     str,
     typer.Option("--timeframe", "-t", help="1m ... 1h ... 1d 1w 1mo", callback=timeframe),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object (for programs) instead of text.")
 ]
 StartOpt = Annotated[str, typer.Option(help="Window start, ISO-8601 (UTC if no offset).")]
 EndOpt = Annotated[str, typer.Option(help="Window end (exclusive), ISO-8601.")]

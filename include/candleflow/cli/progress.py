@@ -1,9 +1,14 @@
-"""Progress of long commands: a Rich bar with counts and rate on a terminal, log lines otherwise.
+"""Progress of long commands, and how much a command logs.
 
-Why two forms: a person at a terminal wants to see a sync of fifty symbols move (which
-window, how many bars, how fast); CI logs and Airflow task logs want plain lines they can
-grep, and control codes would garble them. The choice follows stderr: a terminal gets the
-bar (and log lines printed above it), anything else gets one log line per finished step.
+Why quiet by default: a person reads a command's result, not the library's INFO lines (a
+sync printed a dozen of them for one symbol, ``ticks stream`` one every half second). So
+only warnings are logged unless ``-v`` (INFO) or ``-vv`` (DEBUG) asks for more. Candleflow's
+own ERROR lines are left out too: the error they describe reaches the command, which reports
+it in its one line (``error: ...`` or ``SYMBOL: FAILED: ...``); Airflow's task logs, and
+``-v``, keep them.
+Progress is separate from logging: on a terminal a Rich bar with counts and rate moves on
+stderr; elsewhere (CI, Airflow, a pipe) control codes would garble the output, so progress
+becomes one INFO log line per finished step, shown with ``-v``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ def on_terminal() -> bool:
     return bool(console().is_terminal) and sys.stderr.isatty()
 
 
+def level(verbosity: int) -> int:
+    """The log level of ``-v`` given ``verbosity`` times: WARNING, INFO, then DEBUG."""
+    return (logging.WARNING, logging.INFO)[verbosity] if verbosity < 2 else logging.DEBUG
+
+
 def configure_logging(level: int) -> None:
     """Log lines above the bar on a terminal (Rich), plain timestamped lines otherwise."""
     if on_terminal():
@@ -44,9 +54,16 @@ def configure_logging(level: int) -> None:
         handler = _Stderr()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.set_name(_HANDLER)
+    if level > logging.INFO:
+        handler.addFilter(_reported_by_the_command)
     root = logging.getLogger()
     root.handlers[:] = [h for h in root.handlers if h.get_name() != _HANDLER] + [handler]
     root.setLevel(level)
+
+
+def _reported_by_the_command(record: logging.LogRecord) -> bool:
+    """False for candleflow's own ERROR lines: the command reports that error itself."""
+    return record.levelno < logging.ERROR or not record.name.startswith("candleflow.")
 
 
 class _Stderr(logging.StreamHandler):
@@ -95,6 +112,15 @@ class Progress:
         elapsed = time.perf_counter() - self._began
         return self.items / elapsed if elapsed > 0 else 0.0
 
+    def show(self, label: str, items: int) -> None:
+        """Where a step without an end stands (a live stream): ``items`` moved so far. Only
+        the terminal's bar shows it; a log would repeat it every time (``-v`` logs the
+        command's own periodic lines)."""
+        self.items = items
+        if self._bar is not None:
+            description = f"{self.description} {label}"
+            self._bar.update(self._task, items=items, rate=self.rate, description=description)
+
     def step(self, label: str, items: int = 0) -> None:
         """One step finished (``label`` says which) having moved ``items``."""
         self.steps += 1
@@ -128,6 +154,7 @@ class Progress:
         tb: TracebackType | None,
     ) -> None:
         if self._bar is not None:
-            if self.total is None:
-                self._bar.update(self._task, total=max(self.steps, 1), completed=self.steps)
+            if self.total is None:  # done: a stream (only show) counts as one finished step
+                done = max(self.steps, 1) if kind is None else self.steps
+                self._bar.update(self._task, total=max(self.steps, 1), completed=done)
             self._bar.stop()

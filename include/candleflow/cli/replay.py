@@ -2,7 +2,9 @@
 
 For offline demos and for pointing a client at a local server by hand; tests use
 ReplayServer as a context manager instead. A plain function with Typer annotations,
-registered in candleflow.cli like every command.
+registered in candleflow.cli like every command. It knows a catalogue of real-looking
+symbols (--list prints it) and refuses others as TradingView does, so a typo fails as it
+would against TradingView; --any-symbol serves any symbol of the exchanges it models.
 """
 
 from __future__ import annotations
@@ -35,8 +37,27 @@ def replay_server(
         str | None,
         typer.Option(help=f"Server-wide fault scenario: one of {', '.join(SCENARIOS)}."),
     ] = None,
+    any_symbol: Annotated[
+        bool,
+        typer.Option(
+            "--any-symbol",
+            help="Serve any symbol of NASDAQ, NYSE, AMEX, BINANCE, TVC (and SP:SPX), not only "
+            "the catalogue (for invented universes such as NASDAQ:S0001).",
+        ),
+    ] = False,
+    list_symbols: Annotated[
+        bool, typer.Option("--list", help="Print the catalogue of symbols and exit.")
+    ] = False,
 ) -> None:
     """Serve the TradingView websocket protocol with synthetic data until Ctrl-C."""
+    if list_symbols:
+        import sys
+
+        from candleflow.output import table
+        from candleflow.testing.universe import SYMBOLS
+
+        table(["symbol", "description"], [[s, d] for s, d in SYMBOLS.items()], sys.stdout)
+        return
     if scenario is not None and scenario not in SCENARIOS:
         raise typer.BadParameter(
             f"unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}",
@@ -45,7 +66,13 @@ def replay_server(
     from candleflow.testing.replay_server import ReplayServer
 
     server = ReplayServer(
-        host, port, seed=seed, bar_cap=bar_cap, max_bars=max_bars, scenario=scenario
+        host,
+        port,
+        seed=seed,
+        bar_cap=bar_cap,
+        max_bars=max_bars,
+        scenario=scenario,
+        any_symbol=any_symbol,
     )
     # The URL is printed by the event loop once the port is bound (port 0 resolves then).
     server.on_ready = lambda: typer.echo(server.url, err=False)

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from candleflow.cli import inputs
-from candleflow.cli.inputs import EndOpt, StartOpt, SymbolArg, SymbolsArg, TimeframeOpt
+from candleflow.cli.inputs import EndOpt, JsonOpt, StartOpt, SymbolArg, SymbolsArg, TimeframeOpt
 from candleflow.domain import DEFAULT_REJECT_THRESHOLD
 
 STEP_BARS = 20_000
@@ -43,9 +43,19 @@ Preset = Annotated[str, typer.Option(help="For --provider files: the layout pres
 
 
 def provider_options(
-    symbols: list[str], options: list[str] | None, file: Path | None, preset: str
+    provider: str, symbols: list[str], options: list[str] | None, file: Path | None, preset: str
 ) -> dict:
-    """-o key=value pairs (values parsed as JSON when they are), plus the file shortcut."""
+    """-o key=value pairs (values parsed as JSON when they are), plus the file shortcut,
+    checked against the provider before anything is opened: an unknown provider or option, a
+    value of the wrong type or ``--provider files`` without ``--file`` is one line, exit 2."""
+    from candleflow.errors import ConfigError
+    from candleflow.providers.options import check_options
+    from candleflow.providers.registry import provider_class
+
+    try:
+        cls = provider_class(provider)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--provider") from None
     parsed: dict = {}
     for item in options or []:
         key, sep, value = item.partition("=")
@@ -61,6 +71,14 @@ def provider_options(
         from candleflow.providers.files import FileSource
 
         parsed["files"] = {s: FileSource(file, preset) for s in symbols}
+    elif provider == "files" and "files" not in parsed:
+        raise typer.BadParameter(
+            "--provider files reads a vendor file: give it with --file FILE", param_hint="--file"
+        )
+    try:
+        check_options(provider, cls, parsed)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--provider-option") from None
     return parsed
 
 
@@ -96,7 +114,7 @@ def fetch(
     """Print the bars a provider returns for a window (no database involved)."""
     inputs.choice(fmt, ("csv", "json"), "--format")
     begin, finish = inputs.window(start, end)
-    options = provider_options([symbol], option, file, preset)
+    options = provider_options(provider, [symbol], option, file, preset)
     import pandas as pd
 
     from candleflow.cli.progress import Progress
@@ -135,6 +153,7 @@ def sync(
     reject_threshold: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Fail a window above this share (0 to 1).")
     ] = DEFAULT_REJECT_THRESHOLD,
+    as_json: JsonOpt = False,
 ) -> None:
     """Fetch, validate and load windows into the warehouse; prints each symbol's summary.
 
@@ -142,7 +161,7 @@ def sync(
     warehouse is migrated first when it needs it.
     """
     begin, finish = inputs.window(start, end)
-    options = provider_options(symbols, option, file, preset)
+    options = provider_options(provider, symbols, option, file, preset)
     from candleflow.validation import sidecar
 
     total = len(symbols) * len(steps(begin, finish, timeframe))
@@ -164,15 +183,20 @@ def sync(
             symbols, timeframe, begin, finish, provider=prov, url=url,
             reject_threshold=reject_threshold, slice_bars=STEP_BARS, on_slice=step,
         )  # fmt: skip
-    failed = 0
+    failed = [r for r in chunk.symbols if r.error is not None]
+    if as_json:
+        typer.echo(json.dumps({"timeframe": timeframe, "symbols": _records(chunk.symbols)}))
     for result in chunk.symbols:
         if result.error is not None:
-            failed += 1
             typer.echo(f"{result.symbol}: FAILED: {result.error}", err=True)
-            continue
-        totals = Counter(result.counts)
-        typer.echo(
-            _summary(result.symbol, timeframe, totals, Counter([result.outcome]), result.duration_s)
-        )
+        elif not as_json:
+            totals = Counter(result.counts)
+            outcomes = Counter([result.outcome])
+            typer.echo(_summary(result.symbol, timeframe, totals, outcomes, result.duration_s))
     if failed:
         raise typer.Exit(1)
+
+
+def _records(results: list) -> list[dict]:
+    """Each symbol's counts, outcome and error as ``load_audit`` names them."""
+    return [{**r.as_dict(), "error": None if r.error is None else str(r.error)} for r in results]

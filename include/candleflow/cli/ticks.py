@@ -2,8 +2,9 @@
 
 Plain functions with Typer annotations, registered in candleflow.cli. Each is one call
 into services.ticks.jobs or services.ticks.imports; the run id of a command run is
-cli__<UTC time> so its rows (ticks, rejects, bars) can be traced. import and rollup
-migrate the embedded warehouse first when it needs it (candleflow.cli.warehouse).
+cli__<UTC time> so its rows (ticks, rejects, bars) can be traced. Each migrates the embedded
+warehouse first when it needs it (candleflow.cli.warehouse) and ends with one line of counts,
+or with --json the counts as one JSON object.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Annotated
 import typer
 
 from candleflow.cli import inputs
+from candleflow.cli.inputs import JsonOpt
 
 log = logging.getLogger(__name__)
 
@@ -40,26 +42,45 @@ def ticks_stream(
     wait: Annotated[
         bool, typer.Option(help="Wait for another collector of these symbols to finish.")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Collect live quote ticks into the warehouse; SIGTERM or Ctrl-C flushes and stops.
     One collector per symbol: a second one fails at once (or waits, with --wait)."""
     from candleflow.cli import warehouse
+    from candleflow.cli.progress import Progress
     from candleflow.services.ticks.jobs import capture_ticks
     from candleflow.validation.ticks import TickRules
 
     late = dt.timedelta(hours=late_after_hours) if late_after_hours > 0 else None
-    counts = capture_ticks(
-        symbols,
-        run_id=_run_id(),
-        url=warehouse.ready(),
-        duration=duration,
-        batch_size=batch_size,
-        flush_interval=flush_interval,
-        handle_signals=True,
-        lock_wait=None if wait else 0.0,
-        rules=TickRules(late_after=late),
+    url = warehouse.ready()
+    names = ",".join(symbols)
+    with Progress("ticks stream", None, unit="ticks") as progress:
+        counts = capture_ticks(
+            symbols,
+            run_id=_run_id(),
+            url=url,
+            duration=duration,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            handle_signals=True,
+            lock_wait=None if wait else 0.0,
+            rules=TickRules(late_after=late),
+            on_progress=lambda stats: progress.show(
+                f"{names} ({stats.inserted:,} stored, {stats.rejected:,} rejected)", stats.read
+            ),
+        )
+        progress.show(f"{names} ({counts['inserted']:,} stored)", counts["read"])
+    _print(
+        counts,
+        as_json,
+        f"{', '.join(symbols)}: {counts['read']} ticks read, {counts['inserted']} stored, "
+        f"{counts['duplicates']} duplicates, {counts['rejected']} rejected "
+        f"({counts['seconds']:.1f}s)",
     )
-    typer.echo(json.dumps(counts))
+
+
+def _print(counts: dict, as_json: bool, text: str) -> None:
+    typer.echo(json.dumps(counts) if as_json else text)
 
 
 def ticks_import(
@@ -86,6 +107,7 @@ def ticks_import(
     max_future_hours: Annotated[
         float, typer.Option(help="Reject ticks more than this far in the future.")
     ] = 24.0,
+    as_json: JsonOpt = False,
 ) -> None:
     """Import a tick file. The canonical CSV (ts,price,size[,bid,ask,day_volume]) needs no
     options; other layouts are detected or named with --preset / --mapping."""
@@ -107,7 +129,13 @@ def ticks_import(
     with Progress(f"import {file.name}", None, unit="ticks") as progress:
         result = import_ticks(file, symbol, mapping=spec, run_id=_run_id(), rules=rules, url=url)
         progress.step(symbol, result.received)
-    typer.echo(json.dumps(result.__dict__))
+    counts = dict(result.__dict__)
+    _print(
+        counts,
+        as_json,
+        f"{symbol}: {counts['received']} ticks read from {file.name}, {counts['inserted']} "
+        f"stored, {counts['duplicates']} duplicates, {counts['rejected']} rejected",
+    )
 
 
 def _mapping(text: str) -> dict:
@@ -124,29 +152,23 @@ def _mapping(text: str) -> dict:
 
 def rollup(
     start: Annotated[
-        dt.datetime | None, typer.Option(help="Rebuild from this UTC time (re-marks the window).")
+        str | None,
+        typer.Option(help="Rebuild from this time, ISO-8601 (UTC if no offset); re-marks it."),
     ] = None,
-    end: Annotated[dt.datetime | None, typer.Option(help="Rebuild up to this UTC time.")] = None,
+    end: Annotated[str | None, typer.Option(help="Rebuild up to this time (exclusive).")] = None,
     symbol: Annotated[
         list[str] | None,
         typer.Option(help="Only these symbols (repeatable).", callback=inputs.symbols),
     ] = None,
     fill: Annotated[bool, typer.Option(help="Emit flat filled bars for empty intervals.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Roll stored ticks into 1m/5m/15m/1h/1d bars (source 'rollup'): only intervals with
     new or late ticks, only closed ones."""
-
-    def utc(value: dt.datetime | None) -> dt.datetime | None:
-        if value is None or value.tzinfo is not None:
-            return value
-        return value.replace(tzinfo=dt.UTC)
-
-    lo, hi = utc(start), utc(end)
-    if lo is not None and hi is not None and lo >= hi:
-        raise typer.BadParameter(
-            f"the window is empty: --start {lo} is not before --end {hi}",
-            param_hint="--start/--end",
-        )
+    lo = inputs.timestamp(start, "--start") if start is not None else None
+    hi = inputs.timestamp(end, "--end") if end is not None else None
+    if lo is not None and hi is not None:
+        inputs.window(start, end)  # type: ignore[arg-type]
     from candleflow.cli import warehouse
     from candleflow.cli.progress import Progress
     from candleflow.services.ticks.jobs import run_rollup
@@ -154,5 +176,16 @@ def rollup(
     url = warehouse.ready()
     with Progress("rollup", None) as progress:
         counts = run_rollup(run_id=_run_id(), symbols=symbol, start=lo, end=hi, fill=fill, url=url)
-        progress.step("closed intervals", counts.get("built", 0))
-    typer.echo(json.dumps(counts))
+        progress.step("closed intervals", _total(counts["built"]))
+    per_tf = ", ".join(f"{tf} {n}" for tf, n in counts["built"].items() if n) or "nothing to build"
+    _print(
+        counts,
+        as_json,
+        f"rolled up {_total(counts['built'])} bars ({per_tf}): {_total(counts['inserted'])} "
+        f"inserted, {_total(counts['updated'])} updated ({counts['seconds']:.2f}s)",
+    )
+
+
+def _total(per_timeframe: dict[str, int] | int) -> int:
+    """The sum of a count kept per timeframe (``BarManager``'s ``built``, ``inserted``...)."""
+    return sum(per_timeframe.values()) if isinstance(per_timeframe, dict) else int(per_timeframe)

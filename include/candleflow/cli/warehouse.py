@@ -1,5 +1,10 @@
 """The warehouse a command writes to or reads from, its schema current before any work starts.
 
+Which warehouse: the one policy of every front door (``candleflow.airflow.connections``):
+the ``candleflow_warehouse`` Airflow connection when something could define it for this
+shell (``AIRFLOW_CONN_CANDLEFLOW_WAREHOUSE`` or a secrets backend), else
+``CANDLEFLOW_DATABASE_URL``, else the embedded server.
+
 Why before the work: sync used to fetch and validate, then die in the load with a traceback
 (relation "candleflow.instruments" does not exist) on a fresh checkout. Now the schema is
 checked first:
@@ -46,11 +51,18 @@ def migrate_embedded(url: str) -> list[int]:
     return applied
 
 
+def resolve(*, start_embedded: bool = True) -> str:
+    """The warehouse under the one policy (the module docstring), schema unchecked."""
+    from candleflow.airflow.connections import warehouse_url
+
+    return warehouse_url(start_embedded=start_embedded)
+
+
 def ready() -> str:
     """The warehouse URL, its schema at this code's version (see the module docstring)."""
     from candleflow.db import connection, migrate
 
-    url = connection.warehouse_url()
+    url = resolve()
     if is_embedded(url):
         migrate_embedded(url)
         return url
@@ -65,3 +77,23 @@ def ready() -> str:
     finally:
         conn.close()
     return url
+
+
+def known_symbol(symbol: str, url: str) -> None:
+    """``UnknownInstrument`` unless the warehouse has ``symbol``, suggesting the closest
+    stored symbols (case aside: ``nasdaq:aapl`` suggests ``NASDAQ:AAPL``)."""
+    import difflib
+
+    from candleflow import query
+    from candleflow.errors import UnknownInstrument
+
+    stored = [str(s) for s in query.instruments(url=url)["symbol"]]
+    if symbol in stored:
+        return
+    by_upper = {s.upper(): s for s in stored}
+    close = difflib.get_close_matches(symbol.upper(), list(by_upper), n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(by_upper[c] for c in close)}?" if close else ""
+    raise UnknownInstrument(
+        f"unknown symbol {symbol!r}: the warehouse has no such instrument "
+        f"({len(stored)} stored; {hint or 'see candleflow instruments list'})"
+    )

@@ -7,11 +7,14 @@ seam tests and notebooks use to inject a configured provider.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
+from candleflow.errors import ConfigError
 from candleflow.providers.base import IDataProvider
+from candleflow.providers.options import check_options
 
 ENTRY_POINT_GROUP = "candleflow.providers"
 
@@ -33,13 +36,15 @@ def available_providers() -> list[str]:
 
 
 def provider_class(name: str) -> type[IDataProvider]:
+    """The class registered as ``name``; ``ConfigError`` lists the names there are, closest
+    first."""
     targets = _targets()
     try:
         target = targets[name]
     except KeyError:
-        raise ValueError(
-            f"unknown provider {name!r}; expected one of {', '.join(sorted(targets))}"
-        ) from None
+        names = difflib.get_close_matches(str(name), list(targets), n=len(targets), cutoff=0.0)
+        expected = ", ".join(names)
+        raise ConfigError(f"unknown provider {name!r}; expected one of {expected}") from None
     module_name, _, attr = target.partition(":")
     cls = getattr(importlib.import_module(module_name), attr)
     if not (isinstance(cls, type) and issubclass(cls, IDataProvider)):
@@ -48,9 +53,21 @@ def provider_class(name: str) -> type[IDataProvider]:
 
 
 def get_provider(name: str | IDataProvider, **options: Any) -> IDataProvider:
-    """A provider by registered name, configured with ``options``; an instance passes through."""
+    """A provider by registered name, configured with ``options``; an instance passes through.
+
+    Options are checked against the constructor first (``providers.options``), and a value
+    the provider itself refuses becomes a ``ConfigError`` naming the provider: bad settings
+    fail at once, in one line, wherever they came from (CLI, watchlist, DAG).
+    """
     if isinstance(name, IDataProvider):
         if options:
             raise ValueError("options cannot be applied to a provider instance")
         return name
-    return provider_class(name)(**options)
+    cls = provider_class(name)
+    check_options(name, cls, options)
+    try:
+        return cls(**options)
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"provider {name}: {exc}") from None

@@ -78,27 +78,46 @@ def read_only_url(url: str) -> str:
     return make_dsn(**parts)
 
 
-_resolved: dict[tuple[str | None, str | None], str] = {}
+_resolved: dict[tuple[Any, ...], str] = {}
+_resolver: list[Callable[[], str]] = []  # set by use_resolver; empty: db.connection's
+
+
+def use_resolver(resolver: Callable[[], str]) -> None:
+    """Resolve the warehouse (``url=None``) with ``resolver`` from now on.
+
+    Why a seam: the query layer never imports Airflow, but the HTTP API, served by Airflow's
+    api-server, must honour the ``candleflow_warehouse`` connection like every other front
+    door; it installs ``candleflow.airflow.connections.warehouse_url`` here before its first
+    read. Without it, ``candleflow.db.connection.warehouse_url`` decides (the environment,
+    else the embedded server): a notebook's case.
+    """
+    _resolver[:] = [resolver]
+    _resolved.clear()
 
 
 def resolve(url: str | None) -> str:
     """The read-only URL for ``url`` (None: the warehouse), resolved once per setting.
 
-    ``warehouse_url()`` may check (and start) the embedded server: too slow per call. The
-    answer is cached against the two environment variables that decide it, so a changed
-    setting (tests do) is seen at once; ``forget`` drops it after a failed connect.
+    Resolving may ask Airflow or check (and start) the embedded server: too slow per call.
+    The answer is cached against the environment variables that decide it, so a changed
+    setting (tests do) is seen at once; a failed connect drops it (``_connect``).
     """
     if url:
         return read_only_url(url)
     key = (
         os.environ.get(config.DATABASE_URL_ENV),
         os.environ.get("AIRFLOW_CONN_" + config.WAREHOUSE_CONN_ID.upper()),
+        *_resolver,
     )
     found = _resolved.get(key)
     if found is None:
-        from candleflow.db.connection import warehouse_url
+        if _resolver:
+            found = read_only_url(_resolver[0]())
+        else:
+            from candleflow.db.connection import warehouse_url
 
-        found = _resolved[key] = read_only_url(warehouse_url())
+            found = read_only_url(warehouse_url())
+        _resolved[key] = found
     return found
 
 

@@ -161,9 +161,27 @@ def _announce(port: int, procs: dict[str, subprocess.Popen]) -> None:
     password = stack_env.load_secrets()["admin_password"]
     print(
         f"\nAirflow UI: {url}  (login: {stack_env.ADMIN_USER} / {password})\n"
+        f"TradingView: {_tradingview()}\n"
         f"Logs: {config.home() / 'logs'}   Stop: Ctrl-C\n",
         flush=True,
     )
+
+
+def _tradingview() -> str:
+    """Which TradingView endpoint the DAGs' tasks use, and how to change it."""
+    from candleflow import watchlist
+    from candleflow.providers.tradingview.client import DEFAULT_URL, URL_ENV
+
+    try:
+        own = watchlist.load().provider_options.get("url")
+    except ValueError:  # the DAGs report a broken watchlist themselves
+        own = None
+    url = os.environ.get(URL_ENV)
+    if own:
+        return f"{own} (the watchlist's provider_options.url)"
+    if url:
+        return f"{url} (from {URL_ENV})"
+    return f"{DEFAULT_URL} (offline? start candleflow replay-server and set {URL_ENV})"
 
 
 def _signal_group(pid: int, sig: int) -> None:

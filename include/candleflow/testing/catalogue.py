@@ -1,8 +1,9 @@
 """What the replay server says about a symbol: ``symbol_resolved`` info and quote fields.
 
-The shapes follow the real captures quoted in ``TRADINGVIEW_PROTOCOL.md`` (sections 3.5
-and 4.3). ``NYSE:SCGLY`` carries the non-ASCII, astral-plane description
-``"Société Générale 😀"`` so that clients are tested on UTF-16 envelope lengths (section 2.2).
+The shapes follow real captures of TradingView's ``symbol_resolved`` and quote messages;
+descriptions come from the default catalogue (``universe``). ``NYSE:SCGLY`` carries the
+non-ASCII, astral-plane description ``"Société Générale 😀"`` so that clients are tested on
+UTF-16 envelope lengths.
 """
 
 from __future__ import annotations
@@ -10,20 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from candleflow.testing.synthetic import SymbolSpec, spec
+from candleflow.testing.synthetic import SymbolSpec
+from candleflow.testing.universe import SYMBOLS
 
 ASTRAL_SYMBOL = "NYSE:SCGLY"
-ASTRAL_DESCRIPTION = "Société Générale 😀"
-
-_DESCRIPTIONS = {
-    "BINANCE:BTCUSDT": "Bitcoin / TetherUS",
-    "BINANCE:ETHUSDT": "Ethereum / TetherUS",
-    "NASDAQ:AAPL": "Apple Inc.",
-    "NASDAQ:MSFT": "Microsoft Corporation",
-    "SP:SPX": "S&P 500",
-    "TVC:DXY": "U.S. Dollar Index",
-    ASTRAL_SYMBOL: ASTRAL_DESCRIPTION,
-}
+ASTRAL_DESCRIPTION = SYMBOLS[ASTRAL_SYMBOL]
 
 
 def symbol_from_key(key: str) -> str:
@@ -38,7 +30,7 @@ def symbol_from_key(key: str) -> str:
 
 
 def description(sym: SymbolSpec) -> str:
-    return _DESCRIPTIONS.get(sym.symbol, f"{sym.symbol.partition(':')[2]} (synthetic)")
+    return SYMBOLS.get(sym.symbol, f"{sym.symbol.partition(':')[2]} (synthetic)")
 
 
 def _kind(sym: SymbolSpec) -> str:
@@ -47,11 +39,9 @@ def _kind(sym: SymbolSpec) -> str:
     return "stock" if sym.has_volume else "index"
 
 
-def symbol_info(symbol: str) -> dict[str, Any] | None:
-    """The ``symbol_resolved`` info object, or ``None`` for an unknown symbol."""
-    sym = spec(symbol)
-    if sym is None:
-        return None
+def symbol_info(sym: SymbolSpec) -> dict[str, Any]:
+    """The ``symbol_resolved`` info object of a symbol the server knows."""
+    symbol = sym.symbol
     exchange, _, ticker = symbol.partition(":")
     crypto = sym.calendar == "24x7"
     session = "24x7" if crypto else "0930-1600"

@@ -27,7 +27,7 @@ from candleflow.testing.series import (
     parse_resolution,
     reachable_start,
 )
-from candleflow.testing.synthetic import bar_arrays, spec
+from candleflow.testing.synthetic import bar_arrays
 
 if TYPE_CHECKING:
     from candleflow.testing.session import ClientConnection
@@ -72,13 +72,14 @@ class ChartHandler:
 
     async def resolve_symbol(self, cs: str, alias: str, key: str = "", *_: Any) -> None:
         symbol = catalogue.symbol_from_key(key)
-        info = catalogue.symbol_info(symbol)
-        self._session(cs)["symbols"][alias] = symbol if info else None
-        if info is None:
+        sym = self.conn.state.spec(symbol)
+        self._session(cs)["symbols"][alias] = symbol if sym else None
+        if sym is None:
             await self.conn.send(
                 self.conn.msg("symbol_error", cs, alias, "invalid symbol", ts=True)
             )
         else:
+            info = catalogue.symbol_info(sym)
             await self.conn.send(self.conn.msg("symbol_resolved", cs, alias, info, ts=True))
 
     async def create_series(
@@ -127,7 +128,7 @@ class ChartHandler:
             return
         loading = self.conn.msg("series_loading", cs, sid, turnaround, ts=True)
         symbol = self._session(cs)["symbols"].get(alias)
-        sym = spec(symbol) if symbol else None
+        sym = self.conn.state.spec(symbol) if symbol else None
         if sym is None:
             node = f"{NODE}@{NODE}"
             error = self.conn.msg(

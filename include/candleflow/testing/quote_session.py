@@ -20,7 +20,6 @@ from candleflow.providers.tradingview.protocol import frame
 from candleflow.testing import catalogue
 from candleflow.testing.market import Feed, market
 from candleflow.testing.quotes import TickStream
-from candleflow.testing.synthetic import spec
 
 if TYPE_CHECKING:
     from candleflow.testing.session import ClientConnection
@@ -71,7 +70,7 @@ class QuoteHandler:
             return
         session = self.sessions.setdefault(qs, QuoteSession())
         for key in keys:
-            sym = spec(catalogue.symbol_from_key(key))
+            sym = self.conn.state.spec(catalogue.symbol_from_key(key))
             done = self.conn.msg("quote_completed", qs, key)
             if sym is None:
                 bad = {"n": key, "s": "error", "errmsg": "invalid symbol", "v": {}}

@@ -13,6 +13,11 @@ It runs its asyncio loop in a background thread (``start``/``stop`` or the conte
 manager) or in the foreground (``serve_forever``, used by the CLI). Fault scenarios are
 listed in ``candleflow.testing.scenarios.SCENARIOS``; choose one per connection with
 ``?scenario=NAME`` or for the whole server with ``scenario=``.
+
+Symbols: by default the server knows the catalogue of ``candleflow.testing.universe`` and
+answers any other symbol as TradingView does (``symbol_error``, an error quote); with
+``any_symbol=True`` it serves any symbol of an exchange it models (``synthetic.spec``), for
+tests and benchmarks that invent their universes.
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from candleflow.testing import universe
 from candleflow.testing.scenarios import ConnectionOptions, check_scenario
 from candleflow.testing.session import ClientConnection
+from candleflow.testing.synthetic import SymbolSpec, spec
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +95,28 @@ class ServerState:
     """Settings and memory shared by all connections of one server."""
 
     def __init__(
-        self, *, seed: int, bar_cap: int, options: ConnectionOptions, now: float | None
+        self,
+        *,
+        seed: int,
+        bar_cap: int,
+        options: ConnectionOptions,
+        now: float | None,
+        any_symbol: bool = False,
     ) -> None:
         self.seed, self.bar_cap, self.options, self.fixed_now = seed, bar_cap, options, now
+        self.any_symbol = any_symbol
         self.stats = ServerStats()
         self._once: set[tuple[str, str]] = set()
         self._rejections: collections.Counter[str] = collections.Counter()
 
     def now(self) -> float:
         return self.fixed_now if self.fixed_now is not None else time.time()
+
+    def spec(self, symbol: str) -> SymbolSpec | None:
+        """How the server trades ``symbol``, or None when it answers as for an unknown one."""
+        if not (self.any_symbol or universe.knows(symbol)):
+            return None
+        return spec(symbol)
 
     def claim_once(self, fault: str, key: str) -> bool:
         """True the first time a one-shot fault fires for ``key`` on this server."""
@@ -116,7 +136,8 @@ class ReplayServer:
     """The server; ``port=0`` picks a free port, ``now`` freezes the clock (Unix seconds).
 
     ``bar_cap`` is the most bars in one history reply; ``max_bars`` the lookback (only the
-    newest ``max_bars`` bars of each series are served, ``None`` for no limit); other
+    newest ``max_bars`` bars of each series are served, ``None`` for no limit);
+    ``any_symbol`` serves symbols beyond the default catalogue (module docstring); other
     keywords are ``ConnectionOptions`` defaults, each overridable per connection in the URL.
     """
 
@@ -130,6 +151,7 @@ class ReplayServer:
         max_bars: int | None = None,
         scenario: str | None = None,
         now: float | None = None,
+        any_symbol: bool = False,
         **options: Any,
     ) -> None:
         if bar_cap < 1:
@@ -140,7 +162,9 @@ class ReplayServer:
             ConnectionOptions(), scenario=check_scenario(scenario), max_bars=max_bars, **options
         )
         self.host, self.port = host, port
-        self.state = ServerState(seed=seed, bar_cap=bar_cap, options=defaults, now=now)
+        self.state = ServerState(
+            seed=seed, bar_cap=bar_cap, options=defaults, now=now, any_symbol=any_symbol
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Server | None = None
         self._thread: threading.Thread | None = None

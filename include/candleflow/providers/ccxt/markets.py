@@ -32,12 +32,10 @@ def find_market(
     if found:
         return next((m for m in found if m.get("type") == market_type), found[0])
     loaded = len(exchange.markets or {})
-    if ticker in (exchange.markets or {}):
-        market_id = exchange.markets[ticker]["id"]
-        hint = f"use the exchange's market id: {symbol.partition(':')[0]}:{market_id}"
-    else:
-        close = difflib.get_close_matches(ticker, list(exchange.markets_by_id or {}), n=3)
-        hint = f"closest ids: {', '.join(close)}" if close else "no similar market id"
+    # A unified symbol (XRP/ETH) never gets here: the symbol rule refuses '/' at every door
+    # (domain.check_symbol), suggesting the market id.
+    close = difflib.get_close_matches(ticker, list(exchange.markets_by_id or {}), n=3)
+    hint = f"closest ids: {', '.join(close)}" if close else "no similar market id"
     raise SymbolNotFound(
         symbol, reason=f"{exchange.id} lists no market with id {ticker!r} ({loaded} loaded; {hint})"
     )

@@ -34,9 +34,22 @@ from candleflow.providers.tradingview.retry import Timings, retry_after_seconds
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "wss://data.tradingview.com/socket.io/websocket"
+URL_ENV = "CANDLEFLOW_TRADINGVIEW_URL"  # another endpoint: a replay server, a proxy
 ORIGIN = "https://www.tradingview.com"
 ANONYMOUS_TOKEN = "unauthorized_user_token"  # noqa: S105 - the public anonymous marker
 TRANSIENT_HTTP = frozenset({403, 429})  # 403: throttled or blocked client; back off (section 6)
+
+
+def unreachable(url: str, exc: BaseException) -> str:
+    """Why ``url`` could not be reached, and what to do: offline, TradingView's own endpoint
+    cannot be reached at all, and the way out is pointing the client at another one."""
+    if url == DEFAULT_URL:
+        return (
+            f"cannot connect to TradingView at {url}: {exc}; offline? set "
+            f"{URL_ENV} to another endpoint, e.g. a local replay server "
+            "(candleflow replay-server prints its URL)"
+        )
+    return f"cannot connect to {url} (set by {URL_ENV} or the url option): {exc}; is it running?"
 
 
 class Connection:
@@ -77,7 +90,7 @@ class Connection:
         except (websocket.WebSocketTimeoutException, TimeoutError) as exc:
             raise ProviderTimeout(f"no handshake within {self.timeout}s") from exc
         except (websocket.WebSocketException, OSError) as exc:
-            raise ProviderDisconnected(f"cannot connect: {exc}") from exc
+            raise ProviderDisconnected(unreachable(self.url, exc)) from exc
         self.timings.connections += 1
         deadline = time.monotonic() + self.timeout
         while self.hello is None:

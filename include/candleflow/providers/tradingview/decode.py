@@ -27,14 +27,23 @@ NO_VALUE = 1e99  # TradingView's "no value" sentinel is 1e+100 (protocol doc 2.4
 def read_capture(path: Path) -> list[dict[str, Any] | str]:
     """Every message of a capture file, in order: dicts, and ``~h~<n>`` heartbeat strings.
 
-    Raises ``BadInputError`` naming the file and line when a frame is not valid framing.
+    Raises ``BadInputError`` naming the file (and line) when it is not text, or a frame is
+    not valid framing or nests too deeply to parse.
     """
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadInputError(
+            f"{path}: not a text capture (byte {exc.start} is not UTF-8); expected websocket "
+            "frames as text, one per line, or a JSON array of messages"
+        ) from None
     if text.lstrip().startswith("["):
         try:
             parsed = json.loads(text)
         except ValueError as exc:
             raise BadInputError(f"{path}: not a JSON array of messages ({exc})") from None
+        except RecursionError:
+            raise BadInputError(f"{path}: JSON nests too deeply to parse") from None
         return [m for m in parsed if isinstance(m, dict | str)]
     messages: list[dict[str, Any] | str] = []
     for lineno, line in enumerate(text.splitlines(), start=1):

@@ -174,6 +174,8 @@ def parse_payload(payload: str) -> dict[str, Any]:
         obj = json.loads(payload)
     except ValueError as exc:
         raise ProtocolError(f"payload is not JSON ({exc}): {payload[:60]!r}") from None
+    except RecursionError:  # Python's parser recurses per level: hostile input, not a bug
+        raise ProtocolError(f"payload nests too deeply to parse: {payload[:60]!r}") from None
     if not isinstance(obj, dict):
         raise ProtocolError(f"payload is not a JSON object: {payload[:60]!r}")
     return obj
@@ -191,8 +193,8 @@ def parse_payloads(payloads: list[str]) -> list[dict[str, Any]]:
     if len(payloads) > 1 and not any(p.startswith(LEGACY_JSON) for p in payloads):
         try:
             objs = _fast_loads("[" + ",".join(payloads) + "]")
-        except ValueError:  # json's and msgspec's decode errors both are ValueErrors
-            objs = None
+        except (ValueError, RecursionError):  # json's and msgspec's decode errors are
+            objs = None  # ValueErrors; the per-payload path names the bad one
         if objs is not None and len(objs) == len(payloads) and all(type(o) is dict for o in objs):
             return objs
     return [parse_payload(p) for p in payloads]

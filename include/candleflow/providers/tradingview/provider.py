@@ -35,7 +35,12 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from candleflow.domain import UTC, Instrument, Tick, Timeframe
 from candleflow.providers.base import Capability, IDataProvider, TickRow
 from candleflow.providers.tradingview.bars import BarStore
-from candleflow.providers.tradingview.client import ANONYMOUS_TOKEN, DEFAULT_URL, Connection
+from candleflow.providers.tradingview.client import (
+    ANONYMOUS_TOKEN,
+    DEFAULT_URL,
+    URL_ENV,
+    Connection,
+)
 from candleflow.providers.tradingview.history import (
     Paging,
     fetch_history,
@@ -55,7 +60,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-URL_ENV = "CANDLEFLOW_TRADINGVIEW_URL"
 SEARCH_URL_ENV = "CANDLEFLOW_TRADINGVIEW_SEARCH_URL"
 TOKEN_ENV = "CANDLEFLOW_TRADINGVIEW_TOKEN"  # noqa: S105 - a variable name, not a secret
 PAGE_SIZE = 5000  # the anonymous per-request cap (protocol notes 3.8)

@@ -20,7 +20,8 @@ Stopping (``stop`` set by SIGTERM/Ctrl-C, or the ``duration`` elapsed): the read
 stream after handing over the frame it was decoding, and everything it handed over is
 flushed before ``run`` returns. The rate (ticks/s) and tick-to-commit latency (from the
 moment a frame is read off the stream to the commit that stores its ticks) are logged every
-``log_every`` seconds.
+``log_every`` seconds; ``on_progress`` (a command's progress line) gets the counts twice a
+second.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from candleflow.services.ticks.flushing import Flusher
@@ -39,6 +40,7 @@ from candleflow.validation.ticks import TickRules
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.05  # how often the main thread checks the batch size and the deadline
+_PROGRESS_S = 0.5  # how often on_progress is called
 BACKLOG_FACTOR = 8  # a flush behind schedule takes up to this many times batch_size
 
 __all__ = ["BACKLOG_FACTOR", "Collector", "CollectorStats"]
@@ -66,6 +68,7 @@ class Collector:
         lock_wait: float | None = 0.0,
         max_backlog: int = 1_000_000,
         drain_timeout: float = 30.0,
+        on_progress: Callable[[CollectorStats], None] | None = None,
     ) -> None:
         self.symbols = list(dict.fromkeys(symbols))
         if not self.symbols:
@@ -83,6 +86,7 @@ class Collector:
         self.provider, self.run_id = provider, run_id
         self.batch_size, self.flush_interval, self.log_every = batch_size, flush_interval, log_every
         self.stats = CollectorStats()
+        self.on_progress = on_progress
         self._flusher = Flusher(
             url,
             self.symbols,
@@ -149,6 +153,7 @@ class Collector:
     def _loop(self, stop: threading.Event, deadline: float | None) -> None:
         next_flush = time.monotonic() + self.flush_interval
         next_log = time.monotonic() + self.log_every
+        next_progress = time.monotonic()
         while not self._done.is_set():
             now = time.monotonic()
             if deadline is not None and now >= deadline:
@@ -162,6 +167,9 @@ class Collector:
             if now >= next_log:
                 self.stats.log("collecting", self.symbols)
                 next_log = now + self.log_every
+            if self.on_progress is not None and now >= next_progress:
+                self.on_progress(self.stats)
+                next_progress = now + _PROGRESS_S
             self._done.wait(min(_POLL_S, max(0.0, next_flush - now)))
 
     def _drain(self) -> None:

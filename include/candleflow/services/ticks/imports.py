@@ -51,7 +51,8 @@ def read_tick_file(path: str | Path, mapping: Any = None):
 def _is_canonical(path: Path) -> bool:
     if path.suffix.lower() not in (".csv", ".txt") or not path.is_file():
         return False
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
+    # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first column's name
+    with path.open("r", encoding="utf-8-sig", errors="replace") as handle:
         header = [h.strip() for h in handle.readline().split(",")]
     return header[: len(CANONICAL_REQUIRED)] == list(CANONICAL_REQUIRED)
 
@@ -60,7 +61,7 @@ def _read_canonical(path: Path):
     import numpy as np
     import pandas as pd
 
-    frame = pd.read_csv(path, dtype={"ts": "str"})
+    frame = pd.read_csv(path, dtype={"ts": "str"}, encoding="utf-8-sig")
     unknown = set(frame.columns) - set(CANONICAL_REQUIRED) - set(CANONICAL_OPTIONAL)
     if unknown:
         raise BadInputError(

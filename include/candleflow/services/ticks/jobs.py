@@ -19,13 +19,14 @@ import datetime as dt
 import logging
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from candleflow.domain import to_utc
 from candleflow.errors import BadInputError
 
 if TYPE_CHECKING:
+    from candleflow.services.ticks.stats import CollectorStats
     from candleflow.validation.ticks import TickRules
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def capture_ticks(
     handle_signals: bool = True,
     lock_wait: float | None = None,
     rules: TickRules | None = None,
+    on_progress: Callable[[CollectorStats], None] | None = None,
 ) -> dict[str, Any]:
     """Run the collector on the TradingView quote session for ``duration`` seconds (None:
     until SIGTERM/Ctrl-C); returns its counts.
@@ -51,6 +53,7 @@ def capture_ticks(
     ``lock_wait``: seconds to wait for another collector of these symbols to finish (None:
     as long as the run lasts, the DAG's case; 0: fail at once, the CLI's). ``rules``: the
     tick rules (``validation.ticks``), e.g. ``TickRules(late_after=None)`` for a replay.
+    ``on_progress``: called with the running counts twice a second (a progress line).
     """
     from candleflow.providers.tradingview import TradingViewProvider
     from candleflow.services.ticks.collector import Collector
@@ -67,6 +70,7 @@ def capture_ticks(
             flush_interval=flush_interval,
             rules=rules,
             lock_wait=lock_wait,
+            on_progress=on_progress,
         )
         with _stop_on_signals(stop) if handle_signals else contextlib.nullcontext():
             stats = collector.run(stop, duration=duration)
