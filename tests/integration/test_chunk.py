@@ -12,7 +12,13 @@ import pandas as pd
 import pytest
 
 from candleflow.domain import BAR_COLUMNS
-from candleflow.errors import ProviderDisconnected, SymbolNotFound, TransientError, failures_error
+from candleflow.errors import (
+    BadInputError,
+    ProviderDisconnected,
+    SymbolNotFound,
+    TransientError,
+    failures_error,
+)
 from candleflow.services.chunk import sync_chunk
 from candleflow.services.sync import settings_for
 from candleflow.testing import ReplayServer, synthetic
@@ -232,3 +238,36 @@ def test_a_resync_of_a_closed_month_counts_the_providers_corrections_as_updates(
     assert (second.totals()["rows_inserted"], second.totals()["rows_updated"]) == (0, n)
     expected = closed("BINANCE:BTCUSDT", *month, seed=4)
     pd.testing.assert_frame_equal(stored(db, "BINANCE:BTCUSDT"), expected)
+
+
+def test_a_symbol_the_instruments_table_refuses_fails_alone(tmp_path, db_url, db):
+    # "NASDAQ:AA PL" reaches the writer (a provider resolves it) but breaks the table's check;
+    # it used to fail the one transaction of new instruments, and the valid symbols with it.
+    rows = "".join(f"2024-03-04T{h:02d}:00:00Z,10,11,9,10.5,100\n" for h in range(0, 6))
+    path = tmp_path / "bars.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n" + rows)
+    files = {"NASDAQ:*": {"path": str(path), "mapping": "nautilus_csv"}}
+    symbols = ["NASDAQ:AAPL", "NASDAQ:AA PL", "NASDAQ:MSFT"]
+    result = sync_chunk(
+        symbols, "1h", START, START + 6 * HOUR, settings_for(run_id="r", url=db_url),
+        provider="files", provider_options={"files": files},
+    )  # fmt: skip
+    outcomes = {s.symbol: s.outcome for s in result.symbols}
+    assert outcomes == {
+        "NASDAQ:AAPL": "success",
+        "NASDAQ:AA PL": "failed",
+        "NASDAQ:MSFT": "success",
+    }
+    error = result.failures["NASDAQ:AA PL"]
+    assert isinstance(error, BadInputError)
+    assert "NASDAQ:AA PL" in str(error) and "instruments_symbol_check" in str(error)
+    for symbol in ("NASDAQ:AAPL", "NASDAQ:MSFT"):
+        assert len(stored(db, symbol)) == 6
+    with db.cursor() as cur:
+        cur.execute("SELECT symbol FROM candleflow.instruments ORDER BY 1")
+        assert [r[0] for r in cur.fetchall()] == ["NASDAQ:AAPL", "NASDAQ:MSFT"]
+        cur.execute(
+            "SELECT outcome, error FROM candleflow.load_audit WHERE symbol = %s", ("NASDAQ:AA PL",)
+        )
+        ((outcome, message),) = cur.fetchall()
+    assert outcome == "failed" and "instruments_symbol_check" in message
