@@ -331,31 +331,73 @@ def _run_succeeds(env, token, dag_id: str, timeout: float = 300) -> str:
     raise AssertionError(f"{dag_id} run not finished in {timeout}s")
 
 
+def _as_reader(env, database: str):
+    import psycopg2
+
+    url = subprocess.run(
+        [CLI, "db", "url", "--database", database], env=env, capture_output=True, text=True,
+        timeout=60, check=True,
+    ).stdout.strip()  # fmt: skip
+    url = url.replace("postgresql://postgres@", f"postgresql://candleflow_reader:{READER}@", 1)
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    return conn
+
+
+def _guard_ends_a_runaway_reader(env) -> float:
+    """Seconds until the stack's reader guard ends a reader that lifted its own timeout."""
+    import psycopg2
+
+    reader = _as_reader(env, "candleflow")
+    try:
+        with reader.cursor() as cur:
+            cur.execute("SET statement_timeout = 0")
+            began = time.monotonic()
+            with pytest.raises(psycopg2.OperationalError):
+                cur.execute("SELECT pg_sleep(120)")
+    finally:
+        reader.close()
+    return time.monotonic() - began
+
+
+READER = "stack-reader-secret"
+
+
 def test_the_stack_listens_on_localhost_and_rides_through_a_warehouse_restart(stack_env):
-    proc = _start(stack_env)
+    import psycopg2
+
+    env = dict(
+        stack_env,
+        CANDLEFLOW_READER_PASSWORD=READER,
+        CANDLEFLOW_READER_STATEMENT_TIMEOUT="2s",  # the guard acts 5 s later, within 5 s
+    )
+    proc = _start(env)
     try:
         _wait_for_ui(proc)
-        token = _token(stack_env)
-        _dags_listed(stack_env, token)
-        _all_healthy(stack_env, 180)
-        listening = _listeners(_pids(stack_env))
-        port = int(stack_env["CANDLEFLOW_AIRFLOW_PORT"])
+        token = _token(env)
+        _dags_listed(env, token)
+        _all_healthy(env, 180)
+        listening = _listeners(_pids(env))
+        port = int(env["CANDLEFLOW_AIRFLOW_PORT"])
         assert ("0100007F", port) in listening  # the UI and API on 127.0.0.1 only
         assert {address for address, _ in listening} == {"0100007F"}, listening
         assert not {8793, 8794, 8974} & {p for _, p in listening}
+        for other in ("airflow", "postgres"):  # the BI role logs in to the warehouse only
+            with pytest.raises(psycopg2.OperationalError, match="permission denied"):
+                _as_reader(env, other)
+        assert _guard_ends_a_runaway_reader(env) < 20
 
         stopped = time.monotonic()
-        subprocess.run([CLI, "db", "stop"], env=stack_env, check=True, timeout=120)
+        subprocess.run([CLI, "db", "stop"], env=env, check=True, timeout=120)
         time.sleep(5)  # the warehouse (and Airflow's metadata database) is down for 5 s
-        subprocess.run([CLI, "db", "start"], env=stack_env, check=True, timeout=120)
-        _all_healthy(stack_env, 300, since=dt.datetime.now(dt.UTC))
+        subprocess.run([CLI, "db", "start"], env=env, check=True, timeout=120)
+        _all_healthy(env, 300, since=dt.datetime.now(dt.UTC))
         recovered = time.monotonic() - stopped
         assert proc.poll() is None  # the supervisor kept the stack up
-        assert len(_alive(_pids(stack_env))) == 4
-        assert _run_succeeds(stack_env, token, "warehouse_healthcheck") == "success"
+        assert len(_alive(_pids(env))) == 5
+        assert _run_succeeds(env, token, "warehouse_healthcheck") == "success"
+        assert _guard_ends_a_runaway_reader(env) < 20  # the guard rode through it too
         print(f"recovered from a 5 s warehouse restart in {recovered:.0f}s")
-        supervisor_log = Path(stack_env["CANDLEFLOW_HOME"]) / "logs"
-        print(sorted(p.name for p in supervisor_log.iterdir()))
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=120)

@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from candleflow import config
-from candleflow.db import connection, embedded, migrate, roles
+from candleflow.db import connection, embedded, migrate, reader_guard, roles
 from candleflow.errors import ConfigError
 from candleflow.stack import env as stack_env
 from candleflow.stack import processes
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "reader-guard")
 MAX_FAILURES = 5
 STABLE_S = 60.0
 BACKOFF_S, MAX_BACKOFF_S = 1.0, 30.0
@@ -49,13 +49,15 @@ def _airflow_bin() -> str:
 def commands(port: int, host: str) -> dict[str, list[str]]:
     """Each component's command line. The scheduler and triggerer serve no logs: on one
     machine the api-server reads the task log files directly, and a log server would
-    listen on every interface at a fixed port (8793, 8794)."""
+    listen on every interface at a fixed port (8793, 8794). The reader guard enforces the BI
+    role's limits (``candleflow.db.reader_guard``)."""
     airflow = _airflow_bin()
     return {
         "api-server": [airflow, "api-server", "--port", str(port), "--host", host],
         "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
         "dag-processor": [airflow, "dag-processor"],
         "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
+        "reader-guard": [str(Path(sys.executable).with_name("candleflow")), "db", "guard"],
     }
 
 
@@ -81,6 +83,9 @@ def prepare(port: int) -> dict[str, str]:
     try:
         applied = migrate.migrate(conn)
         roles.set_reader_password_from_env(conn)
+        if config.configured_database_url() is None:  # the embedded server's databases are ours
+            with conn:
+                reader_guard.confine(conn, ["postgres", "template1", config.AIRFLOW_DB])
     finally:
         conn.close()
     log.info("warehouse migrations applied: %s", applied or "none pending")
