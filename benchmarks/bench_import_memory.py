@@ -8,8 +8,8 @@ process plus, for ``sync``, its validation helper process), sampled every 20 ms 
 size: that is the anchor, so the ratio says whether the peak depends on the file's size.
 Target: <= 400 MiB each, independent of file size.
 
-Files: a canonical tick CSV (``ts,price,size``, about 30 bytes a tick, 60 MB for 2M ticks)
-and a 1m bar CSV (``timestamp,open,high,low,close,volume``, about 46 bytes a bar), written
+Files: a canonical tick CSV (``ts,price,size``, microsecond timestamps: 87 MB for 2M ticks)
+and a 1m bar CSV (``timestamp,open,high,low,close,volume``, about 57 bytes a bar), written
 from the synthetic series into a temporary folder.
 Writes ``benchmarks/results/import_memory.json``.
 Run: ``.venv/bin/python benchmarks/bench_import_memory.py``.

@@ -59,6 +59,10 @@ class IDataProvider(ABC):
 
     name: ClassVar[str] = "abstract"
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: True when fetching is work on this process's cores (parsing files), not waiting on
+    #: a peer: a sync then validates here, not in a helper process, which would compete for
+    #: the same cores and add an interpreter's memory (``validation.sidecar``).
+    cpu_bound: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

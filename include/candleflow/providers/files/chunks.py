@@ -33,7 +33,7 @@ from candleflow.providers.files.formats import (
 )
 from candleflow.providers.files.mapping import FileMapping
 
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 25_000
 ROW_BYTES = 48
 _CORRUPT = (gzip.BadGzipFile, EOFError, zlib.error, zipfile.BadZipFile)
 

@@ -160,7 +160,10 @@ def _parse(
             f"fields ({','.join(names)})"
         ) from exc
     lines = line_no if table.num_rows == len(line_no) else None
-    return RawTable(source, by_target(table.to_pandas(), resolved), resolved, lines)
+    frame = by_target(table.to_pandas(), resolved)
+    del table
+    pa.default_memory_pool().release_unused()  # arrow's allocator keeps freed blocks
+    return RawTable(source, frame, resolved, lines)
 
 
 def _header_with_time(names: list[str], row: list[str], source: str) -> list[str]:

@@ -96,6 +96,9 @@ class FileProvider(IDataProvider):
 
     name: ClassVar[str] = "files"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.BARS, Capability.RESOLVE})
+    # parsing is this process's work: a 1M-bar file synced in 13 s and 366 MiB, 16 s and
+    # 485 MiB with a validation helper process
+    cpu_bound: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -32,7 +32,11 @@ _NONE = (2**62, -(2**62), -(2**62))  # an empty chunk: meets no window, anchors 
 
 
 class BarFile:
-    """The windows of one bar file (``path`` read with ``mapping`` as ``tf`` bars)."""
+    """The windows of one bar file (``path`` read with ``mapping`` as ``tf`` bars).
+
+    Reads of one file are serialised: the first indexes it for the others, and parallel
+    parses of one file would only compete for the same cores and memory (a sync fetches a
+    few windows ahead in threads). Different files are read in parallel."""
 
     def __init__(self, path: Path, mapping: FileMapping, tf: Timeframe) -> None:
         self.path, self.mapping, self.tf = path, mapping, tf
@@ -41,11 +45,10 @@ class BarFile:
 
     def window(self, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
         """The rows anchored in ``[start, end)`` (an ``anchor`` column where ts is missing)."""
-        with self._lock:  # the first read indexes the file; concurrent windows wait for it
-            if self.spans is None:
-                frame, self.spans = self._read(start, end, None)
-                return frame
-        return self._read(start, end, self.spans)[0]
+        with self._lock:  # one read of the file at a time (see the class docstring)
+            frame, spans = self._read(start, end, self.spans)
+            self.spans = self.spans or spans
+            return frame
 
     def _read(self, start, end, spans: list[Span] | None) -> tuple[pd.DataFrame, list[Span]]:
         lo, hi = to_micros(start), to_micros(end)
