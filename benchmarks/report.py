@@ -344,6 +344,22 @@ def memory(d: dict) -> Iterator[Row]:
     )
 
 
+def import_memory(d: dict) -> Iterator[Row]:
+    for kind, what, command in (
+        ("ticks", "ticks", "`ticks import`"),
+        ("bars", "1m bars", "`sync --provider files`"),
+    ):
+        full, anchor = d[f"{kind}_full"], d[f"{kind}_anchor"]
+        yield (
+            f"peak RSS, {command} of {full['rows']:,} {what} ({full['file_mb']:.0f} MB CSV)",
+            f"{full['peak_rss_mib']:,.0f} MiB ({full['seconds']:.0f}s)",
+            f"a tenth of the file ({anchor['rows']:,} {what}) {anchor['peak_rss_mib']:,.0f} MiB",
+            f"{d[f'{kind}_ratio']:.2f}x",
+            f"<= {d['target_mib']} MiB, independent of file size",
+            _met(full["peak_rss_mib"] <= d["target_mib"]),
+        )
+
+
 def stack(d: dict) -> Iterator[Row]:
     anchor = d.get("anchor")
     for n, target, goal in ((500, "<= 60 s", 60.0), (5000, "report; aim <= 5 min", 300.0)):
@@ -443,6 +459,7 @@ EXTRACTORS: dict[str, Callable[[dict], Iterator[Row]]] = {
     "storage": storage,
     "sync": sync,
     "memory": memory,
+    "import_memory": import_memory,
     "stack": stack,
     "lineage": lineage,
 }

@@ -32,6 +32,7 @@ SCRIPTS = [
     "storage",
     "sync",
     "memory",
+    "import_memory",
     "stack",
     "lineage",
 ]

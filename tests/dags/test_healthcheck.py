@@ -30,7 +30,8 @@ def test_schema_behind_the_code_fails_and_is_recorded(db_url, db):
             (migrate.latest_version(),),
         )
         cur.execute("INSERT INTO candleflow.schema_migrations VALUES (0, 'older', 'x')")
-    expected_version = 0 if migrate.latest_version() == 1 else migrate.latest_version() - 1
+    versions = sorted(m.version for m in migrate.available())  # numbers may have gaps
+    expected_version = versions[-2] if len(versions) > 1 else 0
     with pytest.raises(MigrationError, match="code expects"):
         check_warehouse(db_url)
     with db.cursor() as cur:

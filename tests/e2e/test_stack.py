@@ -44,7 +44,7 @@ def stack_env():
     yield env
     pids = Path(env["CANDLEFLOW_HOME"]) / "airflow-processes.json"
     if pids.exists():
-        for pid in json.loads(pids.read_text()).values():
+        for pid in _pids(env):
             try:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -109,6 +109,13 @@ def _dags_listed(env, token: str, timeout: float = 180) -> set[str]:
     raise AssertionError(f"DAGs not listed: {dags}")
 
 
+def _pids(env) -> list[int]:
+    """The pids the supervisor recorded (entries are {"pid", "start"}; bare pids before)."""
+    path = Path(env["CANDLEFLOW_HOME"]) / "airflow-processes.json"
+    entries = json.loads(path.read_text()).values()
+    return [e["pid"] if isinstance(e, dict) else e for e in entries]
+
+
 def _alive(pids) -> list[int]:
     alive = []
     for pid in pids:
@@ -128,8 +135,7 @@ def test_up_serves_the_ui_survives_sigkill_and_stops_cleanly(stack_env):
     token = _token(stack_env)
     assert "ohlcv_1d" in _dags_listed(stack_env, token)
     assert _api(stack_env, "/api/v2/importErrors", token)["total_entries"] == 0
-    pid_file = Path(stack_env["CANDLEFLOW_HOME"]) / "airflow-processes.json"
-    old = list(json.loads(pid_file.read_text()).values())
+    old = _pids(stack_env)
 
     os.kill(first.pid, signal.SIGKILL)  # leaves its four Airflow processes behind
     first.wait(30)
@@ -137,7 +143,7 @@ def test_up_serves_the_ui_survives_sigkill_and_stops_cleanly(stack_env):
     _wait_for_ui(second)
     assert _alive(old) == []  # the leftovers were stopped before starting again
     assert _api(stack_env, "/api/v2/monitor/health")["metadatabase"]["status"] == "healthy"
-    new = list(json.loads(pid_file.read_text()).values())
+    new = _pids(stack_env)
 
     os.killpg(second.pid, signal.SIGINT)  # Ctrl-C
     assert second.wait(120) == 0
@@ -255,3 +261,144 @@ def test_a_backfill_loads_exactly_its_range_and_a_rerun_changes_nothing(stack_en
             assert total == distinct
     finally:
         conn.close()
+
+
+def _listeners(pids: list[int]) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket the process groups of ``pids`` listen on."""
+    inodes: set[str] = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.getpgid(int(pid)) not in pids:
+                continue
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except (ProcessLookupError, PermissionError, FileNotFoundError):
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                address, port = fields[1].split(":")
+                found.add((address, int(port, 16)))
+    return found
+
+
+def _health(env) -> dict:
+    try:
+        return _api(env, "/api/v2/monitor/health")
+    except OSError:
+        return {}
+
+
+def _all_healthy(env, timeout: float, since: dt.datetime | None = None) -> None:
+    """Wait until the metadatabase and every component report healthy, each component with
+    a heartbeat after ``since`` (a heartbeat from before a fault proves nothing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        health = _health(env)
+        beats = [
+            dt.datetime.fromisoformat(value)
+            for part in health.values()
+            for key, value in part.items()
+            if key.startswith("latest_") and value
+        ]
+        healthy = health and {part.get("status") for part in health.values()} == {"healthy"}
+        if healthy and len(beats) == 3 and (since is None or min(beats) > since):
+            return
+        time.sleep(2)
+    raise AssertionError(f"not healthy after {timeout}s: {_health(env)}")
+
+
+def _run_succeeds(env, token, dag_id: str, timeout: float = 300) -> str:
+    _post(env, f"/api/v2/dags/{dag_id}", token, {"is_paused": False}, method="PATCH")
+    run = _post(env, f"/api/v2/dags/{dag_id}/dagRuns", token, {"logical_date": None})
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = _api(env, path, token)["state"]
+        if state in ("success", "failed"):
+            return state
+        time.sleep(3)
+    raise AssertionError(f"{dag_id} run not finished in {timeout}s")
+
+
+def _as_reader(env, database: str):
+    import psycopg2
+
+    url = subprocess.run(
+        [CLI, "db", "url", "--database", database], env=env, capture_output=True, text=True,
+        timeout=60, check=True,
+    ).stdout.strip()  # fmt: skip
+    url = url.replace("postgresql://postgres@", f"postgresql://candleflow_reader:{READER}@", 1)
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    return conn
+
+
+def _guard_ends_a_runaway_reader(env) -> float:
+    """Seconds until the stack's reader guard ends a reader that lifted its own timeout."""
+    import psycopg2
+
+    reader = _as_reader(env, "candleflow")
+    try:
+        with reader.cursor() as cur:
+            cur.execute("SET statement_timeout = 0")
+            began = time.monotonic()
+            with pytest.raises(psycopg2.OperationalError):
+                cur.execute("SELECT pg_sleep(120)")
+    finally:
+        reader.close()
+    return time.monotonic() - began
+
+
+READER = "stack-reader-secret"
+
+
+def test_the_stack_listens_on_localhost_and_rides_through_a_warehouse_restart(stack_env):
+    import psycopg2
+
+    env = dict(
+        stack_env,
+        CANDLEFLOW_READER_PASSWORD=READER,
+        CANDLEFLOW_READER_STATEMENT_TIMEOUT="2s",  # the guard acts 5 s later, within 5 s
+    )
+    proc = _start(env)
+    try:
+        _wait_for_ui(proc)
+        token = _token(env)
+        _dags_listed(env, token)
+        _all_healthy(env, 180)
+        listening = _listeners(_pids(env))
+        port = int(env["CANDLEFLOW_AIRFLOW_PORT"])
+        assert ("0100007F", port) in listening  # the UI and API on 127.0.0.1 only
+        assert {address for address, _ in listening} == {"0100007F"}, listening
+        assert not {8793, 8794, 8974} & {p for _, p in listening}
+        for other in ("airflow", "postgres"):  # the BI role logs in to the warehouse only
+            with pytest.raises(psycopg2.OperationalError, match="permission denied"):
+                _as_reader(env, other)
+        assert _guard_ends_a_runaway_reader(env) < 20
+
+        stopped = time.monotonic()
+        subprocess.run([CLI, "db", "stop"], env=env, check=True, timeout=120)
+        time.sleep(5)  # the warehouse (and Airflow's metadata database) is down for 5 s
+        subprocess.run([CLI, "db", "start"], env=env, check=True, timeout=120)
+        _all_healthy(env, 300, since=dt.datetime.now(dt.UTC))
+        recovered = time.monotonic() - stopped
+        assert proc.poll() is None  # the supervisor kept the stack up
+        assert len(_alive(_pids(env))) == 5
+        assert _run_succeeds(env, token, "warehouse_healthcheck") == "success"
+        assert _guard_ends_a_runaway_reader(env) < 20  # the guard rode through it too
+        print(f"recovered from a 5 s warehouse restart in {recovered:.0f}s")
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+        print(out[-4000:])

@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from typing import ClassVar
 
 import pandas as pd
 import pytest
 
-from candleflow.domain import BAR_COLUMNS
-from candleflow.errors import ProviderDisconnected, SymbolNotFound, TransientError, failures_error
+from candleflow.domain import BAR_COLUMNS, Instrument
+from candleflow.errors import (
+    BadInputError,
+    ProviderDisconnected,
+    SymbolNotFound,
+    TransientError,
+    failures_error,
+)
+from candleflow.providers import Capability, IDataProvider
 from candleflow.services.chunk import sync_chunk
 from candleflow.services.sync import settings_for
 from candleflow.testing import ReplayServer, synthetic
@@ -232,3 +240,47 @@ def test_a_resync_of_a_closed_month_counts_the_providers_corrections_as_updates(
     assert (second.totals()["rows_inserted"], second.totals()["rows_updated"]) == (0, n)
     expected = closed("BINANCE:BTCUSDT", *month, seed=4)
     pd.testing.assert_frame_equal(stored(db, "BINANCE:BTCUSDT"), expected)
+
+
+class _Resolver(IDataProvider):
+    """A provider whose answer for one symbol the instruments table refuses (a price scale
+    of 0 breaks its CHECK): hostile or buggy metadata that passes every symbol rule."""
+
+    name: ClassVar[str] = "resolver"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.BARS, Capability.RESOLVE})
+
+    def _resolve(self, symbol: str) -> Instrument:
+        return Instrument(
+            symbol, price_scale=0 if symbol == "NASDAQ:ZERO" else 100, provider=self.name
+        )
+
+    def _fetch_bars(self, symbol, tf, start, end) -> pd.DataFrame:
+        ts = pd.date_range(start, end, freq="1h", inclusive="left", tz="UTC").as_unit("us")
+        return pd.DataFrame(
+            {"ts": ts, "open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5, "volume": 1.0}
+        )
+
+
+def test_an_instrument_the_table_refuses_fails_alone(db_url, db):
+    # new instruments used to be written in one transaction: one refusal failed them all,
+    # with a traceback, and none of the chunk's symbols loaded
+    symbols = ["NASDAQ:AAPL", "NASDAQ:ZERO", "NASDAQ:MSFT"]
+    result = sync_chunk(
+        symbols, "1h", START, START + 6 * HOUR, settings_for(run_id="r", url=db_url),
+        provider=_Resolver(),
+    )  # fmt: skip
+    outcomes = {s.symbol: s.outcome for s in result.symbols}
+    assert outcomes == {"NASDAQ:AAPL": "success", "NASDAQ:ZERO": "failed", "NASDAQ:MSFT": "success"}
+    error = result.failures["NASDAQ:ZERO"]
+    assert isinstance(error, BadInputError)
+    assert "NASDAQ:ZERO" in str(error) and "instruments_price_scale_check" in str(error)
+    for symbol in ("NASDAQ:AAPL", "NASDAQ:MSFT"):
+        assert len(stored(db, symbol)) == 6
+    with db.cursor() as cur:
+        cur.execute("SELECT symbol FROM candleflow.instruments ORDER BY 1")
+        assert [r[0] for r in cur.fetchall()] == ["NASDAQ:AAPL", "NASDAQ:MSFT"]
+        cur.execute(
+            "SELECT outcome, error FROM candleflow.load_audit WHERE symbol = %s", ("NASDAQ:ZERO",)
+        )
+        ((outcome, message),) = cur.fetchall()
+    assert outcome == "failed" and "instruments_price_scale_check" in message

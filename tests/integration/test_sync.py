@@ -165,3 +165,41 @@ def test_real_daily_files_load_except_the_two_bad_spy_bars(db_url, db):
         (dt.date(2015, 3, 5), ["low_le_min_open_close"]),
         (dt.date(2015, 3, 30), ["low_le_min_open_close"]),
     ]
+
+
+def test_a_bar_file_with_unreadable_rows_loads_the_rest_and_rejects_each_once(db_url, db, tmp_path):
+    # 30 hourly bars; an empty date, a date that is none and a price of abc among them,
+    # synced in 10-bar slices: each bad row is rejected once, in the slice of the bar before it
+    start = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)
+    lines = [
+        f"{(start + dt.timedelta(hours=h)):%Y-%m-%d %H:%M:%S},10,11,9,10.5,5\n" for h in range(30)
+    ]
+    lines.insert(4, ",10,11,9,10.1,5\n")  # after the 03:00 bar: the first slice
+    lines.insert(15, "2024-13-45 00:00:00,10,11,9,10.2,5\n")  # after 13:00: the second
+    lines[25] = lines[25].replace(",11,", ",abc,")  # the 23:00 bar: the third
+    path = tmp_path / "bars.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n" + "".join(lines))
+    provider = FileProvider(files={"BINANCE:FILEUSDT": FileSource(path, "nautilus_csv")})
+    window = (start, start + dt.timedelta(hours=30))
+    options = {"provider": provider, "url": db_url, "slice_bars": 10, "reject_threshold": 0.5}
+    record = sync("BINANCE:FILEUSDT", "1h", *window, **options)
+    assert (record["rows_fetched"], record["rows_inserted"], record["rows_rejected"]) == (32, 29, 3)
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT ts, rules, raw->>'close', raw->>'high' FROM candleflow.rejected_bars"
+            " ORDER BY raw->>'close'"
+        )
+        rejected = cur.fetchall()
+        cur.execute("SELECT rows_fetched, rows_rejected FROM candleflow.load_audit ORDER BY id")
+        slices = cur.fetchall()
+    assert rejected == [
+        (None, ["not_null"], "10.1", "11.0"),  # the empty date, its values kept
+        (None, ["not_null"], "10.2", "11.0"),  # the date that is none
+        (start + dt.timedelta(hours=23), ["not_null"], "10.5", None),  # the high of abc
+    ]
+    assert slices == [(11, 1), (11, 1), (10, 1)]  # each in one slice: the bar before it
+    again = sync("BINANCE:FILEUSDT", "1h", *window, **options)
+    assert (again["rows_inserted"], again["rows_unchanged"]) == (0, 29)
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM candleflow.rejected_bars")
+        assert cur.fetchone() == (3,)

@@ -200,12 +200,35 @@ def test_nan_and_infinite_prices_are_missing_and_raw_is_json():
     result = run(bars)
     assert rejected_rules(result) == {
         "2024-01-01T01:00:00+00:00": ["not_null"],
-        "2024-01-01T04:00:00+00:00": ["not_null"],
+        "2024-01-01T04:00:00+00:00": ["not_null", "finite"],
     }
     raws = result.rejected["raw"].tolist()
     assert raws[0]["open"] is None and raws[1]["high"] == "inf"
     json.dumps(raws, allow_nan=False)
     assert np.isnan(result.valid["volume"].iloc[-1])
+
+
+@pytest.mark.parametrize("volume", [np.inf, -np.inf])
+def test_an_infinite_volume_is_rejected_as_finite(volume):
+    bars = clean_bars()
+    bars.loc[2, "volume"] = volume  # passed volume_non_negative before: inf >= 0
+    result = run(bars)
+    assert rejected_rules(result) == {"2024-01-01T02:00:00+00:00": ["finite"]}
+    assert result.rejected["raw"][0]["volume"] == str(volume)
+    assert np.isfinite(result.valid["volume"]).all()
+
+
+def test_bars_before_the_instruments_plausible_time_are_rejected():
+    # seconds read as milliseconds: 1,704,067,200 s (2024-01-01) became 1970-01-20
+    early = clean_bars(start="1970-01-20")
+    assert rejected_rules(run(early)) == {
+        ts.isoformat(): ["plausible_ts"] for ts in early["ts"]
+    }  # no crypto pair traded before 2009, nor any equity recorded by the hour in 1970
+    hourly = rejected_rules(run(early, instrument=IBM))  # off its session grid too
+    assert len(hourly) == 6 and all("plausible_ts" in rules for rules in hourly.values())
+    daily = clean_bars(start="1970-01-05", freq="1D")
+    kept = run(daily, instrument=Instrument("NYSE:IBM"), timeframe="1d")
+    assert kept.rejected.empty and len(kept.valid) == 6  # IBM's daily bars of 1970 are real
 
 
 def test_null_ts_is_rejected_as_not_null():
@@ -409,8 +432,10 @@ def _every_rule_broken() -> tuple[pd.DataFrame, dict]:
             bars.loc[row, col] = value
     bars.loc[15, "ts"] += pd.Timedelta(minutes=7)  # on_grid; past the end and forming too
     conflict = bars.iloc[[12]].assign(close=100.5)  # unique_ts
+    infinite = bars.iloc[[11]].assign(ts=bars["ts"][11] + pd.Timedelta(minutes=30), volume=np.inf)
+    ancient = bars.iloc[[11]].assign(ts=pd.Timestamp("1970-01-20", tz="UTC"))  # plausible_ts
     window = {"start": bars["ts"][1], "end": bars["ts"][15], "now": bars["ts"][15]}
-    return pd.concat([bars, conflict], ignore_index=True), window
+    return pd.concat([bars, conflict, infinite, ancient], ignore_index=True), window
 
 
 def test_the_warm_runner_and_gx_batch_validate_agree_on_every_check():

@@ -382,22 +382,24 @@ def test_too_many_fields_is_rejected_too(tmp_path: Path) -> None:
         read_bars(path, "yahoo", "1d")
 
 
-def test_non_numeric_value_names_line_and_column(tmp_path: Path) -> None:
+def test_non_numeric_value_keeps_its_row_for_validation_and_names_line_and_column(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = _write(tmp_path, "bad.csv", HEADER + GOOD * 3 + "2020-01-06,1.0,abc,0.5,1.5,1.5,9\n")
-    with pytest.raises(
-        BadInputError, match=r"bad\.csv line 5: 'abc' is not a number in column High"
-    ):
-        read_bars(path, "yahoo", "1d")
+    bars = read_bars(path, "yahoo", "1d")  # the file loads; the row is validation's to reject
+    assert len(bars) == 4 and bars["high"].isna().sum() == 1 and bars["open"].notna().all()
+    assert "bad.csv line 5: 'abc' is not a number in column High" in caplog.text
 
 
-def test_bad_timestamp_names_line_and_column(tmp_path: Path) -> None:
-    path = _write(tmp_path, "ts.csv", HEADER + GOOD + "2020-13-45,1.0,2.0,0.5,1.5,1.5,9\n")
-    with pytest.raises(
-        BadInputError,
-        match=r"ts\.csv line 3: '2020-13-45' is not a timestamp "
-        r"in column Date",
-    ):
-        read_bars(path, "yahoo", "1d")
+def test_bad_timestamp_keeps_its_row_for_validation_and_names_line_and_column(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _write(
+        tmp_path, "ts.csv", HEADER + GOOD + "2020-13-45,1.0,2.0,0.5,1.5,1.5,9\n,1,2,0.5,1,1,9\n"
+    )
+    bars = read_bars(path, "yahoo", "1d")
+    assert len(bars) == 3 and bars["ts"].isna().sum() == 2  # a bad date and an empty one
+    assert "ts.csv line 3: '2020-13-45' is not a timestamp in column Date" in caplog.text
 
 
 def test_header_mismatch_file_still_rejects_a_broken_row(tmp_path: Path) -> None:
@@ -460,16 +462,17 @@ def test_lean_ms_of_day_needs_a_date_in_the_file_name(tmp_path: Path) -> None:
         read_bars(path, "lean_minute", "1m")
 
 
-def test_crlf_bom_and_semicolons_keep_line_numbers(tmp_path: Path) -> None:
+def test_crlf_bom_and_semicolons_keep_line_numbers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "semi.csv"
     path.write_bytes(
         b"\xef\xbb\xbfDate;Open;High;Low;Close;Volume\r\n2020-01-02;1;2;0.5;1.5;10\r\n\r\n"
         b"2020-01-03;1;x;0.5;1.5;10\r\n"
     )
-    with pytest.raises(
-        BadInputError, match=r"semi\.csv line 4: 'x' is not a number in column High"
-    ):
-        read_bars(path, preset("yahoo", delimiter=";"), "1d")
+    bars = read_bars(path, preset("yahoo", delimiter=";"), "1d")
+    assert list(bars["high"].isna()) == [False, True]
+    assert "semi.csv line 4: 'x' is not a number in column High" in caplog.text
 
 
 def test_quoted_csv_reads_and_a_quoted_broken_row_names_its_text(tmp_path: Path) -> None:

@@ -71,6 +71,36 @@ def test_cannot_connect_names_the_server_and_never_the_password(template):
     assert SECRET not in message and "bob" not in message
 
 
+MALFORMED = [
+    f"postgresql://bob:{SECRET}%zz@127.0.0.1/warehouse",  # a bad percent-escape in the password
+    f"postgresql://bob:{SECRET}@[127.0.0.1/warehouse",  # an unclosed IPv6 bracket
+    f"host=127.0.0.1 password={SECRET} junk",  # a keyword DSN with a stray word
+    f"host=127.0.0.1 password='{SECRET}",  # an unterminated quote
+]
+
+
+@pytest.mark.parametrize("dsn", MALFORMED)
+def test_a_malformed_dsn_is_refused_without_echoing_it(dsn):
+    with pytest.raises(ConfigError) as caught:
+        connection.connect(dsn)
+    message = str(caught.value)
+    assert "not a valid PostgreSQL URL" in message and "postgresql://" in message
+    assert SECRET not in message and "bob" not in message
+
+
+def test_the_cli_names_a_malformed_database_url_in_one_line_without_its_password():
+    import subprocess
+    import sys
+
+    cli = str(Path(sys.executable).with_name("candleflow"))
+    env = dict(os.environ, CANDLEFLOW_DATABASE_URL=MALFORMED[0])
+    result = subprocess.run([cli, "db", "status"], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert SECRET not in result.stdout + result.stderr
+    assert result.stderr.startswith("error: ") and "CANDLEFLOW_DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 # --- secret files ----------------------------------------------------------------------
 
 

@@ -62,7 +62,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 # The column a rule judges, where it judges one (not_null and the price rules span several).
 RULE_COLUMN = {"volume_non_negative": "volume", "low_positive": "low"} | {
-    rule: "ts" for rule in ("unique_ts", "on_grid", "in_window", "not_forming")
+    rule: "ts" for rule in ("unique_ts", "on_grid", "in_window", "not_forming", "plausible_ts")
 }
 
 

@@ -20,6 +20,7 @@ the first two; -vv logs at DEBUG level.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -115,5 +116,10 @@ def run(args: Sequence[str] | None = None) -> int:
 
 def main() -> None:
     """The console script: exit with run()'s code. Unexpected errors propagate, so Typer's
-    hook prints their traceback."""
+    hook prints their traceback.
+
+    Arrow's default allocator (mimalloc) keeps the blocks it frees: an import of a large
+    file peaked about 60 MiB higher with it. The command uses the system allocator unless
+    ARROW_DEFAULT_MEMORY_POOL says otherwise (read when pyarrow first allocates)."""
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     sys.exit(run())

@@ -96,3 +96,22 @@ def db_migrate() -> None:
     finally:
         conn.close()
     typer.echo(f"applied {applied or 'nothing'}; schema version {version}")
+
+
+@app.command("guard")
+def db_guard(
+    interval: float = typer.Option(5.0, help="Seconds between two checks.", min=0.5),
+) -> None:
+    """Enforce candleflow_reader's limits from outside the role until stopped (make up runs
+    it): end reader sessions past the limit or in another database, restore its defaults."""
+    import signal
+    import threading
+
+    from candleflow.db import reader_guard
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    # never starts the embedded server: guarding is no reason to bring a stopped one back
+    url = _source()[0]
+    reader_guard.run(url, interval=interval, stop=stop)

@@ -131,6 +131,16 @@ def fetch(
     write_bars(bars, fmt, sys.stdout)  # type: ignore[arg-type]
 
 
+def _cpu_bound(provider: str) -> bool:
+    """Whether the provider fetches on this process's cores (no validation helper then)."""
+    from candleflow.providers.registry import provider_class
+
+    try:
+        return provider_class(provider).cpu_bound
+    except (ValueError, TypeError, ImportError):  # reported when the provider is made
+        return False
+
+
 def _summary(symbol: str, timeframe: str, totals: Counter, outcomes: Counter, secs: float) -> str:
     outcome = ", ".join(k if len(outcomes) == 1 else f"{k} x{n}" for k, n in outcomes.items())
     return (
@@ -165,7 +175,8 @@ def sync(
     from candleflow.validation import sidecar
 
     total = len(symbols) * len(steps(begin, finish, timeframe))
-    sidecar.helper(total)  # importing GX on the other core from now on (if worth it)
+    if not _cpu_bound(provider):
+        sidecar.helper(total)  # importing GX on the other core from now on (if worth it)
     from candleflow.cli import warehouse
     from candleflow.cli.progress import Progress
     from candleflow.providers import get_provider

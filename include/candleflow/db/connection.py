@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from candleflow import config
-from candleflow.errors import DatabaseUnavailable
+from candleflow.errors import ConfigError, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,18 @@ def describe(url: str) -> str:
     return f"{host}:{parts.get('port') or '5432'}/{parts.get('dbname') or parts.get('user') or ''}"
 
 
+def _scrub(message: str, url: str) -> str:
+    """``message`` without the URL's password, should libpq have quoted it."""
+    from psycopg2 import Error
+    from psycopg2.extensions import parse_dsn
+
+    try:
+        password = parse_dsn(url).get("password")
+    except Error:
+        password = None
+    return message.replace(password, "***") if password else message
+
+
 def redact(url: str) -> str:
     """The URL with its password replaced by ``***``."""
     parts = urlsplit(url)
@@ -66,16 +78,26 @@ def redact(url: str) -> str:
 def connect(
     url: str | None = None, *, autocommit: bool = False, application_name: str = "candleflow"
 ):
-    """A psycopg2 connection; an unreachable server raises ``DatabaseUnavailable``."""
+    """A psycopg2 connection; an unreachable server raises ``DatabaseUnavailable``.
+
+    A URL libpq cannot parse raises ``ConfigError`` without libpq's message, which quotes
+    the offending fragment (a password with a bad percent-escape, say) back verbatim.
+    """
     import psycopg2
 
     url = url or warehouse_url()
     try:
         conn = psycopg2.connect(url, application_name=application_name, connect_timeout=10)
+    except psycopg2.ProgrammingError:  # "invalid dsn: ...": raised before any connection
+        raise ConfigError(
+            "the warehouse URL (CANDLEFLOW_DATABASE_URL or the candleflow_warehouse "
+            "connection) is not a valid PostgreSQL URL or DSN; expected "
+            "postgresql://USER:PASSWORD@HOST:PORT/DBNAME (not shown: it may hold a password)"
+        ) from None
     except psycopg2.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatabaseUnavailable(
-            f"cannot connect to PostgreSQL at {describe(url)}: {reason}"
+            f"cannot connect to PostgreSQL at {describe(url)}: {_scrub(reason, url)}"
         ) from None
     conn.autocommit = autocommit
     return conn

@@ -88,17 +88,23 @@ def write_rejected_ticks(
 
     A ``raw_ts`` column, where present, holds the timestamp as received for rows whose
     ``ts`` could not be represented (rule ``bad_ts``): it replaces ``ts`` in ``raw``, as text,
-    and the stored ``ts`` is NULL.
+    and the stored ``ts`` is NULL. So does a ``ts`` that pandas holds but a Python datetime
+    cannot (a year past 9999). An ``unparsed`` column (``{column: text}``) puts the text of
+    values that were no number back into ``raw`` (rule ``not_a_number``).
     """
     if rows.empty:
         return 0
     records = {}
     for idx, row in rows.iterrows():
-        raw = {k: _jsonable(v) for k, v in row.items() if k != "raw_ts"}
-        raw_ts = row.get("raw_ts")
+        raw = {k: _jsonable(v) for k, v in row.items() if k not in ("raw_ts", "unparsed")}
+        raw_ts, unparsed = row.get("raw_ts"), row.get("unparsed")
+        if isinstance(unparsed, dict):
+            raw.update(unparsed)
+        ts = _datetime(row["ts"])
         if _present(raw_ts):
             raw["ts"] = str(raw_ts)
-        ts = row["ts"].to_pydatetime() if _present(row["ts"]) else None
+        elif ts is None and _present(row["ts"]):
+            raw["ts"] = str(row["ts"])
         text = json.dumps(raw, sort_keys=True)
         records[(ts, text)] = (run_id, instrument_id, symbol, ts, list(rules.at[idx]), text)
     with conn.cursor() as cur:
@@ -107,6 +113,16 @@ def write_rejected_ticks(
         )
     log.warning("ticks %s: %d rejected (run %s)", symbol, len(rows), run_id)
     return len(rows)
+
+
+def _datetime(value: Any) -> dt.datetime | None:
+    """``value`` as a datetime, or None when missing or beyond the years 1..9999."""
+    if not _present(value):
+        return None
+    try:
+        return value.to_pydatetime()
+    except (ValueError, OverflowError):
+        return None
 
 
 def _present(value: Any) -> bool:

@@ -1,7 +1,9 @@
 """The warehouse's read-only login, candleflow_reader: its password and its limits.
 
 Migration 0003_analytics creates the role (LOGIN, SELECT on the analytics views only);
-0009 limits it (statement_timeout 60 s in the warehouse database, 20 connections, no TEMP).
+0009 limits it (statement_timeout 60 s in the warehouse database, 20 connections, no TEMP),
+0012 adds idle_in_transaction_session_timeout 60 s. The role can lift its own timeouts;
+``db.reader_guard`` enforces them from outside the role.
 Migrations are plain SQL and must not hold a secret or read the environment, so
 candleflow db migrate (and make up, and the CLI's own migration of the embedded server) call
 configure_reader_from_env afterwards:
@@ -72,15 +74,21 @@ def reader_limits(environ: dict[str, str] | None = None) -> tuple[str, int]:
 
 
 def set_reader_limits(conn, timeout: str, limit: int, *, role: str = READER_ROLE) -> None:
-    """The role's statement_timeout in this database and its connection limit (-1: none)."""
+    """The role's statement_timeout and idle_in_transaction_session_timeout in this database
+    and its connection limit (-1: none). The role can lift the two timeouts for itself: the
+    reader guard (``db.reader_guard``) is what enforces them."""
     with conn.cursor() as cur:
         cur.execute("SELECT current_database()")
         database = cur.fetchone()[0]
-        cur.execute(
-            sql.SQL("ALTER ROLE {} IN DATABASE {} SET statement_timeout = {}").format(
-                sql.Identifier(role), sql.Identifier(database), sql.Literal(timeout)
+        for setting in ("statement_timeout", "idle_in_transaction_session_timeout"):
+            cur.execute(
+                sql.SQL("ALTER ROLE {} IN DATABASE {} SET {} = {}").format(
+                    sql.Identifier(role),
+                    sql.Identifier(database),
+                    sql.Identifier(setting),
+                    sql.Literal(timeout),
+                )
             )
-        )
         cur.execute(
             sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(
                 sql.Identifier(role), sql.Literal(limit)

@@ -59,6 +59,10 @@ class IDataProvider(ABC):
 
     name: ClassVar[str] = "abstract"
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: True when fetching is work on this process's cores (parsing files), not waiting on
+    #: a peer: a sync then validates here, not in a helper process, which would compete for
+    #: the same cores and add an interpreter's memory (``validation.sidecar``).
+    cpu_bound: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -224,6 +228,11 @@ def normalize_bars(
     a one-bar window (6.5 s of a 500-symbol run) and 1.3 s for a million bars. Identical
     duplicates can only exist where two rows share a ``ts``, so the pandas
     ``drop_duplicates`` runs only then. The provider's ``attrs`` are carried over.
+
+    A row without a timestamp (a vendor file's empty date) is kept for validation to reject
+    (``not_null``) when the provider placed it: an ``anchor`` column gives where it stood in
+    its file (the bar before it), and the row belongs to the window that holds its anchor.
+    The column is kept for ``services.window.closed_in``; without it such a row is dropped.
     """
     import numpy as np
     import pandas as pd
@@ -237,14 +246,21 @@ def normalize_bars(
         bars.attrs.update(attrs)
         return bars
     ts = _ts_micros(raw["ts"])
+    place = ts
+    unplaced = ts == np.iinfo(np.int64).min  # NaT
+    if "anchor" in raw.columns and unplaced.any():
+        place = np.where(unplaced, _ts_micros(raw["anchor"]), ts)
     values = np.column_stack([_floats(raw[c]) for c in BAR_COLUMNS[1:]])
-    keep = (ts >= to_micros(start)) & (ts < to_micros(end)) & (_bar_ends(ts, tf) <= to_micros(now))
-    ts, values = ts[keep], values[keep]
+    closed = _bar_ends(place, tf) <= to_micros(now)
+    keep = (place >= to_micros(start)) & (place < to_micros(end)) & closed
+    ts, place, values = ts[keep], place[keep], values[keep]
     if (np.diff(ts) < 0).any():
         order = np.argsort(ts, kind="stable")
-        ts, values = ts[order], values[order]
+        ts, place, values = ts[order], place[order], values[order]
     bars = pd.DataFrame(values, columns=list(BAR_COLUMNS[1:]))
     bars.insert(0, "ts", pd.to_datetime(ts, unit="us", utc=True))
+    if (place != ts).any():
+        bars["anchor"] = pd.to_datetime(place, unit="us", utc=True)
     if (np.diff(ts) == 0).any():
         bars = bars.drop_duplicates().reset_index(drop=True)
     bars.attrs.update(attrs)

@@ -100,7 +100,8 @@ def sync_chunk(
         jobs = [
             (s, lo, hi) for s in todo if s in found for lo, hi in cuts if (s, lo, hi) not in done
         ]
-        helper = sidecar.helper(len(jobs))  # GX on the other core when this process is cold
+        # GX on the other core when this process is cold, unless fetching needs that core
+        helper = None if prov.cpu_bound else sidecar.helper(len(jobs))
         with ThreadPoolExecutor(concurrency, thread_name_prefix="cf-fetch") as pool:
             reach = batches.ahead(
                 concurrency, _slice_rows(tf, cuts), _budget(settings, concurrency)

@@ -15,17 +15,31 @@ start waited for the whole load):
   ``instruments_sync`` DAG confirms every watchlist symbol daily anyway, and exchange,
   timezone, session and price scale change far more rarely. So a load resolves a symbol at
   most once per window, usually never. ``instruments_sync`` always asks (``max_age=0``).
+
+**One refusal stays with its symbol.** Each write runs under a savepoint: a symbol the
+table's checks refuse (``NASDAQ:AA PL``: whitespace) raises ``BadInputError`` naming the
+symbol and the constraint, and ``resolve_instruments`` keeps it as that symbol's failure
+while the other symbols of the same sync or chunk are stored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import psycopg2
+
 from candleflow.domain import Instrument, split_symbol
-from candleflow.errors import AuthenticationError, CandleflowError, ConfigError, failures_error
+from candleflow.errors import (
+    AuthenticationError,
+    BadInputError,
+    CandleflowError,
+    ConfigError,
+    failures_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +93,14 @@ def ensure_instrument(conn, instrument: Instrument | str, *, confirm: bool = Fal
     Runs in the caller's transaction. A bare symbol (no provider metadata) inserts a row with
     defaults when missing and never touches an existing row; a known, unchanged instrument
     is only read (no row lock). ``confirm`` also stamps ``last_seen`` of an unchanged row.
+    A row the table refuses raises ``BadInputError``; the caller's transaction stays usable.
     """
     if isinstance(instrument, str):
         stored = _stored(conn, [instrument]).get(instrument)
         if stored is not None:  # checked first: an INSERT would burn an identity value
             return stored[0]
         exchange, ticker = split_symbol(instrument)
-        with conn.cursor() as cur:
+        with _refusal(conn, instrument), conn.cursor() as cur:
             cur.execute(_INSERT_BARE, (instrument, exchange, ticker))
             row = cur.fetchone()
         return row[0] if row else _stored(conn, [instrument])[instrument][0]
@@ -96,11 +111,33 @@ def ensure_instrument(conn, instrument: Instrument | str, *, confirm: bool = Fal
     exchange, ticker = split_symbol(instrument.symbol)
     params = {f: getattr(instrument, f) for f in _FIELDS}
     params.update(symbol=instrument.symbol, exchange=exchange, ticker=ticker, confirm=confirm)
-    with conn.cursor() as cur:
+    with _refusal(conn, instrument.symbol), conn.cursor() as cur:
         cur.execute(_upsert(), params)
         row = cur.fetchone()
     # No row: someone stored exactly these values since we looked; nothing to write.
     return row[0] if row else _stored(conn, [instrument.symbol])[instrument.symbol][0]
+
+
+@contextlib.contextmanager
+def _refusal(conn, symbol: str) -> Iterator[None]:
+    """Run one instrument's write under a savepoint; a refused row becomes ``BadInputError``.
+
+    Only what the table refuses (a check, a not-null, a value too long) is translated: the
+    savepoint is rolled back so the caller's transaction (and its other instruments) goes on.
+    """
+    with conn.cursor() as cur:
+        cur.execute("SAVEPOINT cf_instrument")
+    try:
+        yield
+    except (psycopg2.IntegrityError, psycopg2.DataError) as exc:
+        with conn.cursor() as cur:
+            cur.execute("ROLLBACK TO SAVEPOINT cf_instrument")
+        reason = str(exc).strip().splitlines()[0]
+        raise BadInputError(
+            f"instrument {symbol!r} refused by candleflow.instruments: {reason}"
+        ) from None
+    with conn.cursor() as cur:
+        cur.execute("RELEASE SAVEPOINT cf_instrument")
 
 
 def load_instrument(conn, symbol: str) -> Instrument | None:
@@ -163,7 +200,12 @@ def resolve_instruments(
                     log.error("could not resolve %s: %s", symbol, exc)
         with conn:  # the short transaction: only what a provider just said
             for symbol, inst in fresh.items():
-                iid = ensure_instrument(conn, inst, confirm=can_resolve)
+                try:
+                    iid = ensure_instrument(conn, inst, confirm=can_resolve)
+                except BadInputError as exc:  # refused by the table: this symbol only
+                    failed[symbol] = exc
+                    log.error("%s", exc)
+                    continue
                 found[symbol] = StoredInstrument(iid, inst, resolved=can_resolve)
     finally:
         conn.close()

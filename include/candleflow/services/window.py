@@ -44,19 +44,27 @@ def fetch_range(
 
 
 def closed_in(bars: pd.DataFrame, tf: Timeframe, start: dt.datetime, end: dt.datetime):
-    """The rows of ``bars`` whose bar closed in ``(start, end]`` (attrs kept)."""
+    """The rows of ``bars`` whose bar closed in ``(start, end]`` (attrs kept).
+
+    A row without a timestamp placed by its provider (``anchor``, see
+    ``providers.base.normalize_bars``) is judged by its anchor, so it is in exactly one
+    window; the ``anchor`` column goes no further.
+    """
     import pandas as pd
 
     if bars.empty:
         return bars
+    place = bars["anchor"] if "anchor" in bars.columns else bars["ts"]
     if tf.minutes is not None:  # int64 microseconds: a one-bar window costs microseconds
-        ts = pd.DatetimeIndex(bars["ts"]).as_unit("us").asi8
+        ts = pd.DatetimeIndex(place).as_unit("us").asi8
         ends = ts + tf.minutes * 60_000_000
         keep = (ends > to_micros(start)) & (ends <= to_micros(end))
     else:
-        ends = bars["ts"].map(tf.bar_end)
+        ends = place.map(tf.bar_end)
         keep = ((ends > start) & (ends <= end)).to_numpy()
-    if keep.all():  # the usual case: every bar fetched closed in the window
+    if "anchor" in bars.columns:
+        bars = bars.drop(columns="anchor")
+    elif keep.all():  # the usual case: every bar fetched closed in the window
         return bars
     kept = bars[keep].reset_index(drop=True)
     kept.attrs = dict(bars.attrs)

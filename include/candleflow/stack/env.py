@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import secrets
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -22,7 +23,10 @@ from candleflow import config
 from candleflow.db import connection
 
 DEFAULT_PORT = 8080
+DEFAULT_HOST = "127.0.0.1"  # the UI and API on this machine only, unless configured
+HOST_ENV = "CANDLEFLOW_AIRFLOW_HOST"
 ADMIN_USER = "admin"
+_LOCAL = ("127.0.0.1", "0.0.0.0", "::", "::1", "localhost")  # noqa: S104 - names, not binds
 
 # The pools the DAGs use, with their slots: TradingView throttles concurrent connections.
 POOLS: dict[str, tuple[int, str]] = {
@@ -62,6 +66,24 @@ def write_private(path: Path, text: str, *, replace: bool = True) -> bool:
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
+
+
+def api_host() -> str:
+    """Where the api-server listens: ``CANDLEFLOW_AIRFLOW_HOST``, else 127.0.0.1."""
+    return os.environ.get(HOST_ENV) or DEFAULT_HOST
+
+
+def client_url(port: int) -> str:
+    """The URL this machine's processes (tasks, the supervisor) reach the api-server at."""
+    host = api_host()
+    return f"http://{'localhost' if host in _LOCAL else host}:{port}"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the kernel's pick), for a port only we use."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def load_secrets() -> dict[str, str]:
@@ -105,7 +127,7 @@ def airflow_env(*, port: int = DEFAULT_PORT, executor: str = "LocalExecutor") ->
     passwords = home / "simple_auth_manager_passwords.json"
     write_private(passwords, json.dumps({ADMIN_USER: secret["admin_password"]}))
     root = config.project_root()
-    base_url = f"http://localhost:{port}"
+    base_url = client_url(port)
     env = dict(os.environ)
     env.update(
         {
@@ -122,11 +144,18 @@ def airflow_env(*, port: int = DEFAULT_PORT, executor: str = "LocalExecutor") ->
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(metadata),
             "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__HOST": api_host(),
             "AIRFLOW__API__BASE_URL": base_url,
             "AIRFLOW__API__SECRET_KEY": secret["api_secret_key"],
             "AIRFLOW__API_AUTH__JWT_SECRET": secret["jwt_secret"],
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            # Ports of this stack only, picked free: two stacks on one machine never share
+            # them, and they listen on 127.0.0.1 (the log servers are off in ``make up``).
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW_CONN_" + config.WAREHOUSE_CONN_ID.upper(): warehouse,
         }
     )

@@ -1,13 +1,20 @@
-"""``make up``: prepare the databases and Airflow, then run its four processes.
+"""``make up``: prepare the databases and Airflow, then run and keep up its processes.
 
 Ctrl-C (or SIGTERM) stops every process this started, the embedded server included; the
 data stays. Processes left behind by a ``make up`` that was killed with SIGKILL are found
-through the pid file and stopped before anything starts again.
+through the pid file and stopped before anything starts again (``stack.processes``).
+
+**Riding through faults.** A component that exits (Airflow's dag-processor and triggerer
+exit when the metadata database goes away, as in a warehouse restart) is restarted after a
+backoff of 1 s doubling to 30 s; its leftover children go with it. A run that lasted
+``STABLE_S`` resets its count. The stack stops (exit 1) only when one component has exited
+``MAX_FAILURES`` times in a row without a stable run: about a minute of a database that
+does not come back. Tasks that failed meanwhile are retried by Airflow (every DAG has
+retries; the warehouse being down is a transient error).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -16,69 +23,56 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from candleflow import config
-from candleflow.db import connection, embedded, migrate, roles
+from candleflow.db import connection, embedded, migrate, reader_guard, roles
 from candleflow.errors import ConfigError
 from candleflow.stack import env as stack_env
+from candleflow.stack import processes
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "reader-guard")
+MAX_FAILURES = 5
+STABLE_S = 60.0
+BACKOFF_S, MAX_BACKOFF_S = 1.0, 30.0
 
-
-def _pid_file() -> Path:
-    return config.home() / "airflow-processes.json"
+# Kept importable from here (the CLI and tests use them by these names).
+stop_leftovers = processes.stop_leftovers
 
 
 def _airflow_bin() -> str:
     return str(Path(sys.executable).with_name("airflow"))
 
 
-def check_port_free(port: int) -> None:
+def commands(port: int, host: str) -> dict[str, list[str]]:
+    """Each component's command line. The scheduler and triggerer serve no logs: on one
+    machine the api-server reads the task log files directly, and a log server would
+    listen on every interface at a fixed port (8793, 8794). The reader guard enforces the BI
+    role's limits (``candleflow.db.reader_guard``)."""
+    airflow = _airflow_bin()
+    return {
+        "api-server": [airflow, "api-server", "--port", str(port), "--host", host],
+        "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
+        "dag-processor": [airflow, "dag-processor"],
+        "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
+        "reader-guard": [str(Path(sys.executable).with_name("candleflow")), "db", "guard"],
+    }
+
+
+def check_port_free(port: int, host: str = stack_env.DEFAULT_HOST) -> None:
     """A clear error naming the port and the variable that changes it, not a traceback."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("0.0.0.0", port))  # noqa: S104 - the api-server binds here too
+            sock.bind((host, port))
         except OSError:
             raise ConfigError(
                 f"port {port} is already in use; free it or set CANDLEFLOW_AIRFLOW_PORT "
                 f"(e.g. `CANDLEFLOW_AIRFLOW_PORT=8081 make up`)"
             ) from None
-
-
-def stop_leftovers(timeout: float = 30) -> None:
-    """Stop Airflow processes recorded by an earlier run that did not shut down cleanly."""
-    path = _pid_file()
-    if not path.exists():
-        return
-    killed = []
-    for pid in json.loads(path.read_text()).values():
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue  # gone already
-        if "airflow" in cmdline:
-            log.warning("stopping leftover Airflow process %s from an earlier run", pid)
-            _signal_group(pid, signal.SIGKILL)
-            killed.append(pid)
-    deadline = time.monotonic() + timeout
-    while killed and time.monotonic() < deadline:  # their ports are free only once they exit
-        killed = [
-            pid for pid in killed if Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)
-        ]
-        time.sleep(0.2)
-    path.unlink()
-
-
-def _state(pid: int) -> str:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return "zombie"
-    return next((line for line in status.splitlines() if line.startswith("State:")), "")
 
 
 def prepare(port: int) -> dict[str, str]:
@@ -90,6 +84,9 @@ def prepare(port: int) -> dict[str, str]:
     try:
         applied = migrate.migrate(conn)
         roles.set_reader_password_from_env(conn)
+        if config.configured_database_url() is None:  # the embedded server's databases are ours
+            with conn:
+                reader_guard.confine(conn, ["postgres", "template1", config.AIRFLOW_DB])
     finally:
         conn.close()
     log.info("warehouse migrations applied: %s", applied or "none pending")
@@ -106,10 +103,52 @@ def _airflow(args: list[str], env: dict[str, str]) -> None:
         raise ConfigError(f"`airflow {' '.join(args)}` failed:\n{result.stderr[-3000:]}")
 
 
+@dataclass
+class Component:
+    """One long-running process of the stack and its restart state."""
+
+    name: str
+    args: list[str]
+    proc: subprocess.Popen | None = None
+    started: float = 0.0
+    failures: int = 0  # consecutive runs shorter than STABLE_S
+    restart_at: float = 0.0
+
+    def start(self, env: dict[str, str], logs: Path) -> None:
+        out = open(logs / f"{self.name}.log", "ab")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen(
+            self.args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        out.close()
+        self.started = time.monotonic()
+
+    def exited(self, now: float) -> bool:
+        """Note an exit (its group is killed); False when it keeps failing: stop the stack."""
+        lived = now - self.started
+        code = self.proc.returncode
+        processes.signal_group(self.proc.pid, signal.SIGKILL)  # children it left behind
+        self.proc.wait()
+        self.failures = 1 if lived >= STABLE_S else self.failures + 1
+        if self.failures > MAX_FAILURES:
+            log.error(
+                "%s exited %d times in a row (last: code %s after %.0fs); stopping the stack",
+                self.name, self.failures, code, lived,
+            )  # fmt: skip
+            return False
+        delay = min(MAX_BACKOFF_S, BACKOFF_S * 2 ** (self.failures - 1))
+        log.warning(
+            "%s exited (code %s) after %.0fs; restarting in %.0fs (attempt %d of %d)",
+            self.name, code, lived, delay, self.failures, MAX_FAILURES,
+        )  # fmt: skip
+        self.proc, self.restart_at = None, now + delay
+        return True
+
+
 def up(port: int = stack_env.DEFAULT_PORT) -> int:
     """Run the stack in the foreground; returns the exit code."""
-    stop_leftovers()
-    check_port_free(port)
+    host = stack_env.api_host()
+    processes.stop_leftovers()
+    check_port_free(port, host)
     started_db = False
     if config.configured_database_url() is None:
         started_db = not embedded.status().running
@@ -117,7 +156,7 @@ def up(port: int = stack_env.DEFAULT_PORT) -> int:
     env = prepare(port)
     logs = config.home() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    procs: dict[str, subprocess.Popen] = {}
+    components = [Component(n, a) for n, a in commands(port, host).items()]
     stopping = False
 
     def _stop(signum: int, _frame: object) -> None:
@@ -127,32 +166,46 @@ def up(port: int = stack_env.DEFAULT_PORT) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        for name in COMPONENTS:
-            args = [_airflow_bin(), name] + (["--port", str(port)] if name == "api-server" else [])
-            out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
-            procs[name] = subprocess.Popen(
-                args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        _pid_file().write_text(json.dumps({n: p.pid for n, p in procs.items()}))
-        _announce(port, procs)
-        while not stopping:
-            dead = [n for n, p in procs.items() if p.poll() is not None]
-            if dead:
-                log.error("%s exited; see %s; stopping the stack", ", ".join(dead), logs)
-                return 1
-            time.sleep(0.5)
-        return 0
+        for component in components:
+            component.start(env, logs)
+        processes.record(_running(components))
+        _announce(port, components[0])
+        return 0 if _keep_up(components, env, logs, lambda: stopping) else 1
     finally:
-        _shutdown(procs)
+        processes.shutdown(_running(components))
         if started_db:
             embedded.stop()
         print("stopped; data kept in", config.home(), flush=True)
 
 
-def _announce(port: int, procs: dict[str, subprocess.Popen]) -> None:
-    url = f"http://localhost:{port}"
+def _keep_up(components: list[Component], env, logs: Path, stopping) -> bool:
+    """Restart what exits until asked to stop (True) or a component keeps failing (False)."""
+    while not stopping():
+        now = time.monotonic()
+        changed = False
+        for c in components:
+            if c.proc is not None and c.proc.poll() is not None:
+                if not c.exited(now):
+                    log.error("see %s", logs / f"{c.name}.log")
+                    return False
+            elif c.proc is None and now >= c.restart_at:
+                c.start(env, logs)
+                changed = True
+                log.info("%s restarted (pid %d)", c.name, c.proc.pid)
+        if changed:
+            processes.record(_running(components))
+        time.sleep(0.5)
+    return True
+
+
+def _running(components: list[Component]) -> dict[str, subprocess.Popen]:
+    return {c.name: c.proc for c in components if c.proc is not None}
+
+
+def _announce(port: int, api: Component) -> None:
+    url = stack_env.client_url(port)
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and procs["api-server"].poll() is None:
+    while time.monotonic() < deadline and api.proc.poll() is None:
         try:
             with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2):
                 break
@@ -182,23 +235,3 @@ def _tradingview() -> str:
     if url:
         return f"{url} (from {URL_ENV})"
     return f"{DEFAULT_URL} (offline? start candleflow replay-server and set {URL_ENV})"
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _shutdown(procs: dict[str, subprocess.Popen], timeout: float = 20) -> None:
-    for proc in procs.values():
-        _signal_group(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for proc in procs.values():
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            _signal_group(proc.pid, signal.SIGKILL)
-            proc.wait()
-    _pid_file().unlink(missing_ok=True)

@@ -7,7 +7,9 @@ them by the rules of ``rules.py`` (names stored in ``rejected_bars.rules``). Dec
   summary as ``duplicates_collapsed``). Rows that share a ``ts`` but differ anywhere are a
   conflict: ALL rows of the group are rejected with ``unique_ts``; none is chosen.
 - A row can break several rules; all are listed. ``not_null`` covers ts/open/high/low/close
-  (NaN and +-inf count as missing); a missing price breaks only ``not_null``.
+  (NaN and +-inf count as missing); a missing price breaks only ``not_null``, an infinite
+  value (a volume too) ``finite``. ``plausible_ts`` refuses a ts before the instrument's
+  earliest plausible time (``validation.plausible``: epoch-unit mistakes land in 1970).
 - ``price_jump`` compares each row's close with the previous row (in ts order) that passes
   every reject rule; the first such row has no previous bar. It flags (the row still loads)
   unless ``flag_jumps=False``, which makes it a reject rule; ``jump_threshold=None`` turns

@@ -35,6 +35,8 @@ IN_WINDOW = "in_window"
 IN_WINDOW_START = f"{IN_WINDOW}:start"  # ts >= the window start
 IN_WINDOW_END = f"{IN_WINDOW}:end"  # ts < the window end
 NOT_FORMING = "not_forming"
+FINITE = "finite"  # no value is +-infinity (an infinite price is also no price: not_null)
+PLAUSIBLE_TS = "plausible_ts"  # not before the instrument's earliest time (validation.plausible)
 PRICE_JUMP = "price_jump"
 
 REJECT_RULES: tuple[str, ...] = (
@@ -48,6 +50,8 @@ REJECT_RULES: tuple[str, ...] = (
     ON_GRID,
     IN_WINDOW,
     NOT_FORMING,
+    FINITE,
+    PLAUSIBLE_TS,
 )
 FLAG_RULES: tuple[str, ...] = (PRICE_JUMP,)
 NOT_NULL_COLUMNS: tuple[str, ...] = ("ts", *PRICE_COLUMNS)
@@ -136,7 +140,8 @@ def duplicated_ts(t: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Columns:
     """A window as numpy arrays: ts in int64 us (``NAT`` = missing), prices and volume as
-    float64 with +-inf as NaN (an infinite price is no price at all)."""
+    float64 with +-inf as NaN (an infinite price is no price at all, and an infinite volume
+    is not compared either); ``infinite`` marks the rows that had one (rule ``finite``)."""
 
     ts: np.ndarray
     has_ts: np.ndarray
@@ -145,6 +150,7 @@ class Columns:
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
+    infinite: np.ndarray
 
     @property
     def prices(self) -> tuple[np.ndarray, ...]:
@@ -155,13 +161,19 @@ def columns(frame: pd.DataFrame) -> Columns:
     """The numpy view of a prepared frame that every check reads."""
     import numpy as np
 
+    infinite = np.zeros(len(frame), dtype=bool)
+
     def finite(col: str) -> np.ndarray:
         values = frame[col].to_numpy(dtype="float64")
         inf = np.isinf(values)
-        return np.where(inf, np.nan, values) if inf.any() else values
+        if not inf.any():
+            return values
+        infinite[inf] = True
+        return np.where(inf, np.nan, values)
 
     ts = ts_micros(frame["ts"])
-    return Columns(ts, ts != NAT, *(finite(c) for c in BAR_COLUMNS[1:]))
+    values = [finite(c) for c in BAR_COLUMNS[1:]]
+    return Columns(ts, ts != NAT, *values, infinite)
 
 
 def bar_ends(frame: pd.DataFrame, cols: Columns, tf: Timeframe) -> np.ndarray:
@@ -175,9 +187,17 @@ def bar_ends(frame: pd.DataFrame, cols: Columns, tf: Timeframe) -> np.ndarray:
 
 
 def check_masks(
-    cols: Columns, *, grid_ok: np.ndarray, start: int, end: int, now: int, ends: np.ndarray
+    cols: Columns,
+    *,
+    grid_ok: np.ndarray,
+    start: int,
+    end: int,
+    now: int,
+    ends: np.ndarray,
+    earliest: int,
 ) -> dict[str, np.ndarray]:
-    """Per reject check, the rows that break it; ``start``/``end``/``now`` in int64 us."""
+    """Per reject check, the rows that break it; ``start``/``end``/``now``/``earliest`` (the
+    instrument's plausible floor, ``validation.plausible``) in int64 us."""
     import numpy as np
 
     o, h, lo, c = cols.prices
@@ -201,6 +221,8 @@ def check_masks(
             IN_WINDOW_START: (cols.ts < start) & has,
             IN_WINDOW_END: (cols.ts >= end) & has,
             NOT_FORMING: (ends > now) & has,
+            FINITE: cols.infinite,
+            PLAUSIBLE_TS: (cols.ts < earliest) & has,
         }
     )
     return masks

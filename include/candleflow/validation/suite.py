@@ -55,7 +55,7 @@ RESULT_FORMAT = "BOOLEAN_ONLY"
 GX_COLUMNS = (
     *("ts", "open", "high", "low", "close", "volume"),
     *("upper_wick", "lower_wick", "range", "bar_end", "on_grid", "abs_change"),
-    *("since_start", "until_end", "closed_for", "window"),
+    *("since_start", "until_end", "closed_for", "window", "finite", "since_earliest"),
 )
 GX_LOCK = threading.RLock()
 
@@ -132,6 +132,10 @@ def build_suite(jump_threshold: float | None, jump_rejects: bool) -> Any:
         between(column="until_end", min_value=0, strict_min=True, meta=meta(r.IN_WINDOW_END))
     )
     suite.add_expectation(between(column="closed_for", min_value=0, meta=meta(r.NOT_FORMING)))
+    suite.add_expectation(
+        e.ExpectColumnValuesToBeInSet(column="finite", value_set=[1.0], meta=meta(r.FINITE))
+    )
+    suite.add_expectation(between(column="since_earliest", min_value=0, meta=meta(r.PLAUSIBLE_TS)))
     if jump_threshold is not None:
         severity = FailureSeverity.CRITICAL if jump_rejects else FailureSeverity.WARNING
         suite.add_expectation(
@@ -154,11 +158,12 @@ def gx_frame(
     start: int,
     end: int,
     now: int,
+    earliest: int,
     window: int = 0,
 ) -> pd.DataFrame:
     """What GX validates: ``GX_COLUMNS`` as one float64 block (see the module docstring);
-    ``ends`` and the window bounds in int64 microseconds like ``cols.ts``; ``window`` is the
-    window's place in a batch (``validate_windows``)."""
+    ``ends``, the window bounds and ``earliest`` in int64 microseconds like ``cols.ts``;
+    ``window`` is the window's place in a batch (``validate_windows``)."""
     import numpy as np
     import pandas as pd
 
@@ -170,7 +175,7 @@ def gx_frame(
     body_top, body_bottom = np.maximum(o, c), np.minimum(o, c)
     columns = [ts, o, h, lo, c, cols.volume, h - body_top, body_bottom - lo, h - lo, bar_end]
     columns += [on_grid.astype("float64"), abs_change, ts - start, end - ts, now - bar_end]
-    columns.append(np.full(len(ts), float(window)))
+    columns += [np.full(len(ts), float(window)), (~cols.infinite).astype("float64"), ts - earliest]
     values = np.column_stack(columns) if len(ts) else np.empty((0, len(GX_COLUMNS)))
     return pd.DataFrame(values, columns=pd.Index(GX_COLUMNS, dtype=object))
 

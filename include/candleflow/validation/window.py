@@ -58,7 +58,7 @@ def prepare(window: Window, jump_threshold: float | None, index: int) -> Prepare
     """The masks and GX frame of ``window`` (``index``: its place in the batch)."""
     import numpy as np
 
-    from candleflow.validation import grid, suite
+    from candleflow.validation import grid, plausible, suite
 
     prepared = r.prepare(window.bars)
     frame = r.collapse_identical(prepared)
@@ -66,6 +66,8 @@ def prepare(window: Window, jump_threshold: float | None, index: int) -> Prepare
     ends = r.bar_ends(frame, cols, window.timeframe)
     grid_ok = grid.on_grid(frame["ts"], window.instrument, window.timeframe)
     bounds = {k: to_micros(getattr(window, k)) for k in ("start", "end", "now")}
+    since = plausible.earliest(window.instrument.symbol, intraday=window.timeframe.intraday)
+    bounds["earliest"] = to_micros(since)
     masks = r.check_masks(cols, grid_ok=grid_ok, ends=ends, **bounds)
     rule_masks = r.rule_masks(masks)
     passed = ~np.logical_or.reduce(list(rule_masks.values()))

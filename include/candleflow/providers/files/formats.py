@@ -49,12 +49,13 @@ class RawTable:
     frame: pd.DataFrame
     labels: dict[str, str]
     lines: np.ndarray | None = None
+    offset: int = 0  # rows of the file before this chunk (binary formats)
 
     def where(self, row: int) -> str:
         """``"orcl.csv line 17"`` for text files, ``"x.parquet row 17"`` otherwise."""
         if self.lines is not None:
             return f"{self.source} line {int(self.lines[row])}"
-        return f"{self.source} row {row + 1}"
+        return f"{self.source} row {self.offset + row + 1}"
 
 
 def load_bytes(path: Path) -> tuple[bytes, str, str]:

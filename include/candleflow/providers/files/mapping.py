@@ -22,8 +22,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 ColumnRef = str | int | tuple[str, ...]
 
 BAR_TARGETS = ("ts", "time", "open", "high", "low", "close", "volume")
-TICK_TARGETS = ("ts", "time", "price", "size", "bid", "ask", "trade_id")
-OPTIONAL_TARGETS = frozenset({"time", "volume", "size", "bid", "ask", "trade_id", "price"})
+TICK_TARGETS = ("ts", "time", "price", "size", "bid", "ask", "day_volume", "trade_id")
+OPTIONAL_TARGETS = frozenset(
+    {"time", "volume", "size", "bid", "ask", "day_volume", "trade_id", "price"}
+)
 KINDS = ("bars", "ticks")
 FORMATS = ("auto", "csv", "parquet", "feather", "json")
 TS_UNITS = ("s", "ms", "us", "ns", "ms_of_day")

