@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from candleflow.domain import BARS, TIMEFRAMES, Timeframe
+from candleflow.query import adjust
 from candleflow.query.sessions import Market
 
 log = logging.getLogger(__name__)
@@ -132,8 +133,9 @@ def read_bars(
     end: dt.datetime,
     fill: str | None,
     sources: list[str],
+    adjustment: str = "raw",
 ) -> list[pa.Table]:
-    """One table per known symbol of ``wanted``: read, resampled and filled as asked.
+    """One table per known symbol of ``wanted``: read, adjusted, resampled and filled as asked.
 
     Why a function of a cursor: ``query.bars`` hands it to the pool, which may run it again
     on a new connection when a pooled one turns out to be broken (it only reads).
@@ -147,6 +149,9 @@ def read_bars(
         if stored is None:
             continue
         table = read_series(cursor, item, stored, start, end, sources)
+        table = adjust.apply(  # the stored bars, before any resampling
+            cursor, table, item.instrument_id, stored, item.market.timezone, adjustment
+        )
         if stored == tf and fill is None:
             tables.append(table)
             continue

@@ -1,0 +1,143 @@
+"""Adjustment on read against real data: LEAN's raw AAPL daily bars and its factor file.
+
+Oracles, none of them computed by the code under test:
+- Yahoo's AAPL file in ``mplfinance/`` is split-adjusted as of 2018, so a split-adjusted read
+  equals it up to one constant, the 4:1 split of 2020 that Yahoo could not know (the
+  vendors' prices differ by up to ~1.5 % on a few days; a missed or doubled split would be
+  a factor of 2, 4 or 7);
+- LEAN's own factors, applied the way its documentation says (the first factor-file row on
+  or after the date): raw x split_factor, and raw x split_factor x price_factor;
+- Quandl's ``adj_close`` of 2014, up to one constant (the actions after 2014).
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from candleflow import query
+from candleflow.providers.files import FileProvider, FileSource, read_bars
+from candleflow.services.actions import import_actions
+from candleflow.services.sync import sync
+from tests.support.shared_data import shared_data
+
+SYMBOL = "NASDAQ:AAPL"
+
+
+def _lean_aapl(db_url: str) -> pd.DataFrame:
+    """Sync LEAN's raw AAPL daily bars through the files provider, import its factor file;
+    the raw bars as the file holds them."""
+    path = shared_data("lean/daily/aapl.zip")
+    provider = FileProvider({SYMBOL: FileSource(path, "lean_daily", timeframe="1d")})
+    result = sync(SYMBOL, "1d", "1997-12-31", "2021-04-01", provider=provider, url=db_url)
+    assert result["rows_inserted"] == 5849
+    counts = import_actions(shared_data("lean/factor_files/aapl.csv"), SYMBOL, url=db_url)
+    assert (counts["splits"], counts["dividends"], counts["inserted"]) == (4, 35, 39)
+    return read_bars(path, "lean_daily", "1d")
+
+
+def _lean_factors(days: pd.Series) -> pd.DataFrame:
+    """LEAN's (price_factor, split_factor) of each date: the first row on or after it."""
+    rows = pd.read_csv(
+        shared_data("lean/factor_files/aapl.csv"), header=None, names=["d", "p", "s", "r"]
+    )
+    row_dates = pd.to_datetime(rows["d"].astype(str), format="%Y%m%d").to_numpy()
+    index = np.searchsorted(row_dates, pd.to_datetime(days).to_numpy(), side="left")
+    return pd.DataFrame(
+        {"price": rows["p"].to_numpy()[index], "split": rows["s"].to_numpy()[index]}
+    )
+
+
+def test_raw_read_is_lean_exactly_and_split_adjusted_is_yahoo_up_to_the_2020_split(db_url):
+    lean = _lean_aapl(db_url)
+    raw = query.bars(SYMBOL, "1d", "1998-01-01", "2021-04-01", adjustment="raw")
+    pd.testing.assert_frame_equal(
+        raw[["ts", "open", "high", "low", "close", "volume"]], lean, check_exact=True
+    )
+
+    split = query.bars(SYMBOL, "1d", "2004-08-01", "2018-02-01")  # the default: splits
+    yahoo = pd.read_csv(shared_data("mplfinance/yahoofinance-AAPL-20040819-20180120.csv"))
+    yahoo["date"] = pd.to_datetime(yahoo["Date"]).dt.date
+    both = split.assign(date=split["ts"].dt.date).merge(yahoo, on="date")
+    assert len(both) == len(yahoo) == 3379
+    ratio = both["close"] / both["Close"]
+    assert ratio.median() == pytest.approx(0.25, rel=1e-9)
+    assert ((ratio / 0.25 - 1).abs() < 0.015).all()  # every common day: no split missed
+    assert ((ratio / 0.25 - 1).abs() < 1e-3).mean() > 0.95
+
+
+def test_splits_and_total_return_are_leans_factors_on_every_day(db_url):
+    lean = _lean_aapl(db_url)
+    days = lean["ts"].dt.tz_convert(None)
+    factors = _lean_factors(days)
+    split = query.bars(SYMBOL, "1d", "1998-01-01", "2021-04-01", adjustment="splits")
+    total = query.bars(SYMBOL, "1d", "1998-01-01", "2021-04-01", adjustment="total_return")
+    # LEAN writes its factors to 7 decimals (0.0178571 for 1/56: 2.4e-6 off); the splits
+    # read uses the exact ratios, so the two agree to the file's own precision
+    for column in ("open", "high", "low", "close"):
+        np.testing.assert_allclose(split[column], lean[column] * factors["split"], rtol=1e-5)
+        np.testing.assert_allclose(
+            total[column], lean[column] * factors["split"] * factors["price"], rtol=1e-5
+        )
+    np.testing.assert_allclose(split["volume"], lean["volume"] / factors["split"], rtol=1e-5)
+    np.testing.assert_allclose(total["volume"], split["volume"], rtol=1e-12)
+
+
+def test_total_return_is_quandls_adj_close_up_to_a_constant_in_2014(db_url):
+    _lean_aapl(db_url)
+    total = query.bars(SYMBOL, "1d", "2014-01-01", "2015-01-01", adjustment="total_return")
+    with zipfile.ZipFile(shared_data("zipline/QUANDL_ARCHIVE.zip")) as archive:
+        quandl = pd.read_csv(io.BytesIO(archive.read("QUANDL_SAMPLE_TABLE.csv")))
+    quandl = quandl[quandl["ticker"] == "AAPL"].assign(date=lambda f: pd.to_datetime(f["date"]))
+    both = total.assign(date=total["ts"].dt.tz_convert(None)).merge(
+        quandl, on="date", suffixes=("", "_quandl")
+    )
+    assert len(both) == 252
+    ratio = both["close"] / both["adj_close"]
+    assert ((ratio / ratio.median() - 1).abs() < 1e-3).all()  # the vendors' raw differ <0.09%
+    # without the dividends the 2014 ratio drifts by their sum (~1.5 %) instead
+    split = query.bars(SYMBOL, "1d", "2014-01-01", "2015-01-01", adjustment="splits")
+    drift = split["close"].to_numpy() / both["adj_close"].to_numpy()
+    assert drift.max() / drift.min() - 1 > 0.01
+
+
+def test_a_week_holding_a_split_is_built_from_adjusted_days(db_url):
+    _lean_aapl(db_url)  # AAPL split 2:1 on Wednesday 2000-06-21
+    days = query.bars(SYMBOL, "1d", "2000-06-19", "2000-06-24")
+    week = query.bars(SYMBOL, "1w", "2000-06-19", "2000-06-24")
+    assert len(days) == 5 and len(week) == 1
+    expected = {
+        "open": days["open"].iloc[0],
+        "high": days["high"].max(),
+        "low": days["low"].min(),
+        "close": days["close"].iloc[-1],
+        "volume": days["volume"].sum(),
+    }
+    assert week.iloc[0][list(expected)].to_dict() == pytest.approx(expected, rel=1e-12)
+    raw_days = query.bars(SYMBOL, "1d", "2000-06-19", "2000-06-24", adjustment="raw")
+    assert raw_days["close"].iloc[1] / raw_days["close"].iloc[2] > 1.8  # the 2:1 step, raw
+    assert 0.8 < days["close"].iloc[1] / days["close"].iloc[2] < 1.2  # and gone, adjusted
+
+
+def test_zipline_and_quandl_files_give_leans_actions_in_raw_prices(db_url):
+    lean = import_actions(shared_data("lean/factor_files/aapl.csv"), SYMBOL, url=db_url)
+    assert lean["preset"] == "lean_factor"
+    stored = query.actions(SYMBOL, url=db_url)
+    for path, preset in [
+        ("zipline/csvdir_daily/AAPL.csv.gz", "zipline"),
+        ("zipline/QUANDL_ARCHIVE.zip", "quandl"),
+    ]:
+        counts = import_actions(shared_data(path), SYMBOL, url=db_url)
+        assert counts["preset"] == preset  # detected from the file
+        assert counts["inserted"] == 0  # the same ex-dates and kinds as LEAN's
+        again = query.actions(SYMBOL, url=db_url)
+        assert list(again["ex_date"]) == list(stored["ex_date"])
+        mine = again[again["source"] == preset].merge(stored, on=["ex_date", "kind"])
+        assert len(mine) == counts["updated"] > 0
+        # zipline's split-adjusted dividends (0.37857) are stored raw (2.65), as LEAN's
+        np.testing.assert_allclose(mine["amount_x"], mine["amount_y"], rtol=2e-4)
+        np.testing.assert_allclose(mine["factor_x"], mine["factor_y"], rtol=2e-5)
