@@ -20,9 +20,12 @@ import pandas as pd
 import pytest
 
 from candleflow import query
+from candleflow.db import connection, roles
+from candleflow.db.actions import upsert_actions
 from candleflow.providers.files import FileProvider, FileSource, read_bars
 from candleflow.services.actions import import_actions
 from candleflow.services.sync import sync
+from tests.integration.test_analytics import rows
 from tests.support.shared_data import shared_data
 
 SYMBOL = "NASDAQ:AAPL"
@@ -141,3 +144,66 @@ def test_zipline_and_quandl_files_give_leans_actions_in_raw_prices(db_url):
         # zipline's split-adjusted dividends (0.37857) are stored raw (2.65), as LEAN's
         np.testing.assert_allclose(mine["amount_x"], mine["amount_y"], rtol=2e-4)
         np.testing.assert_allclose(mine["factor_x"], mine["factor_y"], rtol=2e-5)
+
+
+def test_bi_views_give_the_reads_adjustments_to_the_reader_role(db_url, db):
+    from tests.integration.test_analytics import READER_PASSWORD, reader_url
+
+    _lean_aapl(db_url)
+    with db:
+        roles.set_reader_password(db, READER_PASSWORD)
+    reader = connection.connect(reader_url(db_url), autocommit=True)
+    try:
+        with reader.cursor() as cur:
+            cur.execute(
+                "SELECT session_date, open, close, volume, tr_close FROM analytics.adjusted_bars"
+                " WHERE symbol = %s AND timeframe = '1d' ORDER BY ts",
+                (SYMBOL,),
+            )
+            view = pd.DataFrame(cur.fetchall(), columns=["date", "open", "close", "vol", "tr"])
+            cur.execute(
+                "SELECT ex_date, kind, ratio FROM analytics.corporate_actions"
+                " WHERE symbol = %s AND kind = 'split' ORDER BY ex_date",
+                (SYMBOL,),
+            )
+            splits = cur.fetchall()
+    finally:
+        reader.close()
+    assert [(str(d), r) for d, _, r in splits] == [
+        ("2000-06-21", 2.0), ("2005-02-28", 2.0), ("2014-06-09", 7.0), ("2020-08-31", 4.0)
+    ]  # fmt: skip
+    split = query.bars(SYMBOL, "1d", "1998-01-01", "2021-04-01")
+    total = query.bars(SYMBOL, "1d", "1998-01-01", "2021-04-01", adjustment="total_return")
+    assert len(view) == len(split) == 5849
+    np.testing.assert_allclose(view["open"], split["open"], rtol=1e-12)
+    np.testing.assert_allclose(view["close"], split["close"], rtol=1e-12)
+    np.testing.assert_allclose(view["vol"], split["volume"], rtol=1e-12)
+    np.testing.assert_allclose(view["tr"], total["close"], rtol=1e-12)
+    undocumented = rows(
+        db,
+        "SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+        " WHERE c.relname IN ('corporate_actions', 'adjustment_factors', 'adjusted_bars')"
+        " AND c.relnamespace = 'analytics'::regnamespace AND a.attnum > 0"
+        " AND col_description(a.attrelid, a.attnum) IS NULL",
+    )
+    assert undocumented == []
+
+
+def test_an_action_bumps_the_version_and_writing_it_again_changes_nothing(db_url, db):
+    _lean_aapl(db_url)
+    version = query.bar_version(SYMBOL, url=db_url)
+    again = import_actions(shared_data("lean/factor_files/aapl.csv"), SYMBOL, url=db_url)
+    assert (again["unchanged"], again["inserted"], again["updated"]) == (39, 0, 0)
+    assert query.bar_version(SYMBOL, url=db_url) == version  # nothing changed: no bump
+    iid = rows(db, "SELECT id FROM candleflow.instruments WHERE symbol = %s", (SYMBOL,))[0][0]
+    with db:
+        counts = upsert_actions(
+            db, iid, [{"ex_date": "2021-03-01", "kind": "split", "ratio": 2.0}],
+            source="test", run_id="r2",
+        )  # fmt: skip
+    assert counts.inserted == 1
+    assert query.bar_version(SYMBOL, url=db_url) != version
+    late = query.bars(SYMBOL, "1d", "2021-02-25", "2021-03-03", adjustment="raw")
+    adjusted = query.bars(SYMBOL, "1d", "2021-02-25", "2021-03-03")
+    before = late["ts"] < pd.Timestamp("2021-03-01", tz="UTC")
+    np.testing.assert_allclose(adjusted["close"], late["close"].where(~before, late["close"] / 2))
