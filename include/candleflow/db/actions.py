@@ -127,8 +127,10 @@ def record_check(
     first: dt.date | None,
     last: dt.date | None,
     run_id: str,
+    checked_at: dt.datetime | None = None,
 ) -> None:
-    """Remember that ``provider``'s actions are known for the sessions ``[first, last]``.
+    """Remember that ``provider``'s actions are known for the sessions ``[first, last]``,
+    as of ``checked_at`` (the run's clock; default: now).
 
     The span only grows (a check of recent sessions keeps an older start), and a provider
     that says an instrument has no actions clears it.
@@ -140,7 +142,7 @@ def record_check(
                 (instrument_id, provider, has_actions, checked_from, checked_through, run_id,
                  checked_at)
             VALUES (%(id)s, %(provider)s, %(has)s, %(first)s, %(last)s, %(run_id)s,
-                    clock_timestamp())
+                    coalesce(%(checked_at)s, clock_timestamp()))
             ON CONFLICT (instrument_id) DO UPDATE SET
                 provider = EXCLUDED.provider, has_actions = EXCLUDED.has_actions,
                 checked_from = CASE WHEN c.provider = EXCLUDED.provider AND EXCLUDED.has_actions
@@ -159,5 +161,6 @@ def record_check(
                 "first": first if has_actions else None,
                 "last": last if has_actions else None,
                 "run_id": run_id,
+                "checked_at": checked_at,
             },
         )

@@ -106,6 +106,7 @@ def store_slice(
     """
     from candleflow.db.audit import AuditRecord, advance_watermark, record_reach, write_audit
     from candleflow.db.upsert import lock_series, upsert_bars
+    from candleflow.services import action_checks
     from candleflow.validation.rejects import record_rejects
 
     symbol = instrument.symbol
@@ -113,7 +114,7 @@ def store_slice(
     reachable = bars.attrs.get("reachable_start")
     missing = window.out_of_reach(instrument, tf, start, end, reachable, settings.now)
     if bars.empty:  # a night, a weekend, a window out of reach: nothing to judge or load
-        return _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock)
+        return _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock, bars)
     if validated is None:
         raise ValueError(f"{symbol} {tf}: a slice with bars is stored with its validation")
     result = validated
@@ -160,6 +161,9 @@ def store_slice(
                 advance_watermark(conn, instrument_id, tf.name, last, run_id=settings.run_id)
             if reachable is not None:
                 record_reach(conn, instrument_id, tf.name, reachable)
+        audit["actions_recorded"] = action_checks.store(
+            conn, instrument_id, bars, provider=provider, run_id=settings.run_id
+        )
         audit["duration_s"] = time.perf_counter() - clock
         write_audit(conn, AuditRecord(**audit))
     # step timings for metrics (not audit columns, so added after the row is written)
@@ -171,7 +175,7 @@ def store_slice(
     return audit
 
 
-def _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock) -> dict[str, Any]:
+def _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock, bars) -> dict[str, Any]:
     """The audit row (and the reach) of a slice in which no bar closed.
 
     Validation is skipped, not passed (``load_audit.validation`` stays NULL): there is no row
@@ -179,6 +183,7 @@ def _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock) -> d
     night (every equity's hourly window empty) was most of an hourly run's work.
     """
     from candleflow.db.audit import AuditRecord, record_reach, write_audit
+    from candleflow.services import action_checks
 
     out_of_window = reachable is not None and audit["window_end"] <= reachable
     audit.update(dict.fromkeys(_COUNTS, 0), rows_out_of_reach=missing)
@@ -187,6 +192,9 @@ def _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock) -> d
     with conn:
         if reachable is not None:
             record_reach(conn, instrument_id, tf.name, reachable)
+        audit["actions_recorded"] = action_checks.store(
+            conn, instrument_id, bars, provider=audit["provider"], run_id=audit["run_id"]
+        )
         audit["duration_s"] = time.perf_counter() - clock
         write_audit(conn, AuditRecord(**audit))
     audit.update(validate_s=0.0, load_s=time.perf_counter() - loading)

@@ -37,6 +37,20 @@ def symbol_from_key(key: str) -> str:
     return key
 
 
+def adjustment_from_key(key: str) -> str:
+    """The descriptor's ``adjustment`` (``splits`` when absent or unknown, TradingView's
+    default)."""
+    if key.startswith("="):
+        try:
+            obj = json.loads(key[1:])
+        except ValueError:
+            return "splits"
+        value = obj.get("adjustment") if isinstance(obj, dict) else None
+        if value in ("none", "splits", "dividends"):
+            return value
+    return "splits"
+
+
 def description(sym: SymbolSpec) -> str:
     return _DESCRIPTIONS.get(sym.symbol, f"{sym.symbol.partition(':')[2]} (synthetic)")
 
@@ -47,13 +61,20 @@ def _kind(sym: SymbolSpec) -> str:
     return "stock" if sym.has_volume else "index"
 
 
-def symbol_info(symbol: str) -> dict[str, Any] | None:
-    """The ``symbol_resolved`` info object, or ``None`` for an unknown symbol."""
+def symbol_info(symbol: str, *, adjustments: bool = True) -> dict[str, Any] | None:
+    """The ``symbol_resolved`` info object, or ``None`` for an unknown symbol.
+
+    Equities have adjustments (``has_adjustment``; ``allowed_adjustment`` ``any``) unless
+    ``adjustments`` is off; crypto pairs and indices have none (``"none"``, as in the
+    captures). The synthetic data itself has no corporate actions: every adjustment serves
+    the same bars (the ``lean-aapl`` scenario serves real ones).
+    """
     sym = spec(symbol)
     if sym is None:
         return None
     exchange, _, ticker = symbol.partition(":")
     crypto = sym.calendar == "24x7"
+    adjusted = adjustments and sym.has_volume and not crypto
     session = "24x7" if crypto else "0930-1600"
     return {
         "name": ticker,
@@ -90,6 +111,8 @@ def symbol_info(symbol: str) -> dict[str, Any] | None:
         "visible_plots_set": "ohlcv" if sym.has_volume else "ohlc",
         "volume_type": "base" if crypto else "shares",
         "provider_id": "candleflow-replay",
+        "has_adjustment": adjusted,
+        "allowed_adjustment": "any" if adjusted else "none",
     }
 
 

@@ -1,0 +1,157 @@
+"""When a sync asks its provider for corporate actions, and how their answer is stored.
+
+Bars are loaded raw; the actions that adjust them on read come from the provider too
+(``IDataProvider.fetch_actions``; TradingView derives them from its adjusted daily series).
+Asking costs a request per instrument, so a chunk asks **at most once per instrument and
+session**, and only for what it does not know yet (``corporate_action_checks`` keeps, per
+instrument, the session dates whose actions are known):
+
+- the first load of an instrument asks for the sessions from the window's start to the
+  latest session that has begun (today's, once the market opened: TradingView's forming daily
+  bar already shows an action whose ex-date is today);
+- later loads ask only for the sessions since the last check, and for older sessions when a
+  backfill reaches before the known span;
+- an instrument the provider adjusts nothing for (crypto: ``has_adjustment`` false) is
+  remembered as such and asked again after ``RECHECK_NONE``; one whose resolve just said so
+  costs no request at all.
+
+The answer rides with the instrument's first slice (``frame.attrs["corporate_actions"]``) and
+is written in that slice's transaction (``store``), with the check, so a load and the actions
+it learned become visible together. An action found this way adjusts every stored bar of the
+instrument at once (adjustment is on read): no re-fetch, no series half in one scale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from candleflow.domain import Timeframe
+
+if TYPE_CHECKING:
+    from candleflow.providers import IDataProvider
+    from candleflow.services.instruments import StoredInstrument
+
+log = logging.getLogger(__name__)
+
+RECHECK_NONE = dt.timedelta(days=7)
+_CHECKS = """
+SELECT instrument_id, provider, has_actions, checked_from, checked_through, checked_at
+FROM candleflow.corporate_action_checks WHERE instrument_id = ANY(%s)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """Sessions ``first``..``last`` to ask about; ``known_none``: the resolve already said the
+    provider adjusts nothing for the instrument (record it, ask nothing)."""
+
+    first: dt.date
+    last: dt.date
+    known_none: bool = False
+
+
+def plan(
+    conn,
+    provider: IDataProvider,
+    found: dict[str, StoredInstrument],
+    tf: Timeframe,
+    start: dt.datetime,
+    now: dt.datetime,
+) -> dict[str, Due]:
+    """The checks due for the instruments a chunk loads from ``start`` on (by symbol)."""
+    from candleflow.providers import Capability
+
+    if Capability.ACTIONS not in provider.capabilities or not found:
+        return {}
+    with conn, conn.cursor() as cur:
+        cur.execute(_CHECKS, ([s.id for s in found.values()],))
+        rows = {r[0]: r[1:] for r in cur.fetchall()}
+    first = (start - (tf.delta if tf.intraday else dt.timedelta(days=31))).date()
+    due = {}
+    for symbol, stored in found.items():
+        latest, opened = latest_session(stored.instrument, now)
+        span = _due(rows.get(stored.id), provider.name, first, latest, opened, now)
+        if stored.instrument.extra.get("has_adjustment") is False:
+            span = Due(first, latest, known_none=True)
+        if span is not None:
+            due[symbol] = span
+    log.info("corporate actions: %d of %d instruments to check", len(due), len(found))
+    return due
+
+
+def _due(
+    row: tuple | None, provider: str, first: dt.date, latest: dt.date, opened, now
+) -> Due | None:
+    """What to ask about (see the module docstring); ``opened``: when the latest session
+    began. Sessions since the last check are asked about once per session, even when the
+    provider has no bar for them yet (a halted symbol, a lagging feed)."""
+    if row is None or row[0] != provider:
+        return Due(min(first, latest), latest)
+    _, has_actions, known_from, known_through, checked_at = row
+    if not has_actions:
+        return Due(min(first, latest), latest) if now - checked_at > RECHECK_NONE else None
+    older = first < known_from
+    newer = known_through < latest and checked_at < opened
+    if not (older or newer):
+        return None
+    return Due(first if older else known_through, latest if newer else known_from)
+
+
+def latest_session(instrument: Any, now: dt.datetime) -> tuple[dt.date, dt.datetime]:
+    """The date of the newest session that has begun by ``now`` and when it began (the UTC
+    day for 24x7 markets)."""
+    import pandas as pd
+
+    from candleflow import calendars
+
+    market = calendars.Market.of(instrument.symbol, timezone=instrument.timezone or None)
+    midnight = dt.datetime.combine(now.date(), dt.time(), dt.UTC)
+    if market.calendar is None:
+        return now.date(), midnight
+    stamp = pd.Timestamp(now)
+    sched = calendars.schedule(market, stamp - pd.Timedelta(days=10), stamp)
+    begun = sched[sched["open"] <= stamp]
+    if not len(begun):
+        return now.date(), midnight
+    return begun.index[-1].date(), begun["open"].iloc[-1].to_pydatetime()
+
+
+def fetch(provider: IDataProvider, symbol: str, due: Due, now: dt.datetime) -> Any:
+    """The provider's answer for ``due`` (a frame with ``attrs``), or the resolve's."""
+    if due.known_none:
+        from candleflow.adjustments import action_frame
+
+        frame = action_frame([])
+        frame.attrs.update(has_actions=False, first=due.first, last=due.first)
+    else:
+        frame = provider.fetch_actions(symbol, due.first, due.last)
+    frame.attrs["asked_from"] = due.first  # no session before the first compared: none known
+    frame.attrs["checked_at"] = now  # the run's clock, which the next plan compares with
+    return frame
+
+
+def store(conn, instrument_id: int, bars: Any, *, provider: str, run_id: str) -> int:
+    """Write the actions a slice carries (and the check) in the caller's transaction; how
+    many actions it inserted, changed or removed."""
+    from candleflow.db.actions import record_check, upsert_actions
+
+    found = bars.attrs.get("corporate_actions")
+    if found is None:
+        return 0
+    has, first, last = found.attrs["has_actions"], found.attrs["first"], found.attrs["last"]
+    changed = 0
+    if has:
+        span = (first + dt.timedelta(days=1), last)  # ex-dates the sessions compared can show
+        counts = upsert_actions(
+            conn, instrument_id, found, source=provider, run_id=run_id, replace=span
+        )
+        changed = counts.changed
+    known_from = min(found.attrs.get("asked_from", first), first)
+    record_check(
+        conn, instrument_id, provider=provider, has_actions=has, first=known_from,
+        last=max(last, known_from), run_id=run_id, checked_at=found.attrs.get("checked_at"),
+    )  # fmt: skip
+    return changed
