@@ -16,6 +16,7 @@ midnight, instead of every bar's ts into a local date, makes the lookup one
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -33,11 +34,14 @@ log = logging.getLogger(__name__)
 
 _HALF_DAY_US = 12 * 3600 * 1_000_000
 
-# The actions of one instrument, oldest first (what ``apply`` needs: date, kind, factor).
-ACTIONS_SQL = """
-SELECT ex_date, kind, factor FROM candleflow.corporate_actions
-WHERE instrument_id = $1 ORDER BY ex_date, kind
-"""
+# An instrument's actions, oldest first, as one text beside its row in the instrument lookup
+# of an adjusted read (``query.bars.series``): "date kind factor,date kind factor,...".
+# Text because it is the cheapest column to send and decode (arrays cost 4x as much);
+# ``factor::text`` is the shortest text that reads back as the same double.
+ACTIONS_COLUMN = """(
+    SELECT string_agg(c.ex_date::text || ' ' || c.kind || ' ' || c.factor::text, ','
+                      ORDER BY c.ex_date, c.kind)
+    FROM candleflow.corporate_actions AS c WHERE c.instrument_id = i.id)"""
 
 LIST_SQL = """
 SELECT i.symbol, a.ex_date, a.kind, a.ratio, a.amount, a.reference_price, a.factor, a.source,
@@ -48,29 +52,32 @@ WHERE i.symbol = $1 ORDER BY a.ex_date, a.kind
 """
 
 
-def boundaries(ex_dates: np.ndarray, timezone: str) -> np.ndarray:
-    """The UTC instant (int64 µs) at which each ex-date begins in ``timezone``."""
+@functools.lru_cache(maxsize=256)
+def _steps(actions: str, timezone: str, mode: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(UTC µs at which each ex-date begins in ``timezone``, price factors, volume factors):
+    the step function ``cumulative`` gives, in the form ``searchsorted`` wants, from the text
+    of ``ACTIONS_COLUMN``. Cached: an instrument's actions change rarely, its reads repeat."""
+    parts = [item.split(" ") for item in actions.split(",")]
+    ex_dates = [dt.date.fromisoformat(p[0]) for p in parts]
+    dates, price, volume = cumulative(
+        ex_dates, [p[1] for p in parts], [float(p[2]) for p in parts], mode
+    )
     zone = ZoneInfo(timezone)
-    days = np.asarray(ex_dates, dtype="datetime64[D]").tolist()
-    return np.array(
-        [round(dt.datetime.combine(d, dt.time(), zone).timestamp() * 1e6) for d in days],
+    starts = np.array(
+        [round(dt.datetime.combine(d, dt.time(), zone).timestamp() * 1e6) for d in dates.tolist()],
         dtype=np.int64,
     )
+    return starts, price, volume
 
 
 def factors_for(
-    ts_us: np.ndarray, tf: Timeframe, timezone: str, actions: pa.Table, mode: str
+    ts_us: np.ndarray, tf: Timeframe, timezone: str, actions: str | None, mode: str
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(price, volume)`` factors of bars starting at ``ts_us``; None when all are 1."""
-    if mode == "raw" or len(actions) == 0 or len(ts_us) == 0:
+    """``(price, volume)`` factors of bars starting at ``ts_us`` (ascending); None when all
+    are 1 (raw, no actions, or every bar on or after the newest ex-date)."""
+    if mode == "raw" or actions is None or len(ts_us) == 0:
         return None
-    dates, price, volume = cumulative(
-        actions.column("ex_date").to_numpy(zero_copy_only=False),
-        actions.column("kind").to_numpy(zero_copy_only=False),
-        actions.column("factor").to_numpy(zero_copy_only=False),
-        mode,
-    )
-    starts = boundaries(dates, timezone)
+    starts, price, volume = _steps(actions, timezone, mode)
     shifted = ts_us if tf.intraday else ts_us + _HALF_DAY_US
     if shifted[0] >= starts[-1]:  # ts order: every bar is after the newest action
         return None
@@ -78,25 +85,27 @@ def factors_for(
     return price[index], volume[index]
 
 
-def apply(cursor, table: pa.Table, instrument_id: int, tf: Timeframe, timezone: str, mode: str):
+def _values(table: pa.Table, name: str) -> pa.Array:
+    column = table.column(name)
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def apply(table: pa.Table, actions: str | None, tf: Timeframe, timezone: str, mode: str):
     """``table`` (stored bars of one instrument, in ts order) adjusted as ``mode`` says."""
-    if mode == "raw" or len(table) == 0:
+    if mode == "raw" or actions is None or len(table) == 0:
         return table
-    cursor.execute(ACTIONS_SQL, parameters=(instrument_id,))
-    actions = cursor.fetch_arrow_table()
-    ts = table.column("ts").combine_chunks().cast(pa.int64()).to_numpy()
+    ts = _values(table, "ts").cast(pa.int64()).to_numpy()
     found = factors_for(ts, tf, timezone, actions, mode)
     if found is None:
         return table
     price, volume = found
     columns = {}
     for name in PRICE_COLUMNS:
-        values = table.column(name).combine_chunks().to_numpy(zero_copy_only=False)
-        columns[name] = pa.array(values * price, type=table.schema.field(name).type)
-    volumes = table.column("volume").combine_chunks()
-    mask = volumes.is_null().to_numpy(zero_copy_only=False)
-    raw = volumes.to_numpy(zero_copy_only=False)
-    columns["volume"] = pa.array(raw / volume, mask=mask, type=volumes.type)
+        values = _values(table, name).to_numpy(zero_copy_only=False)
+        columns[name] = pa.array(values * price, type=pa.float64())
+    volumes = _values(table, "volume")
+    raw = volumes.to_numpy(zero_copy_only=False)  # NULL is NaN, and stays NaN
+    columns["volume"] = pa.array(raw / volume, mask=np.isnan(raw) if volumes.null_count else None)
     arrays = [columns.get(name, table.column(name)) for name in table.schema.names]
     return pa.Table.from_arrays(arrays, schema=table.schema)
 
