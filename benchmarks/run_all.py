@@ -34,6 +34,8 @@ SCRIPTS = [
     "memory",
     "stack",
     "lineage",
+    "adjust_read",
+    "adjust_sync",
 ]
 
 

@@ -95,20 +95,39 @@ def test_a_crypto_pair_and_a_checked_equity_cost_no_extra_request(db_url, db):
         _sync(server, db_url, "2024-03-04", "2024-03-06", "BINANCE:BTCUSDT", "1h")
         assert set(_descriptors(server)) == {"none"}  # resolve said has_adjustment: false
         _sync(server, db_url, "2024-03-04", "2024-03-06", "NASDAQ:MSFT", "1h")
-        asked = _descriptors(server).count("dividends")
-        assert asked == 1  # one check of the equity's daily series three ways
+        asked = _descriptors(server)
+        # the daily series as none and dividends: no step between them, so no splits series
+        assert (asked.count("splits"), asked.count("dividends")) == (0, 1)
         _sync(server, db_url, "2024-03-05", "2024-03-06", "NASDAQ:MSFT", "1h")
         _sync(server, db_url, "2024-03-05", "2024-03-06", "BINANCE:BTCUSDT", "1h")
-        assert _descriptors(server).count("dividends") == asked  # checked today already
+        assert _descriptors(server) == [*asked, "none", "none"]  # this session: checked
+    assert _checks(db) == [
+        ("BINANCE:BTCUSDT", False, None, None),
+        # through the last closed session, with its raw close: 6 March is still forming
+        ("NASDAQ:MSFT", True, dt.date(2024, 3, 5), _close("NASDAQ:MSFT", "2024-03-05")),
+    ]
+    next_day = dt.datetime(2024, 3, 7, 15, tzinfo=UTC).timestamp()
+    with ReplayServer(now=next_day) as server:
+        _sync(server, db_url, "2024-03-07T14:00", "2024-03-07T15:00", "NASDAQ:MSFT", "1h")
+        # the next session: the dividends series alone confirms the close of 5 March
+        assert _descriptors(server) == ["none", "dividends"]
+    assert _checks(db)[1][2:] == (dt.date(2024, 3, 6), _close("NASDAQ:MSFT", "2024-03-06"))
+    assert query.actions("NASDAQ:MSFT", url=db_url).empty  # synthetic data: no actions
+
+
+def _checks(db) -> list[tuple]:
     with db, db.cursor() as cur:
         cur.execute(
-            "SELECT i.symbol, c.has_actions, c.checked_through FROM"
+            "SELECT i.symbol, c.has_actions, c.checked_through, c.checked_close FROM"
             " candleflow.corporate_action_checks c JOIN candleflow.instruments i"
             " ON i.id = c.instrument_id ORDER BY 1"
         )
-        checks = cur.fetchall()
-    assert checks == [
-        ("BINANCE:BTCUSDT", False, None),
-        ("NASDAQ:MSFT", True, dt.date(2024, 3, 6)),  # today's forming daily bar included
-    ]
-    assert query.actions("NASDAQ:MSFT", url=db_url).empty  # synthetic data: no actions
+        return cur.fetchall()
+
+
+def _close(symbol: str, day: str) -> float:
+    """The synthetic daily close of a session (the replay server's oracle)."""
+    from candleflow.testing import synthetic
+
+    start = pd.Timestamp(day, tz=UTC)
+    return float(synthetic.bars(symbol, "1d", start, start + pd.Timedelta(days=1))["close"][0])

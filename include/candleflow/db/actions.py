@@ -127,21 +127,23 @@ def record_check(
     first: dt.date | None,
     last: dt.date | None,
     run_id: str,
+    close: float | None = None,
     checked_at: dt.datetime | None = None,
 ) -> None:
-    """Remember that ``provider``'s actions are known for the sessions ``[first, last]``,
-    as of ``checked_at`` (the run's clock; default: now).
+    """Remember that ``provider``'s actions are known for the closed sessions
+    ``[first, last]`` (``close``: the raw close of ``last``), as of ``checked_at`` (the
+    run's clock; default: now).
 
-    The span only grows (a check of recent sessions keeps an older start), and a provider
-    that says an instrument has no actions clears it.
+    The span only grows (a check of recent sessions keeps an older start; the close goes
+    with the newest end), and a provider that says an instrument has no actions clears it.
     """
     with conn.cursor() as cur:
         cur.execute(
             """
             INSERT INTO candleflow.corporate_action_checks AS c
-                (instrument_id, provider, has_actions, checked_from, checked_through, run_id,
-                 checked_at)
-            VALUES (%(id)s, %(provider)s, %(has)s, %(first)s, %(last)s, %(run_id)s,
+                (instrument_id, provider, has_actions, checked_from, checked_through,
+                 checked_close, run_id, checked_at)
+            VALUES (%(id)s, %(provider)s, %(has)s, %(first)s, %(last)s, %(close)s, %(run_id)s,
                     coalesce(%(checked_at)s, clock_timestamp()))
             ON CONFLICT (instrument_id) DO UPDATE SET
                 provider = EXCLUDED.provider, has_actions = EXCLUDED.has_actions,
@@ -152,6 +154,10 @@ def record_check(
                                         AND EXCLUDED.has_actions
                     THEN GREATEST(c.checked_through, EXCLUDED.checked_through)
                     ELSE EXCLUDED.checked_through END,
+                checked_close = CASE WHEN c.provider = EXCLUDED.provider
+                                      AND EXCLUDED.has_actions
+                                      AND c.checked_through > EXCLUDED.checked_through
+                    THEN c.checked_close ELSE EXCLUDED.checked_close END,
                 run_id = EXCLUDED.run_id, checked_at = EXCLUDED.checked_at
             """,
             {
@@ -160,6 +166,7 @@ def record_check(
                 "has": has_actions,
                 "first": first if has_actions else None,
                 "last": last if has_actions else None,
+                "close": close if has_actions else None,
                 "run_id": run_id,
                 "checked_at": checked_at,
             },

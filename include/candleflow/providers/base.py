@@ -119,19 +119,29 @@ class IDataProvider(ABC):
         )
         return bars
 
-    def fetch_actions(self, symbol: str, first: dt.date | str, last: dt.date | str) -> pd.DataFrame:
+    def fetch_actions(
+        self,
+        symbol: str,
+        first: dt.date | str,
+        last: dt.date | str,
+        *,
+        known: tuple[dt.date, float] | None = None,
+    ) -> pd.DataFrame:
         """The corporate actions whose ex-date follows a session in ``[first, last]``.
 
         The frame has ``candleflow.adjustments.ACTION_COLUMNS`` (amounts in the raw prices
         of the ex-date) and ``attrs``: ``has_actions`` (False: the provider adjusts nothing
         for this symbol, e.g. crypto), ``first`` and ``last`` (the session dates the provider
-        actually covered: its actions of ex-dates in ``(first, last]`` are all there).
+        actually covered: its actions of ex-dates in ``(first, last]`` are all there), and
+        ``closes`` (the raw closes of the last sessions covered, ``[(date, close), ...]``).
+        ``known=(first, close)``: the raw close of ``first`` the last answer gave, which a
+        provider may use to confirm cheaply that nothing happened since.
         """
         self._require(Capability.ACTIONS)
         first, last = _day(first, "first"), _day(last, "last")
         if first > last:
             raise ValueError(f"empty span [{first}, {last}] of actions for {symbol}")
-        found = self._fetch_actions(symbol, first, last)
+        found = self._fetch_actions(symbol, first, last, known)
         log.info(
             "%s actions of %s [%s, %s]: %d (%s)",
             self.name,
@@ -192,7 +202,9 @@ class IDataProvider(ABC):
     def _resolve(self, symbol: str) -> Instrument:
         raise UnsupportedOperation(f"provider {self.name!r} does not resolve symbols")
 
-    def _fetch_actions(self, symbol: str, first: dt.date, last: dt.date) -> pd.DataFrame:
+    def _fetch_actions(
+        self, symbol: str, first: dt.date, last: dt.date, known: tuple[dt.date, float] | None
+    ) -> pd.DataFrame:
         """Actions as ``fetch_actions`` describes them, ``attrs`` included."""
         raise UnsupportedOperation(f"provider {self.name!r} has no corporate actions")
 

@@ -44,8 +44,12 @@ def steps(raw: np.ndarray, adjusted: np.ndarray) -> list[tuple[int, float]]:
     # Candidates: moves well above the rounding noise around them (prices rounded to a tick
     # are noisier where they are low, a split-adjusted 1998 price of 0.12; most sessions
     # have no action, so the median move near a session is its noise).
-    noise = 1.4826 * pd.Series(moves).rolling(WINDOW, center=True, min_periods=1).median()
-    cuts = np.flatnonzero(moves > np.maximum(MIN_STEP, 8 * noise.to_numpy())) + 1
+    if len(moves) <= WINDOW // 2 + 1:  # every centred window holds them all (a daily check)
+        noise = np.full(len(moves), 1.4826 * float(np.median(moves)))
+    else:
+        rolling = pd.Series(moves).rolling(WINDOW, center=True, min_periods=1)
+        noise = 1.4826 * rolling.median().to_numpy()
+    cuts = np.flatnonzero(moves > np.maximum(MIN_STEP, 8 * noise)) + 1
     found = []
     for cut, before, after in _significant(level, cuts.tolist()):
         found.append((int(index[cut]), float(np.exp(before - after))))
@@ -79,11 +83,12 @@ def _significant(level: np.ndarray, cuts: list[int]) -> list[tuple[int, float, f
 
 
 def derive_actions(
-    days: np.ndarray, raw: np.ndarray, splits: np.ndarray, dividends: np.ndarray | None
+    days: list, raw: np.ndarray, splits: np.ndarray, dividends: np.ndarray | None
 ) -> pd.DataFrame:
     """The actions behind three closes of the same sessions (``days``: their session dates,
-    ascending): as traded, split-adjusted, and also dividend-adjusted (``None``: unknown)."""
-    days = pd.to_datetime(np.asarray(days)).date
+    ``datetime.date``, ascending): as traded, split-adjusted, and also dividend-adjusted
+    (``None``: unknown)."""
+    days = list(days)
     raw = np.asarray(raw, dtype=float)
     actions = []
     for i, factor in steps(raw, splits):

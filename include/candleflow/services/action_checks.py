@@ -27,6 +27,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from candleflow.domain import Timeframe
 
@@ -38,18 +39,22 @@ log = logging.getLogger(__name__)
 
 RECHECK_NONE = dt.timedelta(days=7)
 _CHECKS = """
-SELECT instrument_id, provider, has_actions, checked_from, checked_through, checked_at
+SELECT instrument_id, provider, has_actions, checked_from, checked_through, checked_at,
+       checked_close
 FROM candleflow.corporate_action_checks WHERE instrument_id = ANY(%s)
 """
 
 
 @dataclass(frozen=True, slots=True)
 class Due:
-    """Sessions ``first``..``last`` to ask about; ``known_none``: the resolve already said the
-    provider adjusts nothing for the instrument (record it, ask nothing)."""
+    """Sessions ``first``..``last`` to ask about; ``known``: ``first`` and its raw close from
+    the last check (the provider may just confirm nothing happened since); ``known_none``:
+    the resolve already said the provider adjusts nothing for the instrument (record it, ask
+    nothing)."""
 
     first: dt.date
     last: dt.date
+    known: tuple[dt.date, float] | None = None
     known_none: bool = False
 
 
@@ -70,9 +75,12 @@ def plan(
         cur.execute(_CHECKS, ([s.id for s in found.values()],))
         rows = {r[0]: r[1:] for r in cur.fetchall()}
     first = (start - (tf.delta if tf.intraday else dt.timedelta(days=31))).date()
-    due = {}
+    due, sessions = {}, {}
     for symbol, stored in found.items():
-        latest, opened = latest_session(stored.instrument, now)
+        market = _market(stored.instrument)
+        if market not in sessions:  # one calendar look-up per market, not per instrument
+            sessions[market] = latest_session(market, now)
+        latest, opened = sessions[market]
         span = _due(rows.get(stored.id), provider.name, first, latest, opened, now)
         if stored.instrument.extra.get("has_adjustment") is False:
             span = Due(first, latest, known_none=True)
@@ -90,24 +98,32 @@ def _due(
     provider has no bar for them yet (a halted symbol, a lagging feed)."""
     if row is None or row[0] != provider:
         return Due(min(first, latest), latest)
-    _, has_actions, known_from, known_through, checked_at = row
+    _, has_actions, known_from, known_through, checked_at, close = row
     if not has_actions:
         return Due(min(first, latest), latest) if now - checked_at > RECHECK_NONE else None
     older = first < known_from
     newer = known_through < latest and checked_at < opened
     if not (older or newer):
         return None
-    return Due(first if older else known_through, latest if newer else known_from)
+    if older:
+        return Due(first, latest if newer else known_from)
+    return Due(known_through, latest, None if close is None else (known_through, close))
 
 
-def latest_session(instrument: Any, now: dt.datetime) -> tuple[dt.date, dt.datetime]:
-    """The date of the newest session that has begun by ``now`` and when it began (the UTC
-    day for 24x7 markets)."""
+def _market(instrument: Any) -> Any:
+    from candleflow import calendars
+
+    market = calendars.Market.of(instrument.symbol, timezone=instrument.timezone or None)
+    return calendars.Market("", market.timezone, market.calendar)  # one per calendar and zone
+
+
+def latest_session(market: Any, now: dt.datetime) -> tuple[dt.date, dt.datetime]:
+    """The date of the newest session of ``market`` that has begun by ``now`` and when it
+    began (the UTC day for 24x7 markets)."""
     import pandas as pd
 
     from candleflow import calendars
 
-    market = calendars.Market.of(instrument.symbol, timezone=instrument.timezone or None)
     midnight = dt.datetime.combine(now.date(), dt.time(), dt.UTC)
     if market.calendar is None:
         return now.date(), midnight
@@ -127,15 +143,21 @@ def fetch(provider: IDataProvider, symbol: str, due: Due, now: dt.datetime) -> A
         frame = action_frame([])
         frame.attrs.update(has_actions=False, first=due.first, last=due.first)
     else:
-        frame = provider.fetch_actions(symbol, due.first, due.last)
+        frame = provider.fetch_actions(symbol, due.first, due.last, known=due.known)
     frame.attrs["asked_from"] = due.first  # no session before the first compared: none known
     frame.attrs["checked_at"] = now  # the run's clock, which the next plan compares with
     return frame
 
 
-def store(conn, instrument_id: int, bars: Any, *, provider: str, run_id: str) -> int:
+def store(
+    conn, instrument_id: int, instrument: Any, bars: Any, *, provider: str, run_id: str
+) -> int:
     """Write the actions a slice carries (and the check) in the caller's transaction; how
-    many actions it inserted, changed or removed."""
+    many actions it inserted, changed or removed.
+
+    The check is recorded through the last **closed** session it saw, with that session's
+    raw close: a forming session's close still moves, and the next check compares with it.
+    """
     from candleflow.db.actions import record_check, upsert_actions
 
     found = bars.attrs.get("corporate_actions")
@@ -143,15 +165,42 @@ def store(conn, instrument_id: int, bars: Any, *, provider: str, run_id: str) ->
         return 0
     has, first, last = found.attrs["has_actions"], found.attrs["first"], found.attrs["last"]
     changed = 0
-    if has:
+    if has and not found.attrs.get("confirmed"):  # confirmed: nothing happened, nothing to write
         span = (first + dt.timedelta(days=1), last)  # ex-dates the sessions compared can show
         counts = upsert_actions(
             conn, instrument_id, found, source=provider, run_id=run_id, replace=span
         )
         changed = counts.changed
     known_from = min(found.attrs.get("asked_from", first), first)
+    checked_at = found.attrs.get("checked_at") or dt.datetime.now(dt.UTC)
+    through, close = _last_closed(instrument, found.attrs.get("closes") or [], checked_at)
+    through = max(known_from, through or known_from)
     record_check(
         conn, instrument_id, provider=provider, has_actions=has, first=known_from,
-        last=max(last, known_from), run_id=run_id, checked_at=found.attrs.get("checked_at"),
+        last=through, close=close, run_id=run_id, checked_at=checked_at,
     )  # fmt: skip
     return changed
+
+
+def _last_closed(instrument: Any, closes: list, now: dt.datetime) -> tuple[Any, Any]:
+    """The newest ``(date, raw close)`` of ``closes`` whose session had closed by ``now``."""
+    import numpy as np
+
+    from candleflow import calendars
+
+    market = _market(instrument)
+    zone = ZoneInfo(market.timezone)
+    stamp = round(now.timestamp() * 1e6)
+    for day, close in reversed(closes):
+        midnight = dt.datetime.combine(day, dt.time(), zone)
+        start = round(midnight.timestamp() * 1e6)
+        end = round((midnight + dt.timedelta(days=1)).timestamp() * 1e6)
+        if market.calendar is None:
+            ended = end
+        else:  # the session opening on that local date (its close may be past midnight)
+            opens, ends = calendars.session_bounds(market.calendar)
+            i = int(np.searchsorted(opens, start))
+            ended = int(ends[i]) if i < len(opens) and opens[i] < end else end
+        if ended <= stamp:
+            return day, close
+    return None, None

@@ -114,7 +114,9 @@ def store_slice(
     reachable = bars.attrs.get("reachable_start")
     missing = window.out_of_reach(instrument, tf, start, end, reachable, settings.now)
     if bars.empty:  # a night, a weekend, a window out of reach: nothing to judge or load
-        return _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock, bars)
+        return _store_empty(
+            conn, audit, tf, instrument, instrument_id, reachable, missing, clock, bars
+        )
     if validated is None:
         raise ValueError(f"{symbol} {tf}: a slice with bars is stored with its validation")
     result = validated
@@ -162,7 +164,7 @@ def store_slice(
             if reachable is not None:
                 record_reach(conn, instrument_id, tf.name, reachable)
         audit["actions_recorded"] = action_checks.store(
-            conn, instrument_id, bars, provider=provider, run_id=settings.run_id
+            conn, instrument_id, instrument, bars, provider=provider, run_id=settings.run_id
         )
         audit["duration_s"] = time.perf_counter() - clock
         write_audit(conn, AuditRecord(**audit))
@@ -175,7 +177,9 @@ def store_slice(
     return audit
 
 
-def _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock, bars) -> dict[str, Any]:
+def _store_empty(
+    conn, audit, tf, instrument, instrument_id, reachable, missing, clock, bars
+) -> dict[str, Any]:
     """The audit row (and the reach) of a slice in which no bar closed.
 
     Validation is skipped, not passed (``load_audit.validation`` stays NULL): there is no row
@@ -193,8 +197,9 @@ def _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock, bars
         if reachable is not None:
             record_reach(conn, instrument_id, tf.name, reachable)
         audit["actions_recorded"] = action_checks.store(
-            conn, instrument_id, bars, provider=audit["provider"], run_id=audit["run_id"]
-        )
+            conn, instrument_id, instrument, bars, provider=audit["provider"],
+            run_id=audit["run_id"],
+        )  # fmt: skip
         audit["duration_s"] = time.perf_counter() - clock
         write_audit(conn, AuditRecord(**audit))
     audit.update(validate_s=0.0, load_s=time.perf_counter() - loading)

@@ -32,15 +32,19 @@ COMMENT ON COLUMN candleflow.corporate_actions.factor IS
 COMMENT ON COLUMN candleflow.corporate_actions.source IS
     'Where the action came from: a provider (tradingview) or an imported file (lean, quandl, zipline).';
 
--- When a provider last told us an instrument's actions: the span of session dates it covered
+-- When a provider last told us an instrument's actions: the span of closed sessions it covered
 -- (checked_from .. checked_through), or that it has none (has_actions false, e.g. crypto).
--- The sync asks a provider at most once per instrument and day, for the sessions since.
+-- The sync asks a provider at most once per instrument and session, for the sessions since.
+-- checked_close is the raw close of the checked_through session: while no action follows it,
+-- the provider's adjusted close of that session is the same number, so one adjusted series
+-- confirms that nothing happened since (candleflow.services.action_checks).
 CREATE TABLE candleflow.corporate_action_checks (
     instrument_id   integer PRIMARY KEY REFERENCES candleflow.instruments (id) ON DELETE CASCADE,
     provider        text NOT NULL,
     has_actions     boolean NOT NULL,
     checked_from    date,
     checked_through date,
+    checked_close   double precision,
     checked_at      timestamptz NOT NULL DEFAULT now(),
     run_id          text,
     CHECK (checked_from <= checked_through)

@@ -3,13 +3,20 @@
 TradingView serves no list of splits and dividends, but the resolve descriptor's
 ``adjustment`` (``none``, ``splits``, ``dividends``) chooses how a series is adjusted, and an
 adjusted series differs from the raw one by a step at each action (``providers.steps``). So
-one chart session resolves the symbol three times (one alias per adjustment) and loads the
+one chart session resolves the symbol once per adjustment (one alias each) and loads the
 daily series of each over the same range, all sent at once: one round trip, whatever the
-number of sessions. ``symbol_resolved`` says ``has_adjustment``; a symbol without (crypto, an
-index) has no actions, and the caller remembers that so it is not asked again soon.
+number of sessions. ``none`` and ``dividends`` come first; only when they differ by a step is
+``splits`` loaded too, to tell the splits from the dividends. ``symbol_resolved`` says
+``has_adjustment``; a symbol without (crypto, an index) has no actions, and the caller
+remembers that so it is not asked again soon.
 
 A range of more than ``page_size`` days is checked in consecutive pieces that overlap by a
 week, so a step between two pieces is seen by the second.
+
+Confirming that nothing happened is cheaper (``known``): while no action follows a session,
+its adjusted close is its raw close, so the ``dividends`` series alone, from a session whose
+raw close the last check kept, either shows that close unchanged (no split or dividend
+since) or a different one, and only then are the three series loaded.
 """
 
 from __future__ import annotations
@@ -19,13 +26,14 @@ import datetime as dt
 import logging
 import time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
-from candleflow.adjustments import action_frame
+from candleflow.adjustments import action_frame, empty_actions
 from candleflow.errors import ProviderDisconnected, ProviderError, SymbolNotFound
-from candleflow.providers.steps import derive_actions
+from candleflow.providers.steps import derive_actions, steps
 from candleflow.providers.tradingview.chart import DESCRIPTOR_ADJUSTMENTS, session_id, symbol_key
 from candleflow.providers.tradingview.client import Connection
 
@@ -38,18 +46,32 @@ _OVERLAP = dt.timedelta(days=7)
 @dataclasses.dataclass
 class ActionCheck:
     """What one check learned: whether the symbol has adjustments, its actions with ex-dates
-    in ``(first, last]``, and the session dates ``first``..``last`` it compared."""
+    in ``(first, last]``, the session dates ``first``..``last`` it compared, and the raw
+    closes of the last two of them (date, close)."""
 
     has_actions: bool
     actions: pd.DataFrame
     first: dt.date
     last: dt.date
+    closes: list[tuple[dt.date, float]] = dataclasses.field(default_factory=list)
+    confirmed: bool = False  # by the dividends series alone: no action since ``first``
 
 
 def fetch_actions(
-    conn: Connection, symbol: str, first: dt.date, last: dt.date, *, page_size: int
+    conn: Connection,
+    symbol: str,
+    first: dt.date,
+    last: dt.date,
+    *,
+    page_size: int,
+    known: tuple[dt.date, float] | None = None,
 ) -> ActionCheck:
-    """The actions of ``symbol`` whose effect shows between the sessions ``first``..``last``."""
+    """The actions of ``symbol`` whose effect shows between the sessions ``first``..``last``;
+    ``known``: a session and its raw close from the last check (see the module docstring)."""
+    if known is not None:
+        confirmed = _confirm(conn, symbol, known, last)
+        if confirmed is not None:
+            return confirmed
     pieces, start = [], first
     while True:
         end = min(last, start + dt.timedelta(days=page_size))
@@ -58,58 +80,115 @@ def fetch_actions(
             break
         start = end - _OVERLAP
     frames = [p.actions for p in pieces if len(p.actions)]
-    actions = pd.concat(frames).drop_duplicates(["ex_date", "kind"]) if frames else action_frame([])
+    if len(frames) > 1:
+        actions = action_frame(pd.concat(frames).drop_duplicates(["ex_date", "kind"]))
+    else:
+        actions = frames[0] if frames else pieces[0].actions
     seen = [p for p in pieces if p.first <= p.last]
     return ActionCheck(
         all(p.has_actions for p in pieces),
-        action_frame(actions),
+        actions,
         min((p.first for p in seen), default=first),
         max((p.last for p in seen), default=first),
+        pieces[-1].closes,
     )
 
 
-def _check(conn: Connection, symbol: str, first: dt.date, last: dt.date, count: int):
-    chart = _Triple(conn, symbol)
-    lo = int(dt.datetime.combine(first, dt.time(), dt.UTC).timestamp())
-    hi = int(dt.datetime.combine(last, dt.time(), dt.UTC).timestamp()) + 86_399
+def _confirm(
+    conn: Connection, symbol: str, known: tuple[dt.date, float], last: dt.date
+) -> ActionCheck | None:
+    """The check from ``known`` to ``last`` when the ``dividends`` series shows the known
+    session's close unchanged (no action since), else None (the three series must tell)."""
+    day, close = known
+    chart = _Adjusted(conn, symbol, ("dividends",))
     try:
-        chart.load(min(count, (last - first).days + 1), f"r,{lo}:{hi}")
+        chart.load(max(1, (last - day).days + 1), _range(day, last))
     finally:
         chart.close()
     info = chart.info or {}
+    if not info.get("has_adjustment", True):
+        return ActionCheck(False, empty_actions(), day, day)
+    times, closes = chart.closes()
+    days = _days(times, info)
+    if not days or days[0] != day:
+        return None
+    adjusted = closes["dividends"]
+    if abs(adjusted[0] / close - 1) > 1e-9:
+        log.info(
+            "%s: the close of %s moved from %s to %s: an action since",
+            symbol,
+            day,
+            close,
+            adjusted[0],
+        )
+        return None
+    recent = [(d, float(c)) for d, c in zip(days[-2:], adjusted[-2:], strict=True)]
+    return ActionCheck(True, empty_actions(), day, days[-1], recent, confirmed=True)
+
+
+def _range(first: dt.date, last: dt.date) -> str:
+    lo = int(dt.datetime.combine(first, dt.time(), dt.UTC).timestamp())
+    hi = int(dt.datetime.combine(last, dt.time(), dt.UTC).timestamp()) + 86_399
+    return f"r,{lo}:{hi}"
+
+
+def _days(times: np.ndarray, info: dict[str, Any]) -> list[dt.date]:
+    """The session dates (exchange-local) of daily bars opening at ``times`` (+12 h: right
+    whether a bar is stamped at the session open or at UTC midnight)."""
+    zone = ZoneInfo(str(info.get("timezone") or "UTC"))
+    return [dt.datetime.fromtimestamp(t + _HALF_DAY, zone).date() for t in times.tolist()]
+
+
+def _check(conn: Connection, symbol: str, first: dt.date, last: dt.date, count: int):
+    """The actions between ``first`` and ``last``: the series as ``none`` and ``dividends``
+    first (no step between them: no action, the usual answer), ``splits`` only when there
+    is a step to tell a split from a dividend by."""
+    count = min(count, (last - first).days + 1)
+    times, closes, info = _series(conn, symbol, ("none", "dividends"), count, first, last)
     has = bool(info.get("has_adjustment", True))
-    closes = chart.closes()
-    if not has or closes.empty:
-        return ActionCheck(has, action_frame([]), first, last if closes.empty else first)
-    tz = str(info.get("timezone") or "UTC")
-    days = (
-        pd.to_datetime(closes.index + _HALF_DAY, unit="s", utc=True)
-        .tz_convert(tz)
-        .tz_localize(None)
-        .normalize()
-    )
-    actions = derive_actions(days.to_numpy(), closes["none"], closes["splits"], closes["dividends"])
-    log.debug("%s: %d sessions compared, %d actions", symbol, len(closes), len(actions))
-    return ActionCheck(True, actions, days[0].date(), days[-1].date())
+    if not has or not len(times):
+        return ActionCheck(has, empty_actions(), first, first if not len(times) else last)
+    days = _days(times, info)
+    recent = [(d, float(c)) for d, c in zip(days[-2:], closes["none"][-2:], strict=True)]
+    if not steps(closes["none"], closes["dividends"]):
+        return ActionCheck(True, empty_actions(), days[0], days[-1], recent)
+    times, closes, info = _series(conn, symbol, DESCRIPTOR_ADJUSTMENTS, count, first, last)
+    days = _days(times, info)
+    actions = derive_actions(days, closes["none"], closes["splits"], closes["dividends"])
+    log.debug("%s: %d sessions compared, %d actions", symbol, len(times), len(actions))
+    return ActionCheck(True, actions, days[0], days[-1], recent)
 
 
-class _Triple:
-    """One chart session holding the symbol's daily series as ``none``, ``splits`` and
-    ``dividends``; bars keyed by series, then by time (never by index)."""
+def _series(conn, symbol, adjustments, count, first, last):
+    """``(times, closes by adjustment, symbol info)`` of the daily series in one session."""
+    chart = _Adjusted(conn, symbol, adjustments)
+    try:
+        chart.load(count, _range(first, last))
+    finally:
+        chart.close()
+    times, closes = chart.closes()
+    return times, closes, chart.info or {}
 
-    def __init__(self, conn: Connection, symbol: str) -> None:
+
+class _Adjusted:
+    """One chart session holding the symbol's daily series in each of ``adjustments``; bars
+    keyed by series, then by time (never by index)."""
+
+    def __init__(self, conn: Connection, symbol: str, adjustments: tuple[str, ...]) -> None:
         self.conn, self.symbol, self.cs = conn, symbol, session_id("cs_")
+        self.series = {f"sds_{k}": a for k, a in enumerate(adjustments, start=1)}
         self.info: dict[str, Any] | None = None
-        self.bars: dict[str, dict[float, float]] = {a: {} for a in DESCRIPTOR_ADJUSTMENTS}
+        self.bars: dict[str, dict[float, float]] = {a: {} for a in adjustments}
 
     def load(self, count: int, range_: str) -> None:
         send = self.conn.send
         send("chart_create_session", self.cs, "")
         send("switch_timezone", self.cs, "Etc/UTC")
-        for k, adjustment in enumerate(DESCRIPTOR_ADJUSTMENTS, start=1):
-            send("resolve_symbol", self.cs, f"sds_sym_{k}", symbol_key(self.symbol, adjustment))
-            send("create_series", self.cs, f"sds_{k}", "s1", f"sds_sym_{k}", "1D", count, range_)
-        waiting = {f"sds_{k}" for k in range(1, len(DESCRIPTOR_ADJUSTMENTS) + 1)}
+        for sid, adjustment in self.series.items():
+            alias = sid.replace("sds_", "sds_sym_")
+            send("resolve_symbol", self.cs, alias, symbol_key(self.symbol, adjustment))
+            send("create_series", self.cs, sid, "s1", alias, "1D", count, range_)
+        waiting = set(self.series)
         deadline = time.monotonic() + self.conn.timeout
         while waiting:
             for msg in self.conn.read(deadline):
@@ -135,21 +214,20 @@ class _Triple:
         return set()
 
     def _add(self, sid: str, bars: list[Any]) -> None:
-        series = {f"sds_{k}": a for k, a in enumerate(DESCRIPTOR_ADJUSTMENTS, start=1)}
-        if sid not in series:
+        if sid not in self.series:
             return
-        store = self.bars[series[sid]]
+        store = self.bars[self.series[sid]]
         for bar in bars:
             values = bar.get("v") if isinstance(bar, dict) else None
             if values and len(values) > 4 and values[4] is not None:
                 store[float(values[0])] = float(values[4])
 
-    def closes(self) -> pd.DataFrame:
-        """The closes of the sessions all three series hold, by bar time (Unix seconds)."""
-        frame = pd.DataFrame({a: pd.Series(self.bars[a], dtype="float64") for a in self.bars})
-        frame = frame.dropna().sort_index()
-        frame.index = frame.index.to_numpy(dtype=np.int64)
-        return frame
+    def closes(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Bar times (Unix seconds, ascending) that every series holds, and each series'
+        closes at them."""
+        common = set.intersection(*(set(bars) for bars in self.bars.values()))
+        times = np.array(sorted(common), dtype=np.float64)
+        return times, {a: np.array([b[t] for t in times.tolist()]) for a, b in self.bars.items()}
 
     def close(self) -> None:
         """Free the session for the socket's next user (best effort, as ``ChartSession``)."""

@@ -190,19 +190,32 @@ class TradingViewProvider(IDataProvider):
         self._reach[key] = (value, t_now)
         return value
 
-    def _fetch_actions(self, symbol: str, first: dt.date, last: dt.date) -> pd.DataFrame:
+    def _fetch_actions(
+        self, symbol: str, first: dt.date, last: dt.date, known: tuple[dt.date, float] | None
+    ) -> pd.DataFrame:
         """Splits and dividends derived from the daily series as ``none``, ``splits`` and
         ``dividends`` (``actions``), on the shared socket with the same retries as bars."""
         with self._lock:
             check = self.retry.run(
                 lambda: fetch_actions(
-                    self._connection(), symbol, first, last, page_size=self.page_size
+                    self._connection(),
+                    symbol,
+                    first,
+                    last,
+                    page_size=self.page_size,
+                    known=known,
                 ),
                 what=f"actions of {symbol}",
                 on_retry=self._reconnect,
             )
         frame = check.actions
-        frame.attrs.update(has_actions=check.has_actions, first=check.first, last=check.last)
+        frame.attrs.update(
+            has_actions=check.has_actions,
+            first=check.first,
+            last=check.last,
+            closes=check.closes,
+            confirmed=check.confirmed,
+        )
         return frame
 
     def _resolve(self, symbol: str) -> Instrument:
