@@ -207,3 +207,35 @@ def test_an_action_bumps_the_version_and_writing_it_again_changes_nothing(db_url
     adjusted = query.bars(SYMBOL, "1d", "2021-02-25", "2021-03-03")
     before = late["ts"] < pd.Timestamp("2021-03-01", tz="UTC")
     np.testing.assert_allclose(adjusted["close"], late["close"].where(~before, late["close"] / 2))
+
+
+def test_intraday_bars_split_at_the_exchanges_midnight_and_days_are_built_adjusted(db_url, db):
+    from tests.integration.test_query import NY, add_instrument, load, make_bars, session_minutes
+
+    iid = add_instrument(db, "NYSE:XYZ", NY, "0930-1600")
+    minutes = make_bars(session_minutes(["2024-07-01", "2024-07-02", "2024-07-03"]), base=400)
+    late = make_bars(pd.DatetimeIndex([pd.Timestamp("2024-07-02 19:59", tz=NY)]), seed=5)
+    load(db, iid, "1m", pd.concat([minutes, late]).sort_values("ts").drop_duplicates("ts"))
+    with db:
+        upsert_actions(
+            db, iid,
+            [{"ex_date": "2024-07-03", "kind": "split", "ratio": 4.0},
+             {"ex_date": "2024-07-02", "kind": "dividend", "amount": 2.0,
+              "reference_price": 400.0}],
+            source="test", run_id="t",
+        )  # fmt: skip
+    raw = query.bars("NYSE:XYZ", "1m", "2024-07-01", "2024-07-04", adjustment="raw")
+    total = query.bars("NYSE:XYZ", "1m", "2024-07-01", "2024-07-04", adjustment="total_return")
+    day = raw["ts"].dt.tz_convert(NY).dt.date.astype(str)
+    expected = np.select(
+        [day == "2024-07-01", day == "2024-07-02"], [0.25 * (1 - 2 / 400), 0.25], 1.0
+    )
+    np.testing.assert_allclose(total["close"], raw["close"] * expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        total["volume"], raw["volume"] / np.where(day < "2024-07-03", 0.25, 1)
+    )
+    daily = query.bars("NYSE:XYZ", "1d", "2024-07-01", "2024-07-04", adjustment="total_return")
+    by_day = total.groupby(day.to_numpy())
+    assert list(daily["close"]) == pytest.approx(list(by_day["close"].last()))
+    assert list(daily["high"]) == pytest.approx(list(by_day["high"].max()))
+    assert list(daily["volume"]) == pytest.approx(list(by_day["volume"].sum()))
