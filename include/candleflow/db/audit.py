@@ -42,7 +42,6 @@ class AuditRecord:
     rows_unchanged: int = 0
     rows_out_of_reach: int = 0  # bars of the window older than the provider can serve
     actions_recorded: int = 0  # corporate actions inserted, changed or removed by this load
-    note: str | None = None  # why the load did more than its window
     duration_s: float = 0.0
     error: str | None = None
     validation: dict[str, Any] | None = field(default=None)

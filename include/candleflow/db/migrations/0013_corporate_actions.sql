@@ -98,15 +98,11 @@ CREATE TRIGGER corporate_actions_version_delete AFTER DELETE ON candleflow.corpo
 CREATE TRIGGER corporate_actions_version_truncate AFTER TRUNCATE ON candleflow.corporate_actions
     FOR EACH STATEMENT EXECUTE FUNCTION candleflow.bump_versions_for_actions();
 
--- The audit of a load says how many actions it recorded and, when it re-fetched a stored
--- series because of one, why.
+-- The audit of a load counts the corporate actions it recorded.
 ALTER TABLE candleflow.load_audit
-    ADD COLUMN actions_recorded integer NOT NULL DEFAULT 0 CHECK (actions_recorded >= 0),
-    ADD COLUMN note text;
+    ADD COLUMN actions_recorded integer NOT NULL DEFAULT 0 CHECK (actions_recorded >= 0);
 COMMENT ON COLUMN candleflow.load_audit.actions_recorded IS
-    'Corporate actions this load inserted or changed (splits, dividends).';
-COMMENT ON COLUMN candleflow.load_audit.note IS
-    'Why a load did more than its window (e.g. a re-fetch of the whole series after a split).';
+    'Corporate actions this load inserted, changed or removed (splits, dividends).';
 
 -- BI: the actions, the adjustment factors per period, and adjusted bars.
 CREATE VIEW analytics.corporate_actions AS
