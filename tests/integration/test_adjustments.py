@@ -13,6 +13,7 @@ Oracles, none of them computed by the code under test:
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import numpy as np
@@ -239,3 +240,30 @@ def test_intraday_bars_split_at_the_exchanges_midnight_and_days_are_built_adjust
     assert list(daily["close"]) == pytest.approx(list(by_day["close"].last()))
     assert list(daily["high"]) == pytest.approx(list(by_day["high"].max()))
     assert list(daily["volume"]) == pytest.approx(list(by_day["volume"].sum()))
+
+
+def test_the_actions_and_bars_commands_as_typed(db_url, capfd):
+    from candleflow import cli
+
+    _lean_aapl(db_url)
+    capfd.readouterr()
+    factor_file = str(shared_data("lean/factor_files/aapl.csv"))
+    assert cli.run(["actions", "import", factor_file, "--symbol", SYMBOL, "--preset", "x"]) == 2
+    assert "--preset" in capfd.readouterr().err
+    assert cli.run(["actions", "import", factor_file, "--symbol", SYMBOL]) == 0
+    counts = json.loads(capfd.readouterr().out.strip().splitlines()[-1])
+    assert (counts["preset"], counts["splits"], counts["dividends"]) == ("lean_factor", 4, 35)
+    assert counts["unchanged"] == 39  # imported already: nothing written again
+    assert cli.run(["actions", SYMBOL]) == 0
+    lines = capfd.readouterr().out.strip().splitlines()
+    assert lines[0] == "ex_date,kind,ratio,amount,reference_price,factor,source"
+    assert lines[-1].startswith("2021-02-05,dividend,,0.205,137.39,0.99850") and len(lines) == 40
+    assert "2020-08-31,split,4.0,,,0.25,lean_factor" in lines
+
+    week = ["-t", "1d", "--start", "2020-08-27", "--end", "2020-09-01"]
+    assert cli.run(["bars", SYMBOL, *week, "--adjustment", "raw"]) == 0
+    raw = capfd.readouterr().out.strip().splitlines()
+    assert cli.run(["bars", SYMBOL, *week]) == 0
+    split = capfd.readouterr().out.strip().splitlines()
+    assert raw[1].split(",")[4] == "500.04" and split[1].split(",")[4] == "125.01"  # 27 Aug
+    assert raw[-1] == split[-1]  # 31 August: the ex-date, the same either way
