@@ -152,3 +152,32 @@ def test_the_descriptor_names_the_adjustment_and_bars_are_fetched_raw():
     assert '"adjustment":"dividends"' in symbol_key("NASDAQ:AAPL", "dividends")
     with pytest.raises(ValueError, match="expected one of none, splits, dividends"):
         symbol_key("NASDAQ:AAPL", "total_return")
+
+
+def test_a_check_is_due_once_per_session_and_only_for_what_is_not_known():
+    from candleflow.services.action_checks import RECHECK_NONE, Due, _due
+
+    utc = dt.UTC
+    now = dt.datetime(2024, 3, 6, 18, tzinfo=utc)
+    opened = dt.datetime(2024, 3, 6, 14, 30, tzinfo=utc)
+    latest, first = D(2024, 3, 6), D(2024, 3, 1)
+    before_open = dt.datetime(2024, 3, 6, 9, tzinfo=utc)
+
+    def due(row):
+        return _due(row, "tradingview", first, latest, opened, now)
+
+    assert due(None) == Due(first, latest)  # never asked
+    assert due(("files", True, first, latest, before_open, 1.0)) == Due(first, latest)
+    # known through yesterday, checked before today's open: today's session, cheaply
+    known = ("tradingview", True, D(2024, 2, 1), D(2024, 3, 5), before_open, 101.5)
+    assert due(known) == Due(D(2024, 3, 5), latest, (D(2024, 3, 5), 101.5))
+    # checked since the session opened: nothing until the next session
+    assert due((*known[:4], opened, 101.5)) is None
+    # a backfill before the known span: the older sessions (and the new one if due)
+    assert due(("tradingview", True, D(2024, 3, 4), D(2024, 3, 5), opened, 1.0)) == Due(
+        first, D(2024, 3, 4)
+    )
+    none = ("tradingview", False, None, None, now - RECHECK_NONE / 2, None)
+    assert due(none) is None
+    stale = ("tradingview", False, None, None, now - 2 * RECHECK_NONE, None)
+    assert due(stale) == Due(first, latest, recheck_none=True)

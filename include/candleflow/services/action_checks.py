@@ -12,8 +12,8 @@ instrument, the session dates whose actions are known):
 - later loads ask only for the sessions since the last check, and for older sessions when a
   backfill reaches before the known span;
 - an instrument the provider adjusts nothing for (crypto: ``has_adjustment`` false) is
-  remembered as such and asked again after ``RECHECK_NONE``; one whose resolve just said so
-  costs no request at all.
+  remembered as such; one whose resolve just said so costs no request at all, and after
+  ``RECHECK_NONE`` a resolve (no series) confirms it.
 
 The answer rides with the instrument's first slice (``frame.attrs["corporate_actions"]``) and
 is written in that slice's transaction (``store``), with the check, so a load and the actions
@@ -50,12 +50,13 @@ class Due:
     """Sessions ``first``..``last`` to ask about; ``known``: ``first`` and its raw close from
     the last check (the provider may just confirm nothing happened since); ``known_none``:
     the resolve already said the provider adjusts nothing for the instrument (record it, ask
-    nothing)."""
+    nothing); ``recheck_none``: it said so a while ago (a resolve asks again)."""
 
     first: dt.date
     last: dt.date
     known: tuple[dt.date, float] | None = None
     known_none: bool = False
+    recheck_none: bool = False  # believed to have none: a resolve may confirm it
 
 
 def plan(
@@ -82,8 +83,8 @@ def plan(
             sessions[market] = latest_session(market, now)
         latest, opened = sessions[market]
         span = _due(rows.get(stored.id), provider.name, first, latest, opened, now)
-        if stored.instrument.extra.get("has_adjustment") is False:
-            span = Due(first, latest, known_none=True)
+        if span is not None and stored.instrument.extra.get("has_adjustment") is False:
+            span = Due(span.first, span.last, known_none=True)
         if span is not None:
             due[symbol] = span
     log.info("corporate actions: %d of %d instruments to check", len(due), len(found))
@@ -100,7 +101,8 @@ def _due(
         return Due(min(first, latest), latest)
     _, has_actions, known_from, known_through, checked_at, close = row
     if not has_actions:
-        return Due(min(first, latest), latest) if now - checked_at > RECHECK_NONE else None
+        due = now - checked_at > RECHECK_NONE
+        return Due(min(first, latest), latest, recheck_none=True) if due else None
     older = first < known_from
     newer = known_through < latest and checked_at < opened
     if not (older or newer):
@@ -137,10 +139,15 @@ def latest_session(market: Any, now: dt.datetime) -> tuple[dt.date, dt.datetime]
 
 def fetch(provider: IDataProvider, symbol: str, due: Due, now: dt.datetime) -> Any:
     """The provider's answer for ``due`` (a frame with ``attrs``), or the resolve's."""
-    if due.known_none:
-        from candleflow.adjustments import action_frame
+    from candleflow.providers import Capability
 
-        frame = action_frame([])
+    if due.recheck_none and Capability.RESOLVE in provider.capabilities:
+        resolved = provider.resolve(symbol)  # one round trip, no series
+        due = Due(due.first, due.last, known_none=resolved.extra.get("has_adjustment") is False)
+    if due.known_none:
+        from candleflow.adjustments import empty_actions
+
+        frame = empty_actions()
         frame.attrs.update(has_actions=False, first=due.first, last=due.first)
     else:
         frame = provider.fetch_actions(symbol, due.first, due.last, known=due.known)
