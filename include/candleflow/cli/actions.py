@@ -36,7 +36,8 @@ class _SymbolFirst(TyperGroup):
 app = typer.Typer(
     cls=_SymbolFirst,
     no_args_is_help=True,
-    help="Corporate actions (splits, dividends): list a symbol's, or import a file of them.",
+    help="Corporate actions (splits, dividends): 'actions SYMBOL' lists a symbol's (as "
+    "'actions list SYMBOL'); 'actions import FILE --symbol SYMBOL' stores a file of them.",
 )
 
 
