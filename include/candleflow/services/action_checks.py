@@ -16,9 +16,12 @@ instrument, the session dates whose actions are known):
   ``RECHECK_NONE`` a resolve (no series) confirms it.
 
 The answer rides with the instrument's first slice (``frame.attrs["corporate_actions"]``) and
-is written in that slice's transaction (``store``), with the check, so a load and the actions
-it learned become visible together. An action found this way adjusts every stored bar of the
-instrument at once (adjustment is on read): no re-fetch, no series half in one scale.
+is written with the check in a short transaction of its own just before that slice's
+(``store_apart``): a load's long transaction must not hold what another timeframe's load of
+the instrument needs (the check row, the series versions an action bumps). Nothing is lost
+by the split: bars are raw, so actions and bars are right in either order. An action found
+this way adjusts every stored bar of the instrument at once (adjustment is on read): no
+re-fetch, no series half in one scale.
 """
 
 from __future__ import annotations
@@ -154,6 +157,16 @@ def fetch(provider: IDataProvider, symbol: str, due: Due, now: dt.datetime) -> A
     frame.attrs["asked_from"] = due.first  # no session before the first compared: none known
     frame.attrs["checked_at"] = now  # the run's clock, which the next plan compares with
     return frame
+
+
+def store_apart(
+    conn, instrument_id: int, instrument: Any, bars: Any, *, provider: str, run_id: str
+) -> int:
+    """``store`` in a transaction of its own (committed here), when the slice carries a check."""
+    if bars.attrs.get("corporate_actions") is None:
+        return 0
+    with conn:
+        return store(conn, instrument_id, instrument, bars, provider=provider, run_id=run_id)
 
 
 def store(

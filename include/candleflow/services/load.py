@@ -132,6 +132,9 @@ def store_slice(
     )
     failure: ValidationFailed | None = None
     loading = time.perf_counter()
+    audit["actions_recorded"] = action_checks.store_apart(
+        conn, instrument_id, instrument, bars, provider=provider, run_id=settings.run_id
+    )
     with conn:
         lock_series(conn, instrument_id, tf.name)  # serialises overlapping windows of a series
         record_rejects(
@@ -163,9 +166,6 @@ def store_slice(
                 advance_watermark(conn, instrument_id, tf.name, last, run_id=settings.run_id)
             if reachable is not None:
                 record_reach(conn, instrument_id, tf.name, reachable)
-        audit["actions_recorded"] = action_checks.store(
-            conn, instrument_id, instrument, bars, provider=provider, run_id=settings.run_id
-        )
         audit["duration_s"] = time.perf_counter() - clock
         write_audit(conn, AuditRecord(**audit))
     # step timings for metrics (not audit columns, so added after the row is written)
@@ -193,13 +193,12 @@ def _store_empty(
     audit.update(dict.fromkeys(_COUNTS, 0), rows_out_of_reach=missing)
     audit["outcome"] = "out_of_window" if out_of_window else "success"
     loading = time.perf_counter()
+    audit["actions_recorded"] = action_checks.store_apart(
+        conn, instrument_id, instrument, bars, provider=audit["provider"], run_id=audit["run_id"]
+    )
     with conn:
         if reachable is not None:
             record_reach(conn, instrument_id, tf.name, reachable)
-        audit["actions_recorded"] = action_checks.store(
-            conn, instrument_id, instrument, bars, provider=audit["provider"],
-            run_id=audit["run_id"],
-        )  # fmt: skip
         audit["duration_s"] = time.perf_counter() - clock
         write_audit(conn, AuditRecord(**audit))
     audit.update(validate_s=0.0, load_s=time.perf_counter() - loading)
