@@ -445,6 +445,32 @@ def lineage(d: dict) -> Iterator[Row]:
     )
 
 
+def adjust_read(d: dict) -> Iterator[Row]:
+    labels = {"daily": "10 years of daily bars", "minute": "a year of 1m bars"}
+    for key, label in labels.items():
+        r = d[key]
+        yield (
+            f"`query.bars` {label} ({r['rows']:,}), {r['adjustment']} adjusted",
+            f"{r['adjusted_ms']:.2f} ms",
+            f"raw read of the same rows {r['raw_ms']:.2f} ms",
+            f"{r['ratio']:.2f}x",
+            f"<= {r['target']}x",
+            _met(r["ratio"] <= r["target"]),
+        )
+
+
+def adjust_sync(d: dict) -> Iterator[Row]:
+    for r in d["runs"]:
+        yield (
+            f"sync of {d['symbols']} equities with adjustments, {r['run']}",
+            f"{r['with_s']:.1f}s",
+            f"the same without adjustments {r['without_s']:.1f}s",
+            f"{r['ratio']:.2f}x",
+            f"<= {r['target']}x",
+            _met(r["ratio"] <= r["target"]),
+        )
+
+
 EXTRACTORS: dict[str, Callable[[dict], Iterator[Row]]] = {
     "tv_decode": tv_decode,
     "tv_fetch": tv_fetch,
@@ -462,6 +488,8 @@ EXTRACTORS: dict[str, Callable[[dict], Iterator[Row]]] = {
     "import_memory": import_memory,
     "stack": stack,
     "lineage": lineage,
+    "adjust_read": adjust_read,
+    "adjust_sync": adjust_sync,
 }
 
 

@@ -35,6 +35,8 @@ SCRIPTS = [
     "import_memory",
     "stack",
     "lineage",
+    "adjust_read",
+    "adjust_sync",
 ]
 
 

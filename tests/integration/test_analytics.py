@@ -21,6 +21,9 @@ VIEWS = (
     "load_history",
     "freshness",
     "timeframes",
+    "corporate_actions",
+    "adjustment_factors",
+    "adjusted_bars",
 )
 READER_PASSWORD = "reader-test-secret"
 

@@ -49,10 +49,11 @@ CALLS: dict[Capability, Callable[[IDataProvider, str], object]] = {
     Capability.RESOLVE: lambda p, s: p.resolve(s),
     Capability.SEARCH: lambda p, s: p.search(s),
     Capability.TICKS: lambda p, s: list(p.stream_ticks([s], stop=threading.Event())),
+    Capability.ACTIONS: lambda p, s: p.fetch_actions(s, "2024-01-01", "2024-01-02"),
 }
 
 
-@pytest.mark.parametrize("capability", [Capability.SEARCH, Capability.TICKS])
+@pytest.mark.parametrize("capability", [Capability.SEARCH, Capability.TICKS, Capability.ACTIONS])
 def test_search_and_stream_ticks_raise_unsupported_operation(contract_case, capability):
     assert capability not in contract_case.provider.capabilities
     with pytest.raises(UnsupportedOperation, match="files"):

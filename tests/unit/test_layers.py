@@ -14,7 +14,16 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "include" / "candleflow"
 
 # Each layer may import itself and the layers listed for it (and the base vocabulary).
-BASE = {"domain", "calendars", "errors", "config", "assets", "watchlist", "output"}
+BASE = {
+    "domain",
+    "adjustments",
+    "calendars",
+    "errors",
+    "config",
+    "assets",
+    "watchlist",
+    "output",
+}
 ALLOWED: dict[str, set[str]] = {
     "db": set(),
     "providers": set(),

@@ -100,6 +100,7 @@ CALLS: dict[Capability, Callable[[IDataProvider, str], object]] = {
     Capability.RESOLVE: lambda p, s: p.resolve(s),
     Capability.SEARCH: lambda p, s: p.search(s),
     Capability.TICKS: lambda p, s: list(p.stream_ticks([s], stop=threading.Event())),
+    Capability.ACTIONS: lambda p, s: p.fetch_actions(s, "2024-01-01", "2024-01-02"),
 }
 
 

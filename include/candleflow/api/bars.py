@@ -10,7 +10,9 @@ ends on a bar that could be cut by the window (a bucket being resampled on read)
 join without seams.
 
 Every bar has ``complete``: false for a resampled bar whose interval the stored bars do not
-fully cover (see ``candleflow.query``).
+fully cover (see ``candleflow.query``). Prices are adjusted for corporate actions on read,
+split-adjusted unless ``adjustment`` says ``raw`` or ``total_return``; a new action bumps the
+instrument's data version like a write of its bars, so no cached page outlives it.
 
 Speed: pages are cached encoded (``cache``), keyed by the instrument's data version, which
 every write bumps; a hit costs one small query. Bodies are written from Arrow by Arrow's
@@ -50,6 +52,14 @@ FillQuery = Annotated[
         description="Missing intervals: none (as stored), ffill (previous OHLC, null volume) "
         "or flat (previous close, volume 0)",
         json_schema_extra={"enum": ["none", *params.FILLS]},
+    ),
+]
+AdjustmentQuery = Annotated[
+    str,
+    Query(
+        description="Corporate actions: splits (split-adjusted, as charts show), raw (as "
+        "traded) or total_return (splits and dividends)",
+        json_schema_extra={"enum": list(params.ADJUSTMENTS)},
     ),
 ]
 LimitQuery = Annotated[
@@ -92,6 +102,7 @@ def build_page(
     limit: int,
     *,
     cacheable: bool,
+    adjustment: params.Adjustment = params.DEFAULT_ADJUSTMENT,
 ) -> Page:
     """The page's body, from the cache while the instrument's bars are unchanged (runs on
     one of the API's threads: it blocks on the database)."""
@@ -101,12 +112,14 @@ def build_page(
     version = query.bar_version(symbol)  # first: the page is at least as new as this
     if version is None:
         raise params.NotFound(f"symbol: unknown symbol {symbol!r}; see GET /api/v1/instruments")
-    key = (pool.resolve(None), symbol, tf.name, start, end, fill, limit, version)
+    key = (pool.resolve(None), symbol, tf.name, start, end, fill, adjustment, limit, version)
     found = PAGES.get(key) if cacheable else None
     if found is not None:
         return found
     window_end = page_window(start, end, tf, query.source_timeframe(symbol, tf), limit)
-    table = query.bars([symbol], tf, start, window_end, fill=fill, output="arrow")
+    table = query.bars(
+        [symbol], tf, start, window_end, fill=fill, adjustment=adjustment, output="arrow"
+    )
     rows, following = paginate(table, start, window_end, end, limit)
     head = {
         "symbol": symbol,
@@ -114,6 +127,7 @@ def build_page(
         "start": params.iso(start),
         "end": params.iso(end),
         "fill": fill,
+        "adjustment": adjustment,
         "count": len(rows),
         "next": params.iso(following) if following else None,
     }
@@ -132,24 +146,27 @@ async def get_bars(
     start: TimeQuery = None,
     end: TimeQuery = None,
     fill: FillQuery = None,
+    adjustment: AdjustmentQuery = params.DEFAULT_ADJUSTMENT,
     limit: LimitQuery = params.DEFAULT_LIMIT,
 ) -> Response:
     """OHLCV bars of ``symbol``; ts is the bar start (UTC), a bar covers [ts, ts + timeframe).
 
     A timeframe that is not stored is resampled on read from a finer stored one, and each
-    bar says whether it is ``complete``. An unknown symbol is a 404; a known one with no
-    bars in the range is an empty page. Without ``start`` the range is the 500 bar lengths
-    before ``end`` (default: now). Send the ``ETag`` of a previous answer as
-    ``If-None-Match`` to get a 304 when it is unchanged.
+    bar says whether it is ``complete``. Prices are split-adjusted unless ``adjustment`` is
+    ``raw`` or ``total_return``; the volume is divided by the split factor. An unknown symbol
+    is a 404; a known one with no bars in the range is an empty page. Without ``start`` the
+    range is the 500 bar lengths before ``end`` (default: now). Send the ``ETag`` of a
+    previous answer as ``If-None-Match`` to get a 304 when it is unchanged.
     """
     tf = params.timeframe(timeframe)
     begin, finish = params.time_range(start, end, tf)
     limits.window(begin, finish)
     size, mode = params.limit(limit), params.fill(fill)
+    adjust = params.adjustment(adjustment)
     params.symbol(symbol)
     # A range ending "now" differs on every request: not worth keeping.
     page = await capacity.run(
-        build_page, symbol, tf, begin, finish, mode, size, cacheable=bool(end)
+        build_page, symbol, tf, begin, finish, mode, size, cacheable=bool(end), adjustment=adjust
     )
     headers = {"ETag": page.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
     if encode.matches(request.headers.get("if-none-match"), page.etag):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from candleflow.adjustments import ADJUSTMENTS, DEFAULT_ADJUSTMENT, Adjustment
 from candleflow.domain import FILLS, TIMEFRAMES, UTC, Fill, Timeframe, split_symbol, to_utc
 
 DEFAULT_LIMIT = 5000
@@ -106,6 +107,16 @@ def fill(value: str | None) -> Fill | None:
         return None
     if value not in FILLS:
         raise BadParameter("fill", f"unknown fill {value!r}; expected one of none, ffill, flat")
+    return value  # type: ignore[return-value]
+
+
+def adjustment(value: str | None) -> Adjustment:
+    if value in (None, ""):
+        return DEFAULT_ADJUSTMENT
+    if value not in ADJUSTMENTS:
+        raise BadParameter(
+            "adjustment", f"unknown adjustment {value!r}; expected one of {', '.join(ADJUSTMENTS)}"
+        )
     return value  # type: ignore[return-value]
 
 

@@ -65,6 +65,7 @@ class BarsPage(BaseModel):
     start: str = Field(json_schema_extra={"format": "date-time"})
     end: str = Field(json_schema_extra={"format": "date-time"})
     fill: str | None
+    adjustment: str = Field(description="raw, splits (the default) or total_return")
     count: int
     next: str | None = Field(
         json_schema_extra={"format": "date-time"},

@@ -1,10 +1,10 @@
 """The candleflow command: one Typer app, one module per command group.
 
 db (the warehouse), up (stack), fetch and sync (sync), bars, ticks and rollup (ticks),
-instruments, replay-server (replay), tv (tv). Commands are thin: each checks its input
-(inputs), makes one call into the package and prints the result: text for a person, or with
---json one JSON object for a program. Heavy imports stay inside the commands so that
-candleflow --help is instant.
+actions (corporate actions), instruments, replay-server (replay), tv (tv). Commands are thin:
+each checks its input (inputs), makes one call into the package and prints the result: text for
+a person, or with --json one JSON object for a program. Heavy imports stay inside the commands
+so that candleflow --help is instant.
 
 How errors end, so that a typo never looks like a crash:
 
@@ -78,6 +78,9 @@ def _register() -> None:
     app.add_typer(instruments.app, name="instruments")
     app.command("replay-server")(replay_server)
     app.add_typer(tv.app, name="tv")
+    from candleflow.cli import actions
+
+    app.add_typer(actions.app, name="actions")
 
 
 _register()

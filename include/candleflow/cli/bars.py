@@ -4,8 +4,10 @@ Why the same layout: candleflow fetch (provider, no database) and candleflow bar
 (warehouse) can be diffed to check that a load stored what the provider returned. bars
 adds one last column, complete: false for a resampled bar whose interval the stored bars
 do not fully cover (six hours of a session as a "daily" bar), so the first six columns
-still diff against fetch. A symbol the warehouse does not know is an error (exit 1) that
-suggests the closest stored ones: "no bars" would hide a typo such as nasdaq:aapl.
+still diff against fetch. Prices are split-adjusted by default, as charts show them;
+--adjustment raw prints what traded (what fetch prints). A symbol the warehouse does not know
+is an error (exit 1) that suggests the closest stored ones: "no bars" would hide a typo such as
+nasdaq:aapl.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from candleflow.adjustments import ADJUSTMENTS, DEFAULT_ADJUSTMENT
 from candleflow.cli import inputs
 from candleflow.cli.inputs import EndOpt, StartOpt, SymbolArg, TimeframeOpt
 from candleflow.domain import BAR_FORMATS as FORMATS
@@ -30,18 +33,34 @@ def bars_command(
     fill: Annotated[
         str | None, typer.Option(help="Fill missing intervals: flat or ffill (default: none).")
     ] = None,
+    adjustment: Annotated[
+        str,
+        typer.Option(
+            help="Corporate actions: raw (as traded), splits (the default, as charts show) or "
+            "total_return (splits and dividends)."
+        ),
+    ] = DEFAULT_ADJUSTMENT,
 ) -> None:
     """Print the stored bars of SYMBOL in [start, end), resampled when the timeframe is not
     stored; same columns as candleflow fetch, then complete."""
     inputs.choice(fmt, FORMATS, "--format")
     inputs.choice(fill, FILLS, "--fill")
+    inputs.choice(adjustment, ADJUSTMENTS, "--adjustment")
     begin, finish = inputs.window(start, end)
     from candleflow import query
     from candleflow.cli import warehouse
     from candleflow.output import write_bars
 
     url = warehouse.ready()
-    frame = query.bars(symbol, timeframe, begin, finish, fill=fill, url=url)  # type: ignore[arg-type]
+    frame = query.bars(
+        symbol,
+        timeframe,
+        begin,
+        finish,
+        fill=fill,
+        adjustment=adjustment,
+        url=url,  # type: ignore[arg-type]
+    )
     if frame.empty:
         warehouse.known_symbol(symbol, url)
     rows = write_bars(frame, fmt, sys.stdout, trailing=("complete",))  # type: ignore[arg-type]

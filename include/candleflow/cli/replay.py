@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from candleflow.cli import inputs
 from candleflow.testing.scenarios import SCENARIOS
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,20 @@ def replay_server(
     list_symbols: Annotated[
         bool, typer.Option("--list", help="Print the catalogue of symbols and exit.")
     ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="For --scenario lean-aapl: serve NASDAQ:AAPL's real daily history as it was "
+            "on this date (YYYY-MM-DD)."
+        ),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="For --scenario lean-aapl: the shared data folder (default: "
+            "$CANDLEFLOW_SHARED_DATA, else ../shared/data)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the TradingView websocket protocol with synthetic data until Ctrl-C."""
     if list_symbols:
@@ -63,6 +78,12 @@ def replay_server(
             f"unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}",
             param_hint="--scenario",
         )
+    if (scenario == "lean-aapl") != (as_of is not None):
+        raise typer.BadParameter(
+            "--as-of goes with --scenario lean-aapl, and that scenario needs it",
+            param_hint="--as-of",
+        )
+    day = inputs.timestamp(as_of, "--as-of").date() if as_of else None
     from candleflow.testing.replay_server import ReplayServer
 
     server = ReplayServer(
@@ -73,6 +94,8 @@ def replay_server(
         max_bars=max_bars,
         scenario=scenario,
         any_symbol=any_symbol,
+        as_of=day,
+        data=data,
     )
     # The URL is printed by the event loop once the port is bound (port 0 resolves then).
     server.on_ready = lambda: typer.echo(server.url, err=False)

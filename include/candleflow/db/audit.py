@@ -41,6 +41,7 @@ class AuditRecord:
     rows_updated: int = 0
     rows_unchanged: int = 0
     rows_out_of_reach: int = 0  # bars of the window older than the provider can serve
+    actions_recorded: int = 0  # corporate actions inserted, changed or removed by this load
     duration_s: float = 0.0
     error: str | None = None
     validation: dict[str, Any] | None = field(default=None)

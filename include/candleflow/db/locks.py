@@ -5,9 +5,9 @@ it agree to take turns. Their keys live here so that no two ideas share a key by
 
 - single-bigint keys (``MIGRATIONS``, ``ROLLUP``): one per job that runs alone on a database;
 - two-int keys ``(instrument id, kind)``: one per instrument and kind of work, ``kind`` a
-  stable crc32 of a name (``bars:<timeframe>``, ``ticks:collector``). PostgreSQL keeps the
-  two-int space apart from the bigint one, so the families never collide; crc32 is the same
-  in every process and version, unlike ``hash()``.
+  stable crc32 of a name (``bars:<timeframe>``, ``ticks:collector``, ``actions``).
+  PostgreSQL keeps the two-int space apart from the bigint one, so the families never
+  collide; crc32 is the same in every process and version, unlike ``hash()``.
 
 ``lock_instruments`` is the other kind: a row lock (``FOR KEY SHARE``) that stands in for
 the per-row foreign keys the fact tables dropped in migration 0005.
@@ -40,6 +40,18 @@ def series_key(instrument_id: int, timeframe: str) -> tuple[int, int]:
 def collector_key(instrument_id: int) -> tuple[int, int]:
     """The key of an instrument's live tick stream, see ``try_lock_collector``."""
     return int(instrument_id), _kind("ticks:collector")
+
+
+def actions_key(instrument_id: int) -> tuple[int, int]:
+    """The key of an instrument's corporate actions, see ``lock_actions``."""
+    return int(instrument_id), _kind("actions")
+
+
+def lock_actions(conn, instrument_id: int) -> None:
+    """Until the transaction ends: a sync deriving an instrument's actions and an import of
+    them would otherwise each delete what the other just wrote in a span they both replace."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", actions_key(instrument_id))
 
 
 def lock_migrations(cur) -> None:

@@ -43,6 +43,7 @@ class Capability(enum.StrEnum):
     RESOLVE = "resolve"
     SEARCH = "search"
     TICKS = "ticks"
+    ACTIONS = "actions"
 
 
 # The primitive(s) each capability needs; for ticks either one (the base adapts the other).
@@ -51,6 +52,7 @@ PRIMITIVES: dict[Capability, tuple[str, ...]] = {
     Capability.RESOLVE: ("_resolve",),
     Capability.SEARCH: ("_search",),
     Capability.TICKS: ("_stream_ticks", "_stream_tick_batches"),
+    Capability.ACTIONS: ("_fetch_actions",),
 }
 
 
@@ -121,6 +123,40 @@ class IDataProvider(ABC):
         )
         return bars
 
+    def fetch_actions(
+        self,
+        symbol: str,
+        first: dt.date | str,
+        last: dt.date | str,
+        *,
+        known: tuple[dt.date, float] | None = None,
+    ) -> pd.DataFrame:
+        """The corporate actions whose ex-date follows a session in ``[first, last]``.
+
+        The frame has ``candleflow.adjustments.ACTION_COLUMNS`` (amounts in the raw prices
+        of the ex-date) and ``attrs``: ``has_actions`` (False: the provider adjusts nothing
+        for this symbol, e.g. crypto), ``first`` and ``last`` (the session dates the provider
+        actually covered: its actions of ex-dates in ``(first, last]`` are all there), and
+        ``closes`` (the raw closes of the last sessions covered, ``[(date, close), ...]``).
+        ``known=(first, close)``: the raw close of ``first`` the last answer gave, which a
+        provider may use to confirm cheaply that nothing happened since.
+        """
+        self._require(Capability.ACTIONS)
+        first, last = _day(first, "first"), _day(last, "last")
+        if first > last:
+            raise ValueError(f"empty span [{first}, {last}] of actions for {symbol}")
+        found = self._fetch_actions(symbol, first, last, known)
+        log.info(
+            "%s actions of %s [%s, %s]: %d (%s)",
+            self.name,
+            symbol,
+            found.attrs.get("first", first),
+            found.attrs.get("last", last),
+            len(found),
+            "has adjustments" if found.attrs.get("has_actions", True) else "none adjusted",
+        )
+        return found
+
     def resolve(self, symbol: str) -> Instrument:
         """What the provider knows about ``symbol`` (``EXCHANGE:TICKER``)."""
         self._require(Capability.RESOLVE)
@@ -170,6 +206,12 @@ class IDataProvider(ABC):
     def _resolve(self, symbol: str) -> Instrument:
         raise UnsupportedOperation(f"provider {self.name!r} does not resolve symbols")
 
+    def _fetch_actions(
+        self, symbol: str, first: dt.date, last: dt.date, known: tuple[dt.date, float] | None
+    ) -> pd.DataFrame:
+        """Actions as ``fetch_actions`` describes them, ``attrs`` included."""
+        raise UnsupportedOperation(f"provider {self.name!r} has no corporate actions")
+
     def _search(self, text: str, *, type: str | None, exchange: str | None) -> Iterable[Instrument]:
         raise UnsupportedOperation(f"provider {self.name!r} does not search")
 
@@ -205,6 +247,14 @@ class IDataProvider(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _day(value: dt.date | str, name: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return to_utc(value, name=name).date()
 
 
 def _reach_note(reachable: dt.datetime | None) -> str:

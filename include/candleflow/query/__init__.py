@@ -31,6 +31,12 @@ Rules where a consumer has to know them:
   for session markets: nights, weekends and holidays are not missing; continuous for
   24x7) with open = high = low = close = the previous close and volume 0. ``"ffill"`` adds
   the same bars with the previous bar's open, high, low and close and a NULL volume.
+- **Adjustment.** Bars are stored raw; ``adjustment`` applies the instrument's corporate
+  actions on read (``candleflow.adjustments``, LEAN's arithmetic): ``"splits"`` (the default,
+  what TradingView and most charts show) multiplies each price by the product of the split
+  factors after its session date and divides the volume by it, ``"total_return"`` also
+  applies the dividends' factors, ``"raw"`` returns what traded. The stored bars are
+  adjusted before resampling, so a week holding a split is built from days in one scale.
 - **Types.** ``ts`` is ``datetime64[us, UTC]`` (Arrow ``timestamp[us, UTC]``); a NULL volume
   is NaN in pandas and null in Arrow and polars; ``complete`` is a boolean.
 """
@@ -46,6 +52,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import pyarrow as pa
 
+from candleflow.adjustments import Adjustment, check_adjustment
 from candleflow.domain import FILLS as _FILLS
 from candleflow.domain import OUTPUTS as _OUTPUTS
 from candleflow.domain import SOURCES as _SOURCES
@@ -69,6 +76,7 @@ T = TypeVar("T")
 __all__ = [
     "Coverage",
     "LimitExceeded",
+    "actions",
     "bar_version",
     "bars",
     "coverage",
@@ -131,6 +139,7 @@ def bars(
     fill: Fill | None = None,
     output: Output = "pandas",
     source: Source | None = None,
+    adjustment: Adjustment = "splits",
     url: str | None = None,
 ) -> Any:
     """Bars of ``symbols`` in [start, end), sorted by (symbol, ts); see the module docstring.
@@ -141,17 +150,27 @@ def bars(
     tf = Timeframe.parse(timeframe)
     _choice(fill, _FILLS, "fill")
     _choice(source, _SOURCES, "source")
+    mode = check_adjustment(adjustment)
     if output not in _OUTPUTS:
         raise ValueError(f"bad output {output!r}; expected one of {', '.join(_OUTPUTS)}")
     wanted = [symbols] if isinstance(symbols, str) else list(symbols)
     begin, finish = _utc(start, "start"), _utc(end, "end")
     sources = [source] if source else list(_SOURCES)
     tables = _read(
-        url, lambda cursor: query_bars.read_bars(cursor, wanted, tf, begin, finish, fill, sources)
+        url,
+        lambda cursor: query_bars.read_bars(
+            cursor, wanted, tf, begin, finish, fill, sources, adjustment=mode
+        ),
     )
     table = pa.concat_tables(tables) if tables else query_bars.empty()
     log.info(
-        "read %d bars of %d symbols at %s [%s, %s)", len(table), len(wanted), tf, begin, finish
+        "read %d bars of %d symbols at %s [%s, %s) (%s)",
+        len(table),
+        len(wanted),
+        tf,
+        begin,
+        finish,
+        mode,
     )
     return _convert(table, output)
 
@@ -194,6 +213,16 @@ def coverage(
     if table is None:
         raise ValueError(f"unknown symbol {symbol!r}; see candleflow.query.instruments()")
     return coverage_of(table.to_pandas(), found[0].market, tf, begin, finish)
+
+
+def actions(symbol: str, *, url: str | None = None) -> pd.DataFrame:
+    """The corporate actions stored for ``symbol``, oldest first: ``ex_date``, ``kind``
+    (split or dividend), ``ratio`` (split: new shares per old), ``amount`` (dividend: cash
+    per share), ``reference_price``, ``factor`` (what earlier prices are multiplied by),
+    ``source``, ``run_id``, ``recorded_at``. Empty for a symbol without any (or unknown)."""
+    from candleflow.query import adjust
+
+    return _read(url, lambda cursor: adjust.list_actions(cursor, symbol))
 
 
 def bar_version(symbol: str, *, url: str | None = None) -> tuple | None:

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from candleflow.domain import BARS, TIMEFRAMES, Timeframe
+from candleflow.query import adjust
 from candleflow.query.sessions import Market
 
 log = logging.getLogger(__name__)
@@ -55,24 +56,37 @@ _INSTRUMENTS_SQL = """
 SELECT id, symbol, exchange, timezone FROM candleflow.instruments
 WHERE symbol = ANY($1::text[]) ORDER BY symbol
 """
+# The same with each instrument's corporate actions (``adjust``), for adjusted reads: in this
+# query, not one of their own, because a read of a few thousand bars is a handful of round
+# trips in all (one more was 5 % of a 10-year daily read).
+_INSTRUMENTS_ACTIONS_SQL = f"""
+SELECT i.id, i.symbol, i.exchange, i.timezone, {adjust.ACTIONS_COLUMN} AS actions
+FROM candleflow.instruments AS i
+WHERE i.symbol = ANY($1::text[]) ORDER BY i.symbol
+"""  # noqa: S608 - composed of constants, no value
 
 
 @dataclass(frozen=True, slots=True)
 class Series:
-    """One instrument to read: its id and how it trades."""
+    """One instrument to read: its id, how it trades and (adjusted reads) its actions."""
 
     instrument_id: int
     market: Market
+    actions: str | None = None  # ``adjust.ACTIONS_COLUMN``'s text, None without actions
 
 
-def series(cursor, symbols: list[str]) -> list[Series]:
-    """The known instruments among ``symbols``, sorted by symbol; unknown ones are logged."""
-    cursor.execute(_INSTRUMENTS_SQL, parameters=(symbols,))
+def series(cursor, symbols: list[str], *, actions: bool = False) -> list[Series]:
+    """The known instruments among ``symbols``, sorted by symbol; unknown ones are logged.
+    ``actions``: with their corporate actions (what an adjusted read needs)."""
+    cursor.execute(_INSTRUMENTS_ACTIONS_SQL if actions else _INSTRUMENTS_SQL, parameters=(symbols,))
     rows = cursor.fetch_arrow_table().to_pylist()
     unknown = sorted(set(symbols) - {row["symbol"] for row in rows})
     if unknown:
         log.info("unknown symbols (no rows): %s", ", ".join(map(repr, unknown)))
-    return [Series(r["id"], Market.of(r["symbol"], r["exchange"], r["timezone"])) for r in rows]
+    return [
+        Series(r["id"], Market.of(r["symbol"], r["exchange"], r["timezone"]), r.get("actions"))
+        for r in rows
+    ]
 
 
 def candidates(tf: Timeframe) -> list[str]:
@@ -132,8 +146,9 @@ def read_bars(
     end: dt.datetime,
     fill: str | None,
     sources: list[str],
+    adjustment: str = "raw",
 ) -> list[pa.Table]:
-    """One table per known symbol of ``wanted``: read, resampled and filled as asked.
+    """One table per known symbol of ``wanted``: read, adjusted, resampled and filled as asked.
 
     Why a function of a cursor: ``query.bars`` hands it to the pool, which may run it again
     on a new connection when a pooled one turns out to be broken (it only reads).
@@ -142,11 +157,13 @@ def read_bars(
     from candleflow.query import resample as query_resample
 
     tables = []
-    for item in series(cursor, wanted):
+    for item in series(cursor, wanted, actions=adjustment != "raw"):
         stored = stored_timeframe(cursor, item.instrument_id, tf, sources)
         if stored is None:
             continue
         table = read_series(cursor, item, stored, start, end, sources)
+        # the stored bars, before any resampling
+        table = adjust.apply(table, item.actions, stored, item.market.timezone, adjustment)
         if stored == tf and fill is None:
             tables.append(table)
             continue

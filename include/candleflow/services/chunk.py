@@ -23,13 +23,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from candleflow.db import connection
 from candleflow.domain import Timeframe
 from candleflow.providers import IDataProvider, get_provider
-from candleflow.services import batches, load, window
+from candleflow.services import action_checks, batches, load, window
 from candleflow.services.instruments import StoredInstrument, resolve_instruments
 from candleflow.services.lanes import DEFAULT_LANES, Lanes, audit_failure
 from candleflow.services.results import ChunkResult, SymbolResult
@@ -52,6 +52,7 @@ class _Context:
     found: dict[str, StoredInstrument]
     results: dict[str, SymbolResult]
     on_slice: OnSlice | None
+    due: dict[str, action_checks.Due] = field(default_factory=dict)
 
 
 def sync_chunk(
@@ -95,6 +96,7 @@ def sync_chunk(
             for symbol, exc in failed.items():  # audited once, for the whole window
                 results[symbol].fail(exc)
                 audit_failure(conn, symbol, start, end, exc, began, None, ctx)
+            ctx.due = action_checks.plan(conn, prov, found, tf, start, settings.now)
         finally:
             conn.close()
         jobs = [
@@ -137,8 +139,9 @@ def _run(jobs, pool, prov, lanes: Lanes, reach: int, helper) -> None:
         for i, (symbol, lo, hi) in enumerate(jobs):
             while submitted < min(i + reach, len(jobs)):
                 s, a, b = jobs[submitted]
+                due = ctx.due.pop(s, None)  # asked with the symbol's first slice only
                 ahead[submitted] = pool.submit(
-                    _timed_fetch, prov, s, ctx.tf, a, b, ctx.settings.now
+                    _timed_fetch, prov, s, ctx.tf, a, b, ctx.settings.now, due
                 )
                 submitted += 1
             batcher.add(symbol, lo, hi, ahead.pop(i))
@@ -159,10 +162,13 @@ def _slice_rows(tf: Timeframe, cuts) -> int:
     return max(1, int(max(hi - lo for lo, hi in cuts) / tf.delta))
 
 
-def _timed_fetch(prov, symbol, tf, lo, hi, now):
-    """``window.fetch_slice`` and its seconds (in the fetch thread: the wait is not counted)."""
+def _timed_fetch(prov, symbol, tf, lo, hi, now, due=None):
+    """``window.fetch_slice`` and its seconds (in the fetch thread: the wait is not counted);
+    with ``due``, the instrument's corporate actions too, carried in the frame's ``attrs``."""
     began = time.perf_counter()
     bars = window.fetch_slice(prov, symbol, tf, lo, hi, now)
+    if due is not None:
+        bars.attrs["corporate_actions"] = action_checks.fetch(prov, symbol, due, now)
     return bars, time.perf_counter() - began
 
 

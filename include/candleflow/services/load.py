@@ -106,6 +106,7 @@ def store_slice(
     """
     from candleflow.db.audit import AuditRecord, advance_watermark, record_reach, write_audit
     from candleflow.db.upsert import lock_series, upsert_bars
+    from candleflow.services import action_checks
     from candleflow.validation.rejects import record_rejects
 
     symbol = instrument.symbol
@@ -113,7 +114,9 @@ def store_slice(
     reachable = bars.attrs.get("reachable_start")
     missing = window.out_of_reach(instrument, tf, start, end, reachable, settings.now)
     if bars.empty:  # a night, a weekend, a window out of reach: nothing to judge or load
-        return _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock)
+        return _store_empty(
+            conn, audit, tf, instrument, instrument_id, reachable, missing, clock, bars
+        )
     if validated is None:
         raise ValueError(f"{symbol} {tf}: a slice with bars is stored with its validation")
     result = validated
@@ -129,6 +132,9 @@ def store_slice(
     )
     failure: ValidationFailed | None = None
     loading = time.perf_counter()
+    audit["actions_recorded"] = action_checks.store_apart(
+        conn, instrument_id, instrument, bars, provider=provider, run_id=settings.run_id
+    )
     with conn:
         lock_series(conn, instrument_id, tf.name)  # serialises overlapping windows of a series
         record_rejects(
@@ -171,7 +177,9 @@ def store_slice(
     return audit
 
 
-def _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock) -> dict[str, Any]:
+def _store_empty(
+    conn, audit, tf, instrument, instrument_id, reachable, missing, clock, bars
+) -> dict[str, Any]:
     """The audit row (and the reach) of a slice in which no bar closed.
 
     Validation is skipped, not passed (``load_audit.validation`` stays NULL): there is no row
@@ -179,11 +187,15 @@ def _store_empty(conn, audit, tf, instrument_id, reachable, missing, clock) -> d
     night (every equity's hourly window empty) was most of an hourly run's work.
     """
     from candleflow.db.audit import AuditRecord, record_reach, write_audit
+    from candleflow.services import action_checks
 
     out_of_window = reachable is not None and audit["window_end"] <= reachable
     audit.update(dict.fromkeys(_COUNTS, 0), rows_out_of_reach=missing)
     audit["outcome"] = "out_of_window" if out_of_window else "success"
     loading = time.perf_counter()
+    audit["actions_recorded"] = action_checks.store_apart(
+        conn, instrument_id, instrument, bars, provider=audit["provider"], run_id=audit["run_id"]
+    )
     with conn:
         if reachable is not None:
             record_reach(conn, instrument_id, tf.name, reachable)

@@ -29,6 +29,20 @@ def symbol_from_key(key: str) -> str:
     return key
 
 
+def adjustment_from_key(key: str) -> str:
+    """The descriptor's ``adjustment`` (``splits`` when absent or unknown, TradingView's
+    default)."""
+    if key.startswith("="):
+        try:
+            obj = json.loads(key[1:])
+        except ValueError:
+            return "splits"
+        value = obj.get("adjustment") if isinstance(obj, dict) else None
+        if value in ("none", "splits", "dividends"):
+            return value
+    return "splits"
+
+
 def description(sym: SymbolSpec) -> str:
     return SYMBOLS.get(sym.symbol, f"{sym.symbol.partition(':')[2]} (synthetic)")
 
@@ -39,11 +53,18 @@ def _kind(sym: SymbolSpec) -> str:
     return "stock" if sym.has_volume else "index"
 
 
-def symbol_info(sym: SymbolSpec) -> dict[str, Any]:
-    """The ``symbol_resolved`` info object of a symbol the server knows."""
+def symbol_info(sym: SymbolSpec, *, adjustments: bool = True) -> dict[str, Any]:
+    """The ``symbol_resolved`` info object of a symbol the server knows.
+
+    Equities have adjustments (``has_adjustment``; ``allowed_adjustment`` ``any``) unless
+    ``adjustments`` is off; crypto pairs and indices have none (``"none"``, as in the
+    captures). The synthetic data itself has no corporate actions: every adjustment serves
+    the same bars (the ``lean-aapl`` scenario serves real ones).
+    """
     symbol = sym.symbol
     exchange, _, ticker = symbol.partition(":")
     crypto = sym.calendar == "24x7"
+    adjusted = adjustments and sym.has_volume and not crypto
     session = "24x7" if crypto else "0930-1600"
     return {
         "name": ticker,
@@ -80,6 +101,8 @@ def symbol_info(sym: SymbolSpec) -> dict[str, Any]:
         "visible_plots_set": "ohlcv" if sym.has_volume else "ohlc",
         "volume_type": "base" if crypto else "shares",
         "provider_id": "candleflow-replay",
+        "has_adjustment": adjusted,
+        "allowed_adjustment": "any" if adjusted else "none",
     }
 
 

@@ -56,7 +56,7 @@ class ChartHandler:
         self.sessions: dict[str, dict[str, dict[str, Any]]] = {}
 
     def _session(self, cs: str) -> dict[str, dict[str, Any]]:
-        return self.sessions.setdefault(cs, {"symbols": {}, "series": {}})
+        return self.sessions.setdefault(cs, {"symbols": {}, "series": {}, "adjustments": {}})
 
     async def chart_create_session(self, cs: str, *_: Any) -> None:
         self._session(cs)
@@ -74,12 +74,13 @@ class ChartHandler:
         symbol = catalogue.symbol_from_key(key)
         sym = self.conn.state.spec(symbol)
         self._session(cs)["symbols"][alias] = symbol if sym else None
+        self._session(cs)["adjustments"][alias] = catalogue.adjustment_from_key(key)
         if sym is None:
             await self.conn.send(
                 self.conn.msg("symbol_error", cs, alias, "invalid symbol", ts=True)
             )
         else:
-            info = catalogue.symbol_info(sym)
+            info = catalogue.symbol_info(sym, adjustments=bool(self.conn.options.adjustments))
             await self.conn.send(self.conn.msg("symbol_resolved", cs, alias, info, ts=True))
 
     async def create_series(
@@ -142,6 +143,7 @@ class ChartHandler:
         series = self._session(cs)["series"].get(sid)
         if method == "create_series" or requested is None or _other(series, sym.symbol, tf):
             series = Series(sid, turnaround, alias, sym, tf)  # a fresh load
+            series.adjustment = self._session(cs)["adjustments"].get(alias, "splits")
             self._session(cs)["series"][sid] = series
         series.turnaround = turnaround
         starts, ends = load_page(series, count, requested, **self._limits(series))
@@ -168,7 +170,11 @@ class ChartHandler:
         self, cs: str, series: Series, starts: np.ndarray, ends: np.ndarray, *, first: str | None
     ) -> None:
         conn = self.conn
-        rows = bar_rows(series, starts, ends, conn.state.seed)
+        history = conn.state.history  # the lean-aapl scenario's real bars
+        if history is not None and history.serves(series.sym.symbol):
+            starts, ends, rows = history.page(series.tf.name, starts, ends, series.adjustment)
+        else:
+            rows = bar_rows(series, starts, ends, conn.state.seed)
         series.record(starts)
         if conn.options.scenario == "bad_bars":
             rows = scenarios.corrupt_page(rows, series.sym.pricescale)

@@ -79,9 +79,13 @@ def tvkit_range(
     timeframe: str | Timeframe,
     start: dt.datetime,
     end: dt.datetime,
+    *,
+    adjustment: str = "splits",
 ) -> pd.DataFrame:
     """The bars starting in ``[start, end)`` through tvkit's range mode (its bounds are
-    inclusive, so it is asked for ``[start, end - 1 s]``)."""
+    inclusive, so it is asked for ``[start, end - 1 s]``), adjusted as tvkit's
+    ``Adjustment`` says (``splits``, its default, or ``dividends``)."""
+    from tvkit.api.chart import Adjustment
     from tvkit.api.chart.exceptions import NoHistoricalDataError
     from tvkit.api.chart.ohlcv import OHLCV
 
@@ -90,7 +94,11 @@ def tvkit_range(
         client.ws_url = url
         try:
             return await client.get_historical_ohlcv(
-                symbol, _tv_code(timeframe), start=start, end=end - dt.timedelta(seconds=1)
+                symbol,
+                _tv_code(timeframe),
+                start=start,
+                end=end - dt.timedelta(seconds=1),
+                adjustment=Adjustment(adjustment),
             )
         except NoHistoricalDataError:
             return []

@@ -25,11 +25,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import datetime as dt
 import http
 import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
@@ -38,6 +40,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from candleflow.testing import universe
+from candleflow.testing.lean_aapl import LeanHistory, data_root
 from candleflow.testing.scenarios import ConnectionOptions, check_scenario
 from candleflow.testing.session import ClientConnection
 from candleflow.testing.synthetic import SymbolSpec, spec
@@ -102,9 +105,11 @@ class ServerState:
         options: ConnectionOptions,
         now: float | None,
         any_symbol: bool = False,
+        history: LeanHistory | None = None,
     ) -> None:
         self.seed, self.bar_cap, self.options, self.fixed_now = seed, bar_cap, options, now
         self.any_symbol = any_symbol
+        self.history = history  # the lean-aapl scenario's real daily bars, else None
         self.stats = ServerStats()
         self._once: set[tuple[str, str]] = set()
         self._rejections: collections.Counter[str] = collections.Counter()
@@ -139,6 +144,9 @@ class ReplayServer:
     newest ``max_bars`` bars of each series are served, ``None`` for no limit);
     ``any_symbol`` serves symbols beyond the default catalogue (module docstring); other
     keywords are ``ConnectionOptions`` defaults, each overridable per connection in the URL.
+    ``scenario="lean-aapl"`` serves LEAN's real AAPL daily history as of ``as_of`` (a date;
+    the clock is then that date at 00:00 UTC unless ``now`` says otherwise), read from
+    ``data`` (default: ``testing.lean_aapl.data_root``).
     """
 
     def __init__(
@@ -152,6 +160,8 @@ class ReplayServer:
         scenario: str | None = None,
         now: float | None = None,
         any_symbol: bool = False,
+        as_of: dt.date | str | None = None,
+        data: str | Path | None = None,
         **options: Any,
     ) -> None:
         if bar_cap < 1:
@@ -162,8 +172,21 @@ class ReplayServer:
             ConnectionOptions(), scenario=check_scenario(scenario), max_bars=max_bars, **options
         )
         self.host, self.port = host, port
+        history = None
+        if scenario == "lean-aapl":
+            if as_of is None:
+                raise ValueError("scenario lean-aapl needs as_of, the date the history is as of")
+            day = dt.date.fromisoformat(str(as_of))
+            history = LeanHistory(data_root(data), day)
+            if now is None:
+                now = dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()
         self.state = ServerState(
-            seed=seed, bar_cap=bar_cap, options=defaults, now=now, any_symbol=any_symbol
+            seed=seed,
+            bar_cap=bar_cap,
+            options=defaults,
+            now=now,
+            any_symbol=any_symbol,
+            history=history,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Server | None = None

@@ -63,6 +63,13 @@ SCENARIOS: dict[str, str] = {
         "someone reads them, and with `trades` N > 0 a subscription gets N of them, then the "
         "market is quiet for it (testing.market)."
     ),
+    "lean-aapl": (
+        "Server-wide only (ReplayServer(scenario='lean-aapl', as_of=DATE), or candleflow "
+        "replay-server --scenario lean-aapl --as-of DATE): NASDAQ:AAPL daily bars are LEAN's "
+        "real AAPL history up to DATE, adjusted as the resolve descriptor's adjustment says "
+        "(none, splits, dividends) with the actions known on DATE; the clock is DATE 00:00 "
+        "UTC. Needs the shared data folder (testing.lean_aapl)."
+    ),
 }
 
 MALFORMED_FRAME = "~m~12x~m~{not framing}"
@@ -90,6 +97,7 @@ class ConnectionOptions:
     trades: int = 0  # market: trades per subscription, then it is quiet (0: no end)
     reject: int = 1  # http_429: how many handshakes to reject
     max_bars: int | None = None  # lookback: only the newest max_bars bars of a series exist
+    adjustments: int = 1  # 1: equities say has_adjustment (0: no symbol has adjustments)
 
     def with_query(self, query: Mapping[str, str]) -> ConnectionOptions:
         """A copy with the URL query's values; unknown keys are ignored, bad values raise."""
@@ -100,7 +108,7 @@ class ConnectionOptions:
             raw = query[f.name]
             if f.name == "scenario":
                 changes[f.name] = check_scenario(raw or None)
-            elif f.name in {"ticks_per_frame", "drop_after", "reject", "trades"}:
+            elif f.name in {"ticks_per_frame", "drop_after", "reject", "trades", "adjustments"}:
                 changes[f.name] = int(raw)
             elif f.name == "max_bars":
                 changes[f.name] = _positive_or_none(f.name, raw)

@@ -41,6 +41,7 @@ class Series:
     sym: SymbolSpec
     tf: Timeframe
     delivered: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    adjustment: str = "splits"  # the resolve descriptor's: none, splits or dividends
 
     @property
     def earliest(self) -> int | None:

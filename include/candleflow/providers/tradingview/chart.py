@@ -31,18 +31,30 @@ def session_id(prefix: str) -> str:
     return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(12))
 
 
-def symbol_key(symbol: str) -> str:
+# What bars are fetched as: raw, as traded. Splits and dividends are stored apart and applied
+# on read (candleflow.adjustments); TradingView's adjusted series ("splits", "dividends") are
+# asked for only to derive those actions (``actions``).
+RAW = "none"
+DESCRIPTOR_ADJUSTMENTS = ("none", "splits", "dividends")
+
+
+def symbol_key(symbol: str, adjustment: str = RAW) -> str:
     """The ``=``-prefixed JSON symbol object of ``resolve_symbol`` (JSON encoded twice)."""
-    obj = {"adjustment": "splits", "session": "regular", "symbol": symbol}
+    if adjustment not in DESCRIPTOR_ADJUSTMENTS:
+        raise ValueError(
+            f"bad adjustment {adjustment!r}; expected one of {', '.join(DESCRIPTOR_ADJUSTMENTS)}"
+        )
+    obj = {"adjustment": adjustment, "session": "regular", "symbol": symbol}
     return "=" + json.dumps(obj, separators=(",", ":"), ensure_ascii=True)
 
 
 class ChartSession:
     """One chart session on ``conn``: filters the shared socket's messages to this session."""
 
-    def __init__(self, conn: Connection, symbol: str) -> None:
+    def __init__(self, conn: Connection, symbol: str, adjustment: str = RAW) -> None:
         self.conn = conn
         self.symbol = symbol
+        self.adjustment = adjustment
         self.cs = session_id("cs_")
         self.info: dict[str, Any] | None = None
         self.loads = 0  # series loads sent: the next turnaround is s<loads + 1>
@@ -51,7 +63,8 @@ class ChartSession:
     def open(self) -> None:
         self.conn.send("chart_create_session", self.cs, "")
         self.conn.send("switch_timezone", self.cs, "Etc/UTC")
-        self.conn.send("resolve_symbol", self.cs, SYMBOL_ALIAS, symbol_key(self.symbol))
+        key = symbol_key(self.symbol, self.adjustment)
+        self.conn.send("resolve_symbol", self.cs, SYMBOL_ALIAS, key)
 
     def load(self, resolution: str, count: int | str, range_: str = "") -> None:
         """``create_series`` the first time, ``modify_series`` (a new turnaround) after.

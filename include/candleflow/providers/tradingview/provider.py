@@ -14,6 +14,10 @@ access. The provider never imports Airflow: inside Airflow the token of connecti
 (``candleflow.airflow.connections.provider_options``). The token never appears in a log line
 or a repr.
 
+Bars are fetched raw (the descriptor's ``adjustment: "none"``): splits and dividends are
+derived from the daily series as TradingView adjusts it (``fetch_actions``, ``actions``),
+stored apart and applied on read.
+
 History: ``paging="range"`` (the default) asks for the window itself and falls back to count
 paging when a server ignores ranges; ``paging="count"`` always pages back from the newest bar
 (kept for comparison, see ``benchmarks/bench_tv_fetch.py``). ``max_bars`` is the plan's
@@ -34,6 +38,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from candleflow.domain import UTC, Instrument, Tick, Timeframe
 from candleflow.providers.base import Capability, IDataProvider, TickRow
+from candleflow.providers.tradingview.actions import fetch_actions
 from candleflow.providers.tradingview.bars import BarStore
 from candleflow.providers.tradingview.client import (
     ANONYMOUS_TOKEN,
@@ -188,6 +193,34 @@ class TradingViewProvider(IDataProvider):
         )
         self._reach[key] = (value, t_now)
         return value
+
+    def _fetch_actions(
+        self, symbol: str, first: dt.date, last: dt.date, known: tuple[dt.date, float] | None
+    ) -> pd.DataFrame:
+        """Splits and dividends derived from the daily series as ``none``, ``splits`` and
+        ``dividends`` (``actions``), on the shared socket with the same retries as bars."""
+        with self._lock:
+            check = self.retry.run(
+                lambda: fetch_actions(
+                    self._connection(),
+                    symbol,
+                    first,
+                    last,
+                    page_size=self.page_size,
+                    known=known,
+                ),
+                what=f"actions of {symbol}",
+                on_retry=self._reconnect,
+            )
+        frame = check.actions
+        frame.attrs.update(
+            has_actions=check.has_actions,
+            first=check.first,
+            last=check.last,
+            closes=check.closes,
+            confirmed=check.confirmed,
+        )
+        return frame
 
     def _resolve(self, symbol: str) -> Instrument:
         with self._lock:

@@ -100,6 +100,8 @@ def from_resolved(symbol: str, info: dict[str, Any]) -> Instrument:
         "visible_plots_set",
         "session_holidays",
         "update_mode",
+        "has_adjustment",
+        "allowed_adjustment",
     )
     return Instrument(
         symbol=str(canonical),
