@@ -1,6 +1,6 @@
 """Airflow connections -> plain settings for the services: the warehouse URL, provider secrets.
 
-The one warehouse policy (DESIGN, "Runtime"), in order:
+The one warehouse policy, in order:
 
 1. inside Airflow, the connection ``candleflow_warehouse``, looked up through the Airflow SDK's
    connection API (what ``PostgresHook`` uses), so every secrets backend works: environment

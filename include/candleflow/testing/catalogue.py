@@ -1,8 +1,8 @@
 """What the replay server says about a symbol: ``symbol_resolved`` info and quote fields.
 
-The shapes follow the real captures quoted in ``TRADINGVIEW_PROTOCOL.md`` (sections 3.5
-and 4.3). ``NYSE:SCGLY`` carries the non-ASCII, astral-plane description
-``"Société Générale 😀"`` so that clients are tested on UTF-16 envelope lengths (section 2.2).
+The shapes follow real captures of ``symbol_resolved`` and ``qsd`` messages. ``NYSE:SCGLY``
+carries the non-ASCII, astral-plane description ``"Société Générale 😀"`` so that clients are
+tested on UTF-16 envelope lengths.
 """
 
 from __future__ import annotations
