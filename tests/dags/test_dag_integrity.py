@@ -1,4 +1,6 @@
-"""DAG integrity: every DAG imports cleanly, is tagged, retries, and parses fast.
+"""DAG integrity: every DAG imports cleanly, is tagged, retries, and parses fast; it starts
+paused or not as the README's DAG table says, and its Trigger form requires no param that
+may be left empty.
 
 No monkeypatching: the DAG files must import with the plain environment.
 """
@@ -11,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.support.readme import dag_start_states, paused_per_readme
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p for p in DAGS.glob("*.py") if not p.name.startswith("_"))
@@ -96,3 +100,29 @@ def test_healthcheck_dag_run_records_a_healthy_warehouse(airflow_env, airflow_bi
         rows = cur.fetchall()
     assert len(rows) == 1 and rows[0][0] is True and rows[0][1]
     assert rows[0][2].timestamp() >= started - 1
+
+
+def test_every_dag_starts_paused_or_running_as_the_readme_says(dagbag):
+    states = dag_start_states()
+    got = {dag_id: dag.is_paused_upon_creation for dag_id, dag in dagbag.dags.items()}
+    want = {dag_id: paused_per_readme(dag_id, states) for dag_id in dagbag.dags}
+    assert got == want
+    assert not want["freshness_check"] and not want["instruments_sync"]
+
+
+def _required_in_trigger_form(schema: dict) -> bool:
+    """Airflow 3's Trigger form marks a field required when its schema has a type and that
+    type does not include "null" (the rule of its React form, ``airflow/ui``)."""
+    kind = schema.get("type")
+    return bool(kind) and (not isinstance(kind, list) or "null" not in kind)
+
+
+def test_a_param_that_may_be_left_empty_is_not_required_in_the_trigger_form(dagbag):
+    checked = []
+    for dag_id, dag in dagbag.dags.items():
+        for name in dag.params:
+            param = dag.params.get_param(name).dump()
+            if param["value"] in ([], None, ""):  # empty means all symbols, the run's window
+                checked.append(f"{dag_id}.{name}")
+                assert not _required_in_trigger_form(param["schema"]), (dag_id, name, param)
+    assert "bars_rollup.symbols" in checked and "ohlcv_1h.symbols" in checked
