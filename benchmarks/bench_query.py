@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from candleflow import query
-from candleflow.db import connection, embedded, migrate, upsert
+from candleflow.db import bars as bar_writer
+from candleflow.db import connection, embedded, migrate
 
 READ_SQL = "pandas.read_sql (SQLAlchemy + psycopg2)"
 RESULTS = Path(__file__).parent / "results" / "query.json"
@@ -81,7 +82,7 @@ def setup(server: str) -> str:
             (SYMBOL,),
         )
         (instrument_id,) = cur.fetchone()
-        upsert.upsert_bars(conn, instrument_id, "1m", synthetic_bars(ROWS), run_id="bench")
+        bar_writer.upsert_bars(conn, instrument_id, "1m", synthetic_bars(ROWS), run_id="bench")
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("VACUUM ANALYZE candleflow.bars")

@@ -5,7 +5,9 @@ should be loaded by now (holidays and weekends are not gaps), records the result
 ``candleflow.freshness_checks`` (BI tools read ``analytics.freshness_checks``), and fails
 when a series is stale and ``on_stale`` is ``fail`` (the default), so the failure alerts
 like any other. A re-run only adds another check. A series never loaded is skipped
-(backfill it first).
+(backfill it first). It runs from the start (not paused when first parsed): a first check
+as soon as the DAG is parsed, then every hour, so ``analytics.freshness_checks`` answers
+"what is stale right now".
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ DEFAULT_ARGS = {
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["candleflow", "ops", "freshness"],
+    is_paused_upon_creation=False,  # reads the warehouse only; checks loaded series
     params={"on_stale": Param("fail", enum=["fail", "warn"], description="Fail or only warn")},
     doc_md=__doc__,
 )

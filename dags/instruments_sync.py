@@ -1,6 +1,7 @@
 """Instruments: resolve the watchlist's symbols through the provider into ``instruments``.
 
-Daily, and on demand (trigger it after editing the watchlist). Each symbol's exchange,
+Daily from the start (not paused when first parsed: its first run resolves the watchlist at
+once), and on demand (trigger it after editing the watchlist). Each symbol's exchange,
 description, type, currency, timezone, session and price scale are stored; the OHLCV DAGs,
 validation and the BarManager read the timezone and session from there. This run always asks
 the provider (the OHLCV loads only ask for symbols missing or confirmed more than a day ago),
@@ -37,6 +38,7 @@ DEFAULT_ARGS = {
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["candleflow", "instruments"],
+    is_paused_upon_creation=False,  # one resolve per symbol a day
     doc_md=__doc__,
 )
 def instruments_sync():

@@ -27,6 +27,8 @@ permanent), and a retry redoes only the symbols that did not succeed.
   none on weekends or holidays); 24x7 symbols get their own ``_24x7`` DAG.
 
 The watchlist is ``candleflow/watchlist.toml`` or the file ``CANDLEFLOW_WATCHLIST`` names.
+These DAGs start **paused**: each run calls the provider for every watchlist symbol, so
+unpause them once the watchlist is yours.
 """
 
 from __future__ import annotations
@@ -66,10 +68,11 @@ def ohlcv_dag(spec: watchlist.DagSpec):
         max_active_tasks=8,
         default_args=DEFAULT_ARGS,
         tags=["candleflow", "ohlcv", spec.timeframe.name],
+        is_paused_upon_creation=True,  # loads every watchlist symbol: yours to turn on
         params={
-            "symbols": Param(
+            "symbols": Param(  # "null" in the type: the Trigger form does not require it
                 [],
-                type="array",
+                type=["null", "array"],
                 items={"type": "string", "enum": list(spec.symbols)},
                 description="Subset of the watchlist; empty = all",
             ),

@@ -17,6 +17,7 @@ inclusive) and stores every 1h bar of 2025.
   limit loads what is reachable and counts the rest in ``rows_out_of_reach``.
 - **Manual runs** take the same params as ``ohlcv_<tf>`` (``symbols``, ``start``, ``end``,
   ``reject_threshold``).
+- **Starts paused**, like ``ohlcv_<tf>``: unpause it for its runs (and a backfill's) to start.
 """
 
 from __future__ import annotations
@@ -54,10 +55,11 @@ def history_dag(spec: watchlist.DagSpec):
         max_active_tasks=8,
         default_args=DEFAULT_ARGS,
         tags=["candleflow", "ohlcv", "history", spec.timeframe.name],
+        is_paused_upon_creation=True,  # a month of every symbol per run: yours to turn on
         params={
-            "symbols": Param(
+            "symbols": Param(  # "null" in the type: the Trigger form does not require it
                 [],
-                type="array",
+                type=["null", "array"],
                 items={"type": "string", "enum": list(spec.symbols)},
                 description="Subset of the watchlist; empty = all",
             ),

@@ -10,7 +10,8 @@ collector; a run that fails anyway is retried, and a retry only adds ticks (the 
 A run with few ticks is normal outside exchange sessions. The run updates the ``TICKS``
 asset, which schedules ``bars_rollup``. Stopping a run (mark failed, a timeout, a worker
 shutdown) sends SIGTERM: the collector stores every tick it read before exiting, well within
-the 5 seconds the task supervisor waits before SIGKILL.
+the 5 seconds the task supervisor waits before SIGKILL. The DAG starts paused: unpause it
+to capture.
 """
 
 from __future__ import annotations
@@ -40,8 +41,11 @@ DEFAULT_ARGS = {
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["candleflow", "ticks"],
+    is_paused_upon_creation=True,  # a live stream every 5 minutes: yours to turn on
     params={
-        "symbols": Param([], type="array", description="Subset of the watchlist; empty = all"),
+        "symbols": Param(  # "null" in the type: the Trigger form does not require it
+            [], type=["null", "array"], description="Subset of the watchlist; empty = all"
+        ),
         "seconds": Param(CAPTURE_SECONDS, type="number", minimum=1, maximum=3600),
     },
     doc_md=__doc__,

@@ -1,4 +1,6 @@
-"""DAG integrity: every DAG imports cleanly, is tagged, retries, and parses fast.
+"""DAG integrity: every DAG imports cleanly, is tagged, retries, and parses fast; it starts
+paused or not as the README's DAG table says, and its Trigger form requires no param that
+may be left empty.
 
 No monkeypatching: the DAG files must import with the plain environment.
 """
@@ -11,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.support.readme import dag_start_states, paused_per_readme
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p for p in DAGS.glob("*.py") if not p.name.startswith("_"))
@@ -106,3 +110,29 @@ def test_a_symbols_param_refuses_what_the_instruments_table_would(dagbag):
     for bad in ("NASDAQ:AA PL", "NASDAQ:AAPL:X", "BINANCE:XRP/ETH", "AAPL", "X:" + "Y" * 70):
         with pytest.raises(ParamValidationError):
             param.resolve([bad])
+
+
+def test_every_dag_starts_paused_or_running_as_the_readme_says(dagbag):
+    states = dag_start_states()
+    got = {dag_id: dag.is_paused_upon_creation for dag_id, dag in dagbag.dags.items()}
+    want = {dag_id: paused_per_readme(dag_id, states) for dag_id in dagbag.dags}
+    assert got == want
+    assert not want["freshness_check"] and not want["instruments_sync"]
+
+
+def _required_in_trigger_form(schema: dict) -> bool:
+    """Airflow 3's Trigger form marks a field required when its schema has a type and that
+    type does not include "null" (the rule of its React form, ``airflow/ui``)."""
+    kind = schema.get("type")
+    return bool(kind) and (not isinstance(kind, list) or "null" not in kind)
+
+
+def test_a_param_that_may_be_left_empty_is_not_required_in_the_trigger_form(dagbag):
+    checked = []
+    for dag_id, dag in dagbag.dags.items():
+        for name in dag.params:
+            param = dag.params.get_param(name).dump()
+            if param["value"] in ([], None, ""):  # empty means all symbols, the run's window
+                checked.append(f"{dag_id}.{name}")
+                assert not _required_in_trigger_form(param["schema"]), (dag_id, name, param)
+    assert "bars_rollup.symbols" in checked and "ohlcv_1h.symbols" in checked

@@ -1,7 +1,7 @@
 """``candleflow.airflow.failures`` and the two error families it acts on.
 
-The expected family of each error is written out here from the issue (what no retry can fix
-vs what may pass), not derived from the hierarchy under test.
+The expected family of each error is written out here from what the error means (what no
+retry can fix vs what may pass), not derived from the hierarchy under test.
 """
 
 from __future__ import annotations

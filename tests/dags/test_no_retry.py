@@ -186,3 +186,23 @@ def test_a_transient_error_is_retried(dag_id, make_env, airflow_env, airflow_bin
     retrying = [t for t in states if t[1] == "up_for_retry"]
     assert retrying, f"no task is up for retry: {states}\n{output}"
     assert all(try_number == 1 for _, _, try_number in retrying), states
+
+
+def test_a_malformed_rollup_start_fails_once(airflow_env, airflow_bin, db_url):
+    """The same text the CLI refuses with exit 2 (``candleflow rollup --start``) fails the
+    ``bars_rollup`` run at try 1: a bad param is no reason to retry."""
+    meta = metadata_url(airflow_env)
+    env = dict(airflow_env, CANDLEFLOW_DATABASE_URL=db_url)
+    conf = json.dumps({"start": "last tuesday"})
+    result = subprocess.run(
+        [airflow_bin, "dags", "test", "bars_rollup", "--conf", conf],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=800,
+    )
+    output = (result.stdout + result.stderr)[-4000:]
+    current, earlier = tries(meta, "bars_rollup", latest_run(meta, "bars_rollup"))
+    assert current == [("roll_up_ticks", "failed", 1)], (current, output)
+    assert earlier == [], f"earlier tries recorded: {earlier}"
+    assert "bad start 'last tuesday'" in output

@@ -2,7 +2,10 @@
 
 It reaches the UI with the DAGs listed and no import errors; a port already taken is one
 clear line; a ``make up`` killed with SIGKILL is recovered by the next one; Ctrl-C stops
-every process it started. Uses its own CANDLEFLOW_HOME, embedded server and port.
+every process it started; a fresh stack's DAGs start paused or running as the README says,
+its checks run by themselves and the README's stale query answers; the UI's Trigger form
+(in Chromium) requires no param that may be left empty. Uses its own CANDLEFLOW_HOME,
+embedded server and port.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 import pytest
 
 CLI = str(Path(sys.executable).with_name("candleflow"))
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 pytestmark = pytest.mark.timeout(900)
 
 
@@ -402,3 +406,133 @@ def test_the_stack_listens_on_localhost_and_rides_through_a_warehouse_restart(st
         os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=120)
         print(out[-4000:])
+
+
+def _query(url: str, sql: str) -> list[tuple]:
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def _eventually(what: str, probe, timeout: float = 300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(3)
+    raise AssertionError(f"{what}: not within {timeout:.0f}s")
+
+
+def _trigger_form_required(env, token: str, dag_id: str, shot: Path) -> dict[str, bool]:
+    """The Airflow UI's Trigger form of ``dag_id`` in Chromium: which run params it marks
+    required (the field's ``data-required``, a ``*`` beside the label)."""
+    from playwright.sync_api import sync_playwright
+
+    base = f"http://localhost:{env['CANDLEFLOW_AIRFLOW_PORT']}"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"]
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.add_cookies([{"name": "_token", "value": token, "url": base}])
+            page = context.new_page()
+            page.goto(f"{base}/dags/{dag_id}")
+            page.get_by_role("button", name="Trigger").first.click()
+            dialog = page.locator("[role=dialog][aria-modal=true]")
+            dialog.get_by_text("Run Parameters").wait_for()
+            fields = dialog.locator("[data-scope=field][data-part=root]:has(label)")
+            fields.first.wait_for()
+            shot.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(shot))
+            required = {}
+            for i in range(fields.count()):
+                field = fields.nth(i)
+                name = field.locator("label").first.inner_text().replace("*", "").strip()
+                marked = field.get_attribute("data-required") is not None
+                required[name] = marked or "*" in field.locator("label").first.inner_text()
+            return required
+        finally:
+            browser.close()
+
+
+def test_a_fresh_stack_runs_the_dags_the_readme_says_and_answers_its_stale_query(
+    stack_env, tmp_path
+):
+    """The README's DAG table, the pause states of a fresh stack, and its "what is stale
+    right now" query agree: the checks run without anyone turning them on."""
+    from candleflow.testing import ReplayServer
+    from tests.support.readme import dag_start_states, paused_per_readme, sql_block
+
+    watchlist = tmp_path / "watchlist.toml"
+    watchlist.write_text('symbols = ["BINANCE:BTCUSDT", "NASDAQ:AAPL"]\n[timeframes.1h]\n')
+    with ReplayServer(seed=9) as srv:
+        env = dict(
+            stack_env, CANDLEFLOW_WATCHLIST=str(watchlist), CANDLEFLOW_TRADINGVIEW_URL=srv.url
+        )
+        loaded = subprocess.run(  # a series last loaded long ago: stale
+            [
+                CLI,
+                "sync",
+                "BINANCE:BTCUSDT",
+                "-t",
+                "1h",
+                "--start",
+                "2024-03-04",
+                "--end",
+                "2024-03-05",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert loaded.returncode == 0, loaded.stderr[-3000:]
+        url = subprocess.run(
+            [CLI, "db", "url"], env=env, capture_output=True, text=True, timeout=60
+        ).stdout.strip()
+        proc = _start(env)
+        try:
+            _wait_for_ui(proc)
+            token = _token(env)
+            every = {"bars_rollup", "freshness_check", "instruments_sync", "ohlcv_1h"}
+            every |= {"ohlcv_1h_history", "ticks_capture", "warehouse_healthcheck"}
+            _eventually("every DAG listed", lambda: every <= _dags_listed(env, token))
+            dags = {
+                d["dag_id"]: d["is_paused"]
+                for d in _api(env, "/api/v2/dags?limit=100", token)["dags"]
+            }
+            states = dag_start_states()
+            assert dags == {dag_id: paused_per_readme(dag_id, states) for dag_id in dags}
+            assert {"freshness_check", "instruments_sync", "ohlcv_1h"} <= set(dags)
+
+            stale = sql_block("what is stale right now")
+            rows = _eventually("a stale row", lambda: _query(url, stale))
+            assert [(r[0], r[1]) for r in rows] == [("BINANCE:BTCUSDT", "1h")]  # AAPL: never loaded
+            assert rows[0][2] == dt.datetime(2024, 3, 4, 23, tzinfo=dt.UTC)
+            runs = _api(env, "/api/v2/dags/freshness_check/dagRuns", token)["dag_runs"]
+            assert {r["run_type"] for r in runs} == {"scheduled"}  # nobody triggered it
+            _eventually(  # instruments_sync's first run resolved the watchlist
+                "NASDAQ:AAPL resolved",
+                lambda: _query(
+                    url,
+                    "SELECT 1 FROM candleflow.instruments WHERE symbol = 'NASDAQ:AAPL'"
+                    " AND description <> ''",
+                ),
+            )
+
+            for dag_id in ("bars_rollup", "ohlcv_1h"):
+                shot = ARTIFACTS / f"trigger_form_{dag_id}.png"
+                required = _trigger_form_required(env, token, dag_id, shot)
+                assert "symbols" in required, required
+                assert not required["symbols"], required  # empty means all
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(120)

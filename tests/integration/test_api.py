@@ -24,7 +24,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from candleflow.api.app import create_app
-from candleflow.db import connection, migrate, upsert
+from candleflow.db import bars as bar_writer
+from candleflow.db import connection, migrate
 from tests.support.api import (  # noqa: F401 - airflow_auth is a fixture
     Series,
     airflow_auth,
@@ -163,7 +164,7 @@ def test_etag_answers_304_until_a_new_load_changes_the_bars(client, stored, db):
         with db.cursor() as cur:
             cur.execute("SELECT id FROM candleflow.instruments WHERE symbol = %s", (BTC.symbol,))
             instrument_id = cur.fetchone()[0]
-        upsert.upsert_bars(db, instrument_id, "1h", corrected, run_id="reload")
+        bar_writer.upsert_bars(db, instrument_id, "1h", corrected, run_id="reload")
     changed = client.get(bars_url(), headers={"If-None-Match": tag})
     assert changed.status_code == 200 and changed.headers["etag"] != tag
     assert changed.json()["bars"][5]["close"] == pytest.approx(first.json()["bars"][5]["close"] + 1)
@@ -369,7 +370,7 @@ def pages():
         " WHERE ts = '2024-01-01 05:00Z'",
         "DELETE FROM candleflow.bars WHERE ts = '2024-01-01 05:00Z'",
         "INSERT INTO candleflow.bars (instrument_id, timeframe, source, ts, open, high, low, close)"
-        " SELECT instrument_id, timeframe, 'rollup', ts + interval '30 minutes', 1, 1, 1, 1"
+        " SELECT instrument_id, timeframe, source, ts + interval '30 minutes', 1, 1, 1, 1"
         " FROM candleflow.bars WHERE ts = '2024-01-01 05:00Z'",
         "TRUNCATE candleflow.bars",
     ],

@@ -80,7 +80,10 @@ def test_lean_spy_ticks_match_lean_minute_volume_in_99_percent_of_minutes(db, db
     from candleflow.providers.files import read_bars
 
     oracle = read_bars(minute, "lean_minute", "1m").set_index("ts")
+    assert oracle.index.min().hour == 8  # Lean's minutes include pre- and post-market
+    oracle = oracle.loc["2013-10-07 13:30":"2013-10-07 19:59"]  # the regular session
     bars = _bars(db, "ARCA:SPY", "1m").set_index("ts")
+    assert list(bars.index) == list(oracle.index)  # the regular series: nothing outside it
     joined = oracle.join(bars, how="left", rsuffix="_ours")
     same = np.isclose(joined["volume"], joined["volume_ours"], rtol=0, atol=0.5)
     # Lean drops odd lots and some sale conditions; those few minutes differ (see report)

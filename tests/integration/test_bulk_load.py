@@ -19,10 +19,11 @@ import pandas as pd
 import psycopg2
 import pytest
 
-from candleflow.db import audit, bulk, connection, upsert
+from candleflow.db import audit, bulk, connection
+from candleflow.db import bars as bar_writer
 from candleflow.db import ticks as ticks_db
 from candleflow.db.audit import AuditRecord
-from candleflow.db.upsert import LoadCounts
+from candleflow.db.bars import LoadCounts
 
 T0 = pd.Timestamp("2024-01-02 00:00:00.123456", tz="UTC")
 
@@ -57,8 +58,10 @@ def instrument(db) -> int:
 
 def load(url: str, instrument_id: int, frame, *, run_id: str = "r1", source: str = "provider"):
     with connection.transaction(url) as conn:
-        upsert.lock_series(conn, instrument_id, "1m")
-        return upsert.upsert_bars(conn, instrument_id, "1m", frame, run_id=run_id, source=source)
+        bar_writer.lock_series(conn, instrument_id, "1m")
+        return bar_writer.upsert_bars(
+            conn, instrument_id, "1m", frame, run_id=run_id, source=source
+        )
 
 
 def rows(conn, sql: str = "SELECT * FROM candleflow.bars ORDER BY source, ts"):
@@ -222,18 +225,18 @@ def test_lock_blocks_same_series_only(db_url, instrument):
     holder = connection.connect(db_url)
     other = connection.connect(db_url)
     try:
-        upsert.lock_series(holder, instrument, "1m")
+        bar_writer.lock_series(holder, instrument, "1m")
         with other.cursor() as cur:
             cur.execute("SET lock_timeout = '200ms'")
-        upsert.lock_series(other, instrument, "5m")  # another series: no wait
+        bar_writer.lock_series(other, instrument, "5m")  # another series: no wait
         other.rollback()
         with other.cursor() as cur:
             cur.execute("SET lock_timeout = '200ms'")
         with pytest.raises(psycopg2.errors.LockNotAvailable):
-            upsert.lock_series(other, instrument, "1m")
+            bar_writer.lock_series(other, instrument, "1m")
         other.rollback()
         holder.commit()  # transaction end releases it
-        upsert.lock_series(other, instrument, "1m")
+        bar_writer.lock_series(other, instrument, "1m")
     finally:
         holder.close()
         other.close()
@@ -247,8 +250,8 @@ def test_concurrent_overlapping_loads_leave_one_copy(db_url, db, instrument):
     def run(frame):
         with connection.transaction(db_url) as conn:
             barrier.wait()
-            upsert.lock_series(conn, instrument, "1m")
-            results.append(upsert.upsert_bars(conn, instrument, "1m", frame, run_id="t"))
+            bar_writer.lock_series(conn, instrument, "1m")
+            results.append(bar_writer.upsert_bars(conn, instrument, "1m", frame, run_id="t"))
 
     threads = [threading.Thread(target=run, args=(w,)) for w in windows]
     for thread in threads:
@@ -273,8 +276,8 @@ def test_check_violation_rolls_back_whole_window(db_url, db, instrument):
 def test_error_between_steps_rolls_back(db_url, db, instrument):
     def failing_load():
         with connection.transaction(db_url) as conn:
-            upsert.lock_series(conn, instrument, "1m")
-            upsert.upsert_bars(conn, instrument, "1m", bars(10), run_id="r")
+            bar_writer.lock_series(conn, instrument, "1m")
+            bar_writer.upsert_bars(conn, instrument, "1m", bars(10), run_id="r")
             audit.advance_watermark(conn, instrument, "1m", T0.to_pydatetime(), run_id="r")
             raise RuntimeError("provider went away before the audit row")
 
@@ -288,15 +291,15 @@ KILLED_LOAD = textwrap.dedent(
     """
     import sys, time
     import numpy as np, pandas as pd
-    from candleflow.db import connection, upsert
+    from candleflow.db import bars as bar_writer, connection
     url, iid, n, pause = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
     ts = pd.date_range("2024-01-02", periods=n, freq="1min", tz="UTC", unit="us")
     p = np.arange(n, dtype="float64") + 100
     frame = pd.DataFrame({"ts": ts, "open": p, "high": p + 2, "low": p - 1, "close": p + 1,
                           "volume": 1.0})
     with connection.transaction(url) as conn:
-        upsert.lock_series(conn, iid, "1m")
-        counts = upsert.upsert_bars(conn, iid, "1m", frame, run_id="killed")
+        bar_writer.lock_series(conn, iid, "1m")
+        counts = bar_writer.upsert_bars(conn, iid, "1m", frame, run_id="killed")
         print("staged", *counts, flush=True)
         time.sleep(pause)
     print("committed", flush=True)

@@ -143,8 +143,8 @@ def test_an_instrument_with_bars_cannot_be_deleted(db):
 def test_loads_refuse_an_unknown_instrument(db):
     import pandas as pd
 
+    from candleflow.db.bars import upsert_bars
     from candleflow.db.ticks import insert_ticks
-    from candleflow.db.upsert import upsert_bars
 
     bars = pd.DataFrame(
         {

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 
 from candleflow import query
-from candleflow.db import audit, upsert
+from candleflow.db import audit
+from candleflow.db import bars as bar_writer
 from candleflow.domain import BAR_COLUMNS
 
 NY = "America/New_York"
@@ -31,7 +32,7 @@ def add_instrument(db, symbol: str, timezone: str = "Etc/UTC", session: str = "2
 
 def load(db, instrument_id: int, timeframe: str, frame: pd.DataFrame, source="provider"):
     with db:
-        upsert.upsert_bars(db, instrument_id, timeframe, frame, run_id="test", source=source)
+        bar_writer.upsert_bars(db, instrument_id, timeframe, frame, run_id="test", source=source)
 
 
 def make_bars(ts, seed: int = 1, base: float = 100.0) -> pd.DataFrame:
@@ -131,6 +132,50 @@ def test_provider_bars_win_and_rollup_fills_in(db_url, db):
     assert list(got["source"]) == ["provider", "provider", "rollup"]
     assert list(got["close"]) == [*provider["close"], rollup["close"].iloc[1]]
     assert list(only_rollup["close"]) == list(rollup["close"])
+
+
+def test_a_rollup_bar_overlapping_a_provider_bar_is_never_returned_beside_it(db_url, db):
+    """Provider 1h bars of an XNYS stock at :30, rollup bars stored on the UTC hour: one
+    series, provider bars where they cover the interval, rollup bars only where none does."""
+    iid = add_instrument(db, "NYSE:IBM", NY, "0930-1600")
+    provider = make_bars(pd.to_datetime(["2024-03-04 14:30", "2024-03-04 15:30"], utc=True))
+    rollup = make_bars(
+        pd.to_datetime(["2024-03-04 14:00", "2024-03-04 16:00", "2024-03-04 17:00"], utc=True),
+        seed=2,
+        base=50.0,
+    )
+    load(db, iid, "1h", provider)
+    load(db, iid, "1h", rollup, source="rollup")
+
+    got = query.bars("NYSE:IBM", "1h", "2024-03-04", "2024-03-05")
+
+    # 14:00 and 16:00 each share half an hour with a provider bar; 17:00 shares nothing
+    assert [t.strftime("%H:%M") for t in got["ts"]] == ["14:30", "15:30", "17:00"]
+    assert list(got["source"]) == ["provider", "provider", "rollup"]
+    assert list(got["close"]) == [*provider["close"], rollup["close"].iloc[2]]
+    assert got["complete"].all()
+
+
+def test_a_daily_rollup_bar_gives_way_to_the_provider_bar_of_its_session_date(db_url, db):
+    """The provider stamps days at UTC midnight, the rollup at the session open (14:30 UTC in
+    March before daylight saving): the same session date is one bar, the provider's."""
+    iid = add_instrument(db, "NYSE:IBM", NY, "0930-1600")
+    provider = make_bars(pd.to_datetime(["2024-03-05", "2024-03-06"], utc=True))
+    days = ["2024-03-04 14:30", "2024-03-05 14:30", "2024-03-07 14:30"]
+    rollup = make_bars(pd.to_datetime(days, utc=True), seed=3, base=50.0)
+    load(db, iid, "1d", provider)
+    load(db, iid, "1d", rollup, source="rollup")
+
+    got = query.bars("NYSE:IBM", "1d", "2024-03-01", "2024-03-10")
+
+    # 03-04 has no provider bar (the provider's 03-05 00:00 is the next session date)
+    assert list(got["ts"]) == [
+        pd.Timestamp("2024-03-04 14:30", tz="UTC"),
+        pd.Timestamp("2024-03-05", tz="UTC"),
+        pd.Timestamp("2024-03-06", tz="UTC"),
+        pd.Timestamp("2024-03-07 14:30", tz="UTC"),
+    ]
+    assert list(got["source"]) == ["rollup", "provider", "provider", "rollup"]
 
 
 def test_5m_resampled_from_1m_equals_a_plain_groupby(db_url, db):

@@ -64,6 +64,25 @@ def test_the_same_bad_window_synced_again_leaves_one_copy_of_each_reject(db_url,
     assert {r[5] for r in once} == {"run-a"} and {r[5] for r in _rejected(db)} == {"run-b"}
 
 
+def test_a_sync_keys_each_reject_by_its_provider_and_load_window(db_url, db):
+    """The whole key of ``rejected_bars`` is written on the sync path: the provider and the
+    window of the load (the ``load_audit`` row that counted the rejects)."""
+    with ReplayServer(seed=3, now=END.timestamp(), bar_cap=28) as srv:
+        _sync(srv, db_url, "run-k")
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT DISTINCT r.provider, r.window_start, r.window_end, a.provider,"
+            " a.window_start, a.window_end FROM candleflow.rejected_bars r"
+            " LEFT JOIN candleflow.load_audit a ON a.run_id = r.run_id AND a.symbol = r.symbol"
+            " AND a.rows_rejected > 0"
+        )
+        keys = cur.fetchall()
+    assert len(keys) == 1, keys  # one window (one slice) rejected bars, all keyed alike
+    provider, start, end, *audited = keys[0]
+    assert (provider, start, end) == tuple(audited)
+    assert provider == "tradingview" and start is not None and end is not None
+
+
 def test_a_window_failed_on_its_rejects_and_retried_keeps_one_copy(db_url, db):
     with ReplayServer(seed=3, now=END.timestamp(), bar_cap=28) as srv:
         for _ in range(3):  # Airflow would not retry it (permanent), a user might clear it

@@ -98,7 +98,7 @@ def test_a_day_of_lean_spy_ticks_imported_after_a_later_day_gives_the_same_bars(
         later_path, index=False
     )
     manager = BarManager(["1m", "5m", "1h", "1d"])
-    runs = {"ARCA:SPY": ("day", "later"), "TEST:SPY": ("later", "day")}
+    runs = {"ARCA:SPY": ("day", "later"), "AMEX:SPY": ("later", "day")}
     for symbol, sequence in runs.items():
         with db:
             ensure_instrument(
@@ -112,10 +112,10 @@ def test_a_day_of_lean_spy_ticks_imported_after_a_later_day_gives_the_same_bars(
             assert result.rejected == 0 and result.inserted == result.received
             manager.rollup(db, run_id=f"{symbol}-{which}")
     for tf in ("1m", "5m", "1h", "1d"):
-        in_order, later_first = _bars(db, "ARCA:SPY", tf), _bars(db, "TEST:SPY", tf)
+        in_order, later_first = _bars(db, "ARCA:SPY", tf), _bars(db, "AMEX:SPY", tf)
         assert len(in_order) > 0, tf
         pd.testing.assert_frame_equal(in_order, later_first, check_exact=False, rtol=1e-12)
-    daily = _bars(db, "TEST:SPY", "1d")
+    daily = _bars(db, "AMEX:SPY", "1d")
     assert list(daily["ts"]) == [
         pd.Timestamp("2013-10-07 13:30", tz="UTC"),
         pd.Timestamp("2013-10-08 13:30", tz="UTC"),

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from candleflow.db.rejects import write_rejected_bars
 from candleflow.domain import BAR_COLUMNS, Instrument
 from candleflow.errors import BadInputError
 from candleflow.validation import REJECT_RULES, validate_bars
-from candleflow.validation.rejects import record_rejects
 from tests.support.shared_data import shared_data
 
 BTC = Instrument("BINANCE:BTCUSDT")
@@ -290,7 +290,7 @@ def test_gx_shows_no_progress_bars(capfd):
 def test_importing_validation_does_not_import_great_expectations():
     code = (
         "import sys, candleflow.validation, candleflow.validation.rules, "
-        "candleflow.validation.rejects, candleflow.validation.grid;"
+        "candleflow.validation.window, candleflow.validation.grid;"
         "print('great_expectations' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -340,14 +340,14 @@ def test_real_spy_daily_history_rejects_exactly_two_rows():
     assert len(result.valid) == len(bars) - 2
 
 
-def test_record_rejects_writes_rules_and_raw(db):
+def test_write_rejected_bars_keeps_rules_and_raw(db):
     bars = clean_bars()
     bars.loc[1, "low"] = 0.0
     bars.loc[2, "high"] = np.nan
     result = run(bars)
-    written = record_rejects(
-        db, result.rejected, instrument_id=None, symbol=BTC.symbol, timeframe="1h", run_id="run-1"
-    )
+    window = (dt.datetime(2024, 1, 1, tzinfo=dt.UTC), dt.datetime(2024, 1, 2, tzinfo=dt.UTC))
+    key = {"symbol": BTC.symbol, "timeframe": "1h", "provider": "ccxt", "window": window}
+    written = write_rejected_bars(db, result.rejected, instrument_id=None, run_id="run-1", **key)
     assert written == 2
     with db.cursor() as cur:
         cur.execute(
@@ -369,14 +369,7 @@ def test_record_rejects_writes_rules_and_raw(db):
         "volume": 10.0,
     }
     assert (
-        record_rejects(
-            db,
-            result.rejected.iloc[:0],
-            instrument_id=None,
-            symbol=BTC.symbol,
-            timeframe="1h",
-            run_id="run-2",
-        )
+        write_rejected_bars(db, result.rejected.iloc[:0], instrument_id=None, run_id="r2", **key)
         == 0
     )
 

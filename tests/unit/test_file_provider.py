@@ -1,7 +1,8 @@
 """The files provider against the real vendor files in ``shared/data`` and against bad files.
 
-Expected counts and first/last timestamps come from ``shared/data/SOURCES.md``, converted to
-UTC by hand from the documented time zones; spot values were read by eye from the raw files.
+Expected counts and first/last timestamps come from the notes that ship with the data (its
+``SOURCES.md``), converted to UTC by hand from the documented time zones; spot values were
+read by eye from the raw files.
 Tests that need ``shared/data`` skip when it is absent, unless ``CI=true`` (then they fail).
 """
 

@@ -1,7 +1,7 @@
 """Framing of the TradingView protocol: property tests and the real 2023/2025 captures.
 
-The expected capture values below were read from the files by hand (grep, and the verbatim
-excerpts quoted in TRADINGVIEW_PROTOCOL.md section 7.3), not produced by the decoder.
+The expected capture values below were read from the capture files by hand (grep, and
+reading the frames), not produced by the decoder.
 """
 
 from __future__ import annotations

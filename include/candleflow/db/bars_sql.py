@@ -90,9 +90,10 @@ FROM up
 """
 
 #: Filled bars (``fill_gaps``): off by default; nothing is filled after the last real bar
-#: (a quiet instrument and a stopped feed look the same until the next trade). A late tick in
-#: a filled interval turns it into a real bar (``filled = false``); filled bars are never
-#: used to build higher timeframes, which are filled at their own level.
+#: (a quiet instrument and a stopped feed look the same until the next trade), nor outside
+#: a session market's regular sessions (``_rollup_days``: those staged around the rollup).
+#: A late tick in a filled interval turns it into a real bar (``filled = false``); filled bars
+#: are never used to build higher timeframes, which are filled at their own level.
 FILL_GAPS = """
 INSERT INTO candleflow.bars AS b
     (instrument_id, timeframe, ts, source, open, high, low, close, volume, filled, run_id)
@@ -119,6 +120,11 @@ WHERE g.ts + %(step)s <= %(now)s AND NOT EXISTS (
     SELECT 1 FROM candleflow.bars x
     WHERE x.instrument_id = c.instrument_id AND x.timeframe = %(tf)s AND x.source = 'rollup'
       AND x.ts = g.ts AND NOT x.filled)
+  AND (NOT EXISTS (SELECT 1 FROM _rollup_grids s WHERE s.instrument_id = c.instrument_id)
+       OR EXISTS (  -- a session market: inside one of its regular sessions
+           SELECT 1 FROM _rollup_grids s JOIN _rollup_days d ON d.calendar = s.calendar
+           WHERE s.instrument_id = c.instrument_id AND d.open > g.ts - interval '1 day'
+             AND d.open <= g.ts AND d.close > g.ts))
 ON CONFLICT (instrument_id, timeframe, source, ts) DO UPDATE
     SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low,
         close = EXCLUDED.close, volume = 0, loaded_at = now(), run_id = EXCLUDED.run_id

@@ -4,6 +4,8 @@ Validation decides what is rejected and why (``candleflow.validation``); this st
 idempotently. Each table has a natural key (migration 0007): a retried or cleared run, or a
 re-imported file, finds its rejected rows already there and updates their ``rules``,
 ``run_id`` and ``rejected_at`` (the last run that saw them) instead of appending copies.
+A rejected bar is keyed by symbol, timeframe, ts, raw values, provider and load window; a
+rejected tick by symbol, ts and raw values (its seq among them).
 
 Both functions run in the caller's transaction (the sync service writes rejects, bars and
 the audit row in one) and never commit.
@@ -48,15 +50,18 @@ def write_rejected_bars(
     symbol: str,
     timeframe: str,
     run_id: str,
-    provider: str = "",
-    window: tuple[dt.datetime, dt.datetime] | None = None,
+    provider: str,
+    window: tuple[dt.datetime, dt.datetime],
 ) -> int:
     """Store one row per rejected bar (``ValidationResult.rejected``: ts, rules, raw).
 
     ``ts`` is NULL for a bar whose timestamp was missing; ``rules`` lists every rule the bar
-    broke and ``raw`` keeps its values as received. ``provider`` and ``window`` (the load's
-    window) are part of the key: give them, so that the same bad bar seen by two windows is
-    kept once per window. Returns the rows offered (new or already there).
+    broke and ``raw`` keeps its values as received. The key is what was rejected and where:
+    symbol, timeframe, ts, raw values, ``provider`` (the provider's name) and ``window`` (the
+    ``(start, end)`` of the load that saw the bar, as in its ``load_audit`` row), so the same
+    bad bar seen by two windows is kept once per window and a retry of one window updates its
+    rows. Both are required: a row without them would share a key with unrelated loads.
+    Returns the rows offered (new or already there).
     """
     import pandas as pd
 
@@ -66,7 +71,9 @@ def write_rejected_bars(
         raise ValueError(
             f"rejected frame needs columns ts, rules, raw; got {', '.join(rejected.columns)}"
         )
-    start, end = window if window is not None else (None, None)
+    if not provider:
+        raise ValueError(f"rejected bars of {symbol} {timeframe}: provider is required")
+    start, end = window
     rows = {}
     for ts, rules, raw in zip(rejected["ts"], rejected["rules"], rejected["raw"], strict=True):
         ts = None if pd.isna(ts) else ts.to_pydatetime()

@@ -100,10 +100,17 @@ SELECT instrument_id, ts, end_ts FROM taken;
 ANALYZE _rollup_taken;
 """
 
-#: The bucket of an intraday level holding each written bar.
+#: The bucket of an intraday level holding each written bar: on the UTC grid, or for a
+#: session market (``_rollup_grids``) on local time from its session open (every intraday
+#: step divides a day, so one day's origin is every day's).
 _MARK_INTRADAY = sql.SQL(
-    "SELECT instrument_id, {tf}::text AS timeframe,"
-    " date_bin({step}::interval, ts, timestamptz '1970-01-01 00:00+00') AS bucket FROM w"
+    """SELECT w.instrument_id, {tf}::text AS timeframe,
+       CASE WHEN g.tz IS NULL
+            THEN date_bin({step}::interval, w.ts, timestamptz '1970-01-01 00:00+00')
+            ELSE date_bin({step}::interval, w.ts AT TIME ZONE g.tz,
+                          timestamp '2000-01-03 00:00' + g.origin) AT TIME ZONE g.tz
+       END AS bucket
+FROM w LEFT JOIN _rollup_grids g USING (instrument_id)"""
 )
 #: The session day holding each written bar (bars outside the session mark none).
 _MARK_DAILY = sql.SQL(

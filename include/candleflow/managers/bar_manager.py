@@ -15,9 +15,14 @@ from the largest configured lower timeframe that divides it (5m from 1m, 15m fro
 from 15m; 1d from 1m along the exchange session, see ``sessions``). Unchanged bars are not
 rewritten, and their buckets are not marked. Re-running a rollup changes nothing.
 
+Instruments that trade in sessions (``AMEX:SPY`` on XNYS) get the bars of their regular
+session only, on the grid their provider uses (XNYS 1h bars at 09:30, 10:30, ... New York
+time): a minute outside the exchange calendar's sessions (pre- and post-market, holidays)
+builds no bar, and its ticks stay stored for an extended-hours series (``sessions``).
+
 Bars go into ``candleflow.bars`` with ``source = 'rollup'``; ``source`` is part of the key,
-so a provider's bar and a rolled-up bar of the same minute live side by side and neither
-overwrites the other (comparing them is a query, not a race).
+so a provider's bar and a rolled-up bar of the same interval live side by side and neither
+overwrites the other; the read side returns one series (``candleflow.query``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from candleflow.calendars import Market
 from candleflow.db import bars, locks, rollup_state
 from candleflow.domain import UTC, Timeframe
 from candleflow.managers import rollup_sql, sessions
@@ -36,6 +42,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEFRAMES: tuple[str, ...] = ("1m", "5m", "15m", "1h", "1d")
 ONE_MINUTE = Timeframe.parse("1m")
+SESSION_MARGIN = dt.timedelta(days=10)  # sessions staged around the minutes (what fill sees)
 
 
 @dataclass
@@ -46,6 +53,7 @@ class RollupResult:
     inserted: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     filled: dict[str, int] = field(default_factory=dict)
+    outside_session: int = 0  # 1m bars not built: minutes outside a regular session
     duration_s: float = 0.0
 
     @property
@@ -103,8 +111,9 @@ class BarManager:
             rollup_sql.create_scratch(cur)
             rollup_state.take_minutes(cur, now=now, ids=ids)
             # after taking the minutes: every instrument they hold gets its session
-            rollup_sql.stage_sessions(cur, self._sessions(rollup_sql.session_instruments(cur)))
+            self._stage_sessions(cur)
             rollup_sql.build_minute_bars(cur)
+            result.outside_session = rollup_sql.drop_outside_sessions(cur)
             self._store(cur, ONE_MINUTE, run_id, result)
             rollup_state.advance_watermark(cur, run_id=run_id)
             rollup_sql.drop_minutes(cur)
@@ -118,12 +127,14 @@ class BarManager:
                         result.filled[tf.name] = bars.fill_gaps(cur, tf, run_id=run_id, now=now)
         result.duration_s = time.perf_counter() - began
         log.info(
-            "rollup %s: built %s, inserted %s, updated %s in %.3fs",
+            "rollup %s: built %s, inserted %s, updated %s in %.3fs"
+            " (%d minutes outside regular sessions left as ticks)",
             run_id,
             result.built,
             result.inserted,
             result.updated,
             result.duration_s,
+            result.outside_session,
         )
         return result
 
@@ -134,12 +145,26 @@ class BarManager:
         result.built[tf.name], result.inserted[tf.name], result.updated[tf.name] = counts
 
     @staticmethod
-    def _sessions(instruments: Iterable[tuple[int, str, str]]) -> list[tuple]:
-        rows = []
-        for instrument_id, tz, session in instruments:
+    def _stage_sessions(cur) -> None:
+        """Stage what the levels need to know about each instrument's trading: its daily
+        session, and for session markets their intraday grid and the regular sessions around
+        the minutes taken (``managers.sessions``; ``SESSION_MARGIN`` on each side, for fill)."""
+        days, grids = [], []
+        for instrument_id, symbol, exchange, tz, session in rollup_sql.session_instruments(cur):
             spec = sessions.daily_session(session, tz)
-            rows.append((instrument_id, spec.timezone, spec.open_offset, spec.length))
-        return rows
+            days.append((instrument_id, spec.timezone, spec.open_offset, spec.length))
+            market = Market.of(symbol, exchange, tz)
+            grid = sessions.session_grid(market)
+            if grid is not None:
+                grids.append((instrument_id, grid.timezone, grid.origin, market.calendar))
+        rollup_sql.stage_sessions(cur, days)
+        rollup_sql.stage_grids(cur, grids)
+        regular = []
+        for calendar, first, last in rollup_sql.calendar_spans(cur):
+            market = Market(calendar, "UTC", calendar)  # a calendar's sessions, any symbol
+            spans = sessions.regular_sessions(market, first - SESSION_MARGIN, last + SESSION_MARGIN)
+            regular += [(calendar, *span) for span in spans]
+        rollup_sql.stage_days(cur, regular)
 
     def mark_window(
         self, conn, instrument_ids: Sequence[int], start: dt.datetime, end: dt.datetime

@@ -43,16 +43,39 @@ CREATE TEMP TABLE _rollup_sessions (
     instrument_id integer PRIMARY KEY, tz text NOT NULL,
     open_offset interval NOT NULL, length interval NOT NULL
 ) ON COMMIT DROP;
+CREATE TEMP TABLE _rollup_grids (
+    instrument_id integer PRIMARY KEY, tz text NOT NULL, origin interval NOT NULL,
+    calendar text NOT NULL
+) ON COMMIT DROP;
+CREATE TEMP TABLE _rollup_days (
+    calendar text NOT NULL, open timestamptz NOT NULL, close timestamptz NOT NULL,
+    PRIMARY KEY (calendar, open)
+) ON COMMIT DROP;
 """
 
-#: The instruments whose sessions the rollup needs: those with minutes taken (read after
-#: taking them, so a minute committed meanwhile cannot lack its session) and those with
-#: pending daily buckets.
+#: The instruments whose sessions and grids the rollup needs: those with minutes taken (read
+#: after taking them, so a minute committed meanwhile cannot lack its session) and those
+#: with pending buckets of any level (a bar built from them marks the level above).
 SESSION_INSTRUMENTS = """
-SELECT i.id, i.timezone, i.session FROM candleflow.instruments i
+SELECT i.id, i.symbol, i.exchange, i.timezone, i.session FROM candleflow.instruments i
 WHERE i.id IN (SELECT instrument_id FROM _rollup_minutes)
-   OR EXISTS (SELECT 1 FROM candleflow.rollup_dirty d
-              WHERE d.instrument_id = i.id AND d.timeframe = '1d')
+   OR EXISTS (SELECT 1 FROM candleflow.rollup_dirty d WHERE d.instrument_id = i.id)
+"""
+
+#: The span of the minutes taken per calendar of a session market: the sessions to stage.
+CALENDAR_SPANS = """
+SELECT g.calendar, min(m.ts), max(m.ts) + interval '1 minute'
+FROM _rollup_minutes m JOIN _rollup_grids g USING (instrument_id) GROUP BY 1
+"""
+
+#: A session market's 1m bars outside its regular sessions: not part of the series. A
+#: session is shorter than a day, so the one holding a bar opened less than a day before it.
+OUTSIDE_SESSIONS = """
+DELETE FROM _rollup_bars b USING _rollup_grids g
+WHERE b.instrument_id = g.instrument_id AND NOT EXISTS (
+    SELECT 1 FROM _rollup_days d
+    WHERE d.calendar = g.calendar AND d.open > b.ts - interval '1 day' AND d.open <= b.ts
+      AND d.close > b.ts)
 """
 
 #: How the 1m level reads the ticks of the ranges. A hash join over a sequential scan is
@@ -156,9 +179,16 @@ def create_scratch(cur) -> None:
     cur.execute(SCRATCH)
 
 
-def session_instruments(cur) -> list[tuple[int, str, str]]:
-    """(id, timezone, session) of every instrument this rollup may build daily bars for."""
+def session_instruments(cur) -> list[tuple[int, str, str | None, str, str]]:
+    """(id, symbol, exchange, timezone, session) of every instrument this rollup may build
+    bars for."""
     cur.execute(SESSION_INSTRUMENTS)
+    return cur.fetchall()
+
+
+def calendar_spans(cur) -> list[tuple]:
+    """(calendar, first minute, end of the last minute) of the session markets' minutes."""
+    cur.execute(CALENDAR_SPANS)
     return cur.fetchall()
 
 
@@ -166,6 +196,26 @@ def stage_sessions(cur, rows: Sequence[tuple]) -> None:
     """Fill ``_rollup_sessions`` with (instrument id, tz, open offset, length) rows."""
     if rows:
         execute_values(cur, "INSERT INTO _rollup_sessions VALUES %s", rows)
+
+
+def stage_grids(cur, rows: Sequence[tuple]) -> None:
+    """Fill ``_rollup_grids`` with the (instrument id, tz, origin, calendar) of session
+    markets."""
+    if rows:
+        execute_values(cur, "INSERT INTO _rollup_grids VALUES %s", rows)
+
+
+def stage_days(cur, rows: Sequence[tuple]) -> None:
+    """Fill ``_rollup_days`` with the (calendar, open, close) of regular sessions."""
+    if rows:
+        execute_values(cur, "INSERT INTO _rollup_days VALUES %s", rows)
+        cur.execute("ANALYZE _rollup_days")
+
+
+def drop_outside_sessions(cur) -> int:
+    """Drop the 1m bars of session markets outside their sessions; returns how many."""
+    cur.execute(OUTSIDE_SESSIONS)
+    return cur.rowcount
 
 
 def build_minute_bars(cur) -> None:

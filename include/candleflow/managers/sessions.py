@@ -1,4 +1,4 @@
-"""Trading sessions for daily bars: which 1m bars make a day, and when that day is stamped.
+"""Trading sessions for rolled-up bars: which minutes make a bar, and where its grid starts.
 
 A daily rolled-up bar follows the instrument's exchange (``instruments.timezone`` and
 ``instruments.session``), not UTC midnight:
@@ -14,6 +14,16 @@ A daily rolled-up bar follows the instrument's exchange (``instruments.timezone`
 
 The same rule is used when a 1m bar marks its day dirty and when the day is taken to be
 built (``candleflow.db.rollup_state``), in SQL, from the offsets computed here.
+
+Intraday bars of an instrument whose exchange trades in sessions (``calendars.EXCHANGES``:
+XNYS for ``AMEX:SPY``) follow the grid its provider uses and validation checks:
+
+- ``session_grid``: buckets anchored at the regular session open in the exchange's timezone
+  (XNYS 1h bars at 09:30, 10:30, ... New York time, 13:30/14:30 UTC), not at the UTC hour;
+  other instruments (crypto, FX, unknown prefixes) keep the UTC grid, anchored at midnight.
+- ``regular_sessions``: the exchange calendar's sessions (holidays, early closes). A minute
+  outside them (pre- and post-market trades, a trade on a holiday) gets no rolled-up bar: it
+  stays in ``ticks``, not in the regular-session series, for an extended-hours series to use.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import logging
 from dataclasses import dataclass
 
 from candleflow import calendars
+from candleflow.calendars import Market
 
 log = logging.getLogger(__name__)
 
@@ -56,3 +67,29 @@ def daily_session(session: str | None, timezone: str) -> SessionSpec:
     if length <= dt.timedelta(0):
         length += DAY  # overnight: opens in the evening, closes the next day
     return SessionSpec(timezone, opens, length)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionGrid:
+    """Intraday buckets of a session market: ``origin`` after local midnight, in ``timezone``
+    (every intraday timeframe divides a day, so one origin serves every day)."""
+
+    timezone: str
+    origin: dt.timedelta
+
+
+def session_grid(market: Market) -> SessionGrid | None:
+    """The grid of ``market``'s intraday bars; None for a 24x7 market (the UTC grid)."""
+    if market.calendar is None:
+        return None
+    exchange = next(e for e in calendars.EXCHANGES.values() if e.calendar == market.calendar)
+    opens = calendars.parse_session(exchange.session)[0].opens
+    return SessionGrid(market.timezone, dt.timedelta(minutes=opens))
+
+
+def regular_sessions(market: Market, start: dt.datetime, end: dt.datetime) -> list[tuple]:
+    """``(open, close)`` in UTC of every regular session of ``market`` touching [start, end)."""
+    import pandas as pd
+
+    frame = calendars.schedule(market, pd.Timestamp(start), pd.Timestamp(end))
+    return [(o.to_pydatetime(), c.to_pydatetime()) for o, c in frame.itertuples(index=False)]

@@ -6,10 +6,15 @@ value are bound parameters; an unknown symbol (or an injection attempt) is an em
 
 Rules where a consumer has to know them:
 
-- **Source.** Bars come from the provider and from the BarManager's tick rollup. For each
-  ts the provider bar wins; a rollup bar is returned only where no provider bar has that ts.
+- **Source: one series.** Bars come from the provider and from the BarManager's tick rollup
+  (which builds a session market's bars on the provider's grid, XNYS 1h at 09:30, 10:30 ...
+  New York time, and none outside the regular session). Where they cover different parts of
+  a window, the series is the provider's bars where they exist and rollup bars elsewhere,
+  never both for overlapping intervals: a rollup bar is returned only where no provider bar
+  covers any part of its interval (daily and longer: no provider bar of its session date).
   ``source="provider"`` or ``"rollup"`` reads one source alone. The ``source`` column says
-  which one each row came from (``fill`` for bars added by ``fill``).
+  which one each row came from (``fill`` for bars added by ``fill``); ``complete`` is true
+  for every stored bar, of either source (its interval has closed).
 - **Resample on read.** When no bar of ``timeframe`` is stored for a symbol (at any time, in
   the chosen sources), its bars are built from the finest stored timeframe that divides it
   (``query_bars.candidates``): first open, max high, min low, last close, summed volume

@@ -29,8 +29,10 @@ SCHEMA = pa.schema(  # the bar columns take their types from the one spec, domai
     ]
 )
 
-# One source of one series, in ts order. Rollup bars are read only where no provider bar
-# shares their ts when the provider is read too ($5).
+# One source of one series, in ts order. When the provider is read too ($6), a rollup bar is
+# read only where no provider bar covers any of its interval: intraday, no provider bar
+# within one bar length of its ts ($7 seconds); daily and longer ($8, the exchange timezone),
+# none of the same session date (providers stamp days at UTC midnight or at the open).
 _SERIES_SQL = """
 SELECT b.ts, b.open, b.high, b.low, b.close, b.volume
 FROM candleflow.bars AS b
@@ -39,7 +41,12 @@ WHERE b.instrument_id = $1 AND b.timeframe = $2 AND b.source = $3
   AND NOT ($6::boolean AND EXISTS (
       SELECT 1 FROM candleflow.bars AS p
       WHERE p.instrument_id = b.instrument_id AND p.timeframe = b.timeframe
-        AND p.source = 'provider' AND p.ts = b.ts))
+        AND p.source = 'provider'
+        AND p.ts > b.ts - $7::bigint * interval '1 second'
+        AND p.ts < b.ts + $7::bigint * interval '1 second'
+        AND ($8::text IS NULL
+             OR ((p.ts + interval '12 hours') AT TIME ZONE $8)::date
+                = ((b.ts + interval '12 hours') AT TIME ZONE $8)::date)))
 ORDER BY b.ts
 """
 
@@ -124,10 +131,12 @@ def read_series(
     read, and the constant ``source`` column is built in Arrow instead of sent per row.
     """
     pieces = []
+    reach, zone = _overlap(tf, item.market)
     for source in sources:
         shadowed = source == "rollup" and "provider" in sources
         cursor.execute(
-            _SERIES_SQL, parameters=(item.instrument_id, tf.name, source, start, end, shadowed)
+            _SERIES_SQL,
+            parameters=(item.instrument_id, tf.name, source, start, end, shadowed, reach, zone),
         )
         table = cursor.fetch_arrow_table()
         if len(table) or not pieces:
@@ -136,6 +145,14 @@ def read_series(
         return pieces[0]
     merged = pa.concat_tables(pieces)
     return merged.take(merged.column("ts").to_numpy().argsort(kind="stable"))
+
+
+def _overlap(tf: Timeframe, market: Market) -> tuple[int, str | None]:
+    """How ``_SERIES_SQL`` finds the provider bar that hides a rollup bar: within this many
+    seconds of its ts, and (daily and longer) on the same session date in this timezone."""
+    if tf.intraday:
+        return tf.minutes * 60, None
+    return int(tf.delta.total_seconds()) + 86_400, market.timezone
 
 
 def read_bars(

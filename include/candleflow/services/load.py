@@ -1,9 +1,14 @@
-"""One slice of one series: fetch, keep what closed, validate, load, audit.
+"""Store one slice of one series: rejects, bars, watermark and audit row, in one transaction.
 
-The step every sync is made of (``services.sync`` for one symbol, ``services.chunk`` for many).
-``store_slice`` writes the rejects, the bars, the watermark and the audit row in **one
-transaction** on the caller's connection, so a failed load leaves nothing of the slice
-visible. A fetch that fails is audited as ``failed`` (``audit_failure``) and re-raised.
+What every sync is made of (``services.sync`` for one symbol, ``services.chunk`` for many):
+the slice has been fetched (``services.window.fetch_slice``, which keeps the bars that closed
+in it) and judged by its batch's validation (``services.batches``); ``store_slice`` writes the
+rejects (keyed by provider and the slice's window, so a retry keeps one copy), the valid bars,
+the watermark and the ``load_audit`` row in **one transaction** on the caller's connection,
+so a failed load leaves nothing of the slice visible. Above the reject threshold nothing but
+the rejects and the audit row is written, and ``ValidationFailed`` is raised. A slice that
+failed before it could be stored (a fetch, a resolve) gets its ``failed`` audit row from
+``audit_failure``; the caller decides what to raise.
 
 The provider's lookback window: a provider that serves only the newest N bars of a series
 (TradingView's plans) sets ``frame.attrs["reachable_start"]``, the oldest bar it can serve.
@@ -105,9 +110,10 @@ def store_slice(
     one Great Expectations run for many slices); only a slice without bars may come without.
     """
     from candleflow.db.audit import AuditRecord, advance_watermark, record_reach, write_audit
-    from candleflow.db.upsert import lock_series, upsert_bars
+    from candleflow.db.bars import upsert_bars
+    from candleflow.db.locks import lock_series
+    from candleflow.db.rejects import write_rejected_bars
     from candleflow.services import action_checks
-    from candleflow.validation.rejects import record_rejects
 
     symbol = instrument.symbol
     audit = _audit(symbol, tf, provider, start, end, settings, instrument_id=instrument_id)
@@ -137,13 +143,15 @@ def store_slice(
     )
     with conn:
         lock_series(conn, instrument_id, tf.name)  # serialises overlapping windows of a series
-        record_rejects(
+        write_rejected_bars(
             conn,
             result.rejected,
             instrument_id=instrument_id,
             symbol=symbol,
             timeframe=tf.name,
             run_id=settings.run_id,
+            provider=provider,
+            window=(start, end),
         )
         if len(bars) and result.rejected_share > float(settings.reject_threshold):
             failure = ValidationFailed(

@@ -1,6 +1,6 @@
 """The chart-session half of the replay server: resolve, series loads and history paging.
 
-Replies follow ``TRADINGVIEW_PROTOCOL.md`` sections 3.2-3.8; which bars a request gets
+Replies have the shapes TradingView's own have; which bars a request gets
 (counts, ranges, ``request_more_data``, the ``max_bars`` lookback) is ``series``'s job. A
 load (``create_series`` or ``modify_series``) answers with ``series_loading``, one
 ``timescale_update`` and ``series_completed``, batched into one websocket frame;

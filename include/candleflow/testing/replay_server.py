@@ -1,6 +1,6 @@
 """A TradingView-protocol websocket server on localhost, for tests and offline demos.
 
-``ReplayServer`` speaks the protocol of ``TRADINGVIEW_PROTOCOL.md`` with deterministic
+``ReplayServer`` speaks TradingView's websocket protocol with deterministic
 synthetic data (``candleflow.testing.synthetic``), so the real client can be tested
 without the network and its results compared against ``synthetic.bars``::
 

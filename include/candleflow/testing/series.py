@@ -1,6 +1,6 @@
 """Which bars the replay server sends for a series request: counts, ranges, paging, lookback.
 
-Requests (``TRADINGVIEW_PROTOCOL.md`` 3.2, 3.4):
+Requests (``create_series`` and ``modify_series``):
 
 - a count: the newest ``min(count, bar_cap)`` bars (the last may be the forming bar);
 - ``["bar_count", to, n]``: ``n`` bars ending at ``to``;

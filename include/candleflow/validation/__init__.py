@@ -1,7 +1,9 @@
-"""Validate a window of bars: which rows load, which are rejected (and why), which are flagged.
+"""Validate windows of bars: which rows load, which are rejected (and why), which are flagged.
 
-``validate_bars`` runs the Great Expectations suite of ``suite.py`` on the bars and splits
-them by the rules of ``rules.py`` (names stored in ``rejected_bars.rules``). Decisions:
+``validate_windows`` judges many windows with one run of the Great Expectations suite
+(``suite.py``, run by the warm runner of ``runner.py``); each window's rule masks and result
+come from ``window.py``, the rules themselves (names stored in ``rejected_bars.rules``) from
+``rules.py`` and ``grid.py``. ``validate_bars`` is the one-window form. Decisions:
 
 - Identical duplicate rows are collapsed first (as ``fetch_bars`` does; counted in the
   summary as ``duplicates_collapsed``). Rows that share a ``ts`` but differ anywhere are a
@@ -15,11 +17,12 @@ them by the rules of ``rules.py`` (names stored in ``rejected_bars.rules``). Dec
   unless ``flag_jumps=False``, which makes it a reject rule; ``jump_threshold=None`` turns
   it off.
 
-``validate_windows`` validates many windows (of any instruments) with ONE Great Expectations
-run: GX's cost is almost all fixed (15-30 ms a run, whatever the rows), so the chunks of the
-OHLCV DAGs validate the windows they have fetched in batches (``validation.window``). Each
-window still gets its own result, counts and rejects; ``summary["gx_batch"]`` says which run
-judged it (windows and rows of the batch, GX's verdict on the whole batch).
+Why many windows per run: GX's cost is almost all fixed (15-30 ms a run, whatever the rows),
+so a sync chunk collects the windows it has fetched into batches (``services.batches``) and
+validates each batch at once. Each window still gets its own result, counts and rejects;
+``summary["gx_batch"]`` says which run judged it (windows and rows of the batch, GX's verdict
+on the whole batch). A process that starts without GX (the CLI) may run the batches in a
+helper process instead (``validation.sidecar``).
 
 Importing this package imports neither pandas nor great_expectations; both load on first use,
 or before a worker forks its task processes (``candleflow.validation.warm``). Each call logs

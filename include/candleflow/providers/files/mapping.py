@@ -3,7 +3,7 @@
 A mapping is declared, not guessed row by row: which source column holds ``ts``, ``open``...
 (or ``price``, ``size``, ``bid``, ``ask`` for ticks), how timestamps are written, in which
 timezone, whether a bar is labelled by its start or its end, and how prices are scaled. The
-named ``PRESETS`` cover the vendor layouts seen in ``shared/data`` (see ``SOURCES.md``); a
+named ``PRESETS`` cover common vendor layouts (freqtrade, Binance, Lean, TrueFX, HistData...); a
 preset is a starting point that ``preset(name, timezone=..., label=...)`` adjusts.
 
 Column references are a header name, a tuple of alternative header names (the first present

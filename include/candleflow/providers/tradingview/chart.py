@@ -2,7 +2,7 @@
 
 A socket carries many sessions (history fetches one after another, the quote stream on a
 socket of its own), so a session keeps only the messages whose first parameter is its own
-``cs_`` id. Replies arrive in any order (protocol notes 3.5); an error reply raises at once
+``cs_`` id. Replies to one session arrive in any order; an error reply raises at once
 instead of waiting for a ``series_completed`` that never comes (``symbol_error``).
 """
 
@@ -70,7 +70,7 @@ class ChartSession:
         """``create_series`` the first time, ``modify_series`` (a new turnaround) after.
 
         ``range_`` is ``""`` or ``"r,<from>:<to>"`` (Unix seconds, both bar starts
-        inclusive), sent in the 7th slot as the protocol notes (3.2, 3.4) document it.
+        inclusive), sent in the 7th slot of ``create_series``/``modify_series``.
         """
         self.loads += 1
         method = "create_series" if self.loads == 1 else "modify_series"

@@ -4,7 +4,7 @@ Why a class of its own: TradingView throttles connections per IP and account (HT
 ``max_connections`` in the JWT), so one socket serves many chart sessions one after another
 and only this module touches the socket. Every read is bounded twice: a per-``recv`` socket
 timeout and an *idle deadline* that heartbeats do not extend, because an expired token can
-produce a connection that delivers only heartbeats (protocol notes, section 6).
+produce a connection that delivers only heartbeats and no data.
 
 Errors are translated here, once: a closed socket, a socket timeout or HTTP 429/403/5xx at
 the handshake become ``ProviderDisconnected``/``ProviderTimeout`` (transient, retried by

@@ -1,9 +1,9 @@
 """OHLCV history over a chart session: ranged requests first, count paging as the fallback.
 
 Why ranges: count paging can only walk back from the newest bar, so a window a year old
-costs every bar between it and now (24,129 bars received to return one, in issue 11). A
+costs every bar between it and now (24,129 bars received to return one, measured). A
 ranged load (``"r,<from>:<to>"``, Unix seconds, as tvkit and tradingview-rs send it) asks
-for the window itself. One reply holds at most about 5,000 bars (protocol notes 3.8) and a
+for the window itself. One reply holds at most about 5,000 bars (``PAGE_SIZE``) and a
 server keeps the newest bars of a range that is too long, so a long window is paged *inside*
 the range: ``modify_series`` for the part older than the oldest bar received, until a reply
 is empty or reaches the window start.

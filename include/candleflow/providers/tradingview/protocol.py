@@ -3,7 +3,7 @@
 Lengths count UTF-16 code units (JavaScript's ``String.length``): Python's ``len`` except
 that a character above U+FFFF counts twice. Outgoing JSON is ASCII-only, so the question
 never arises for what we send. Heartbeats (``~h~<n>``) are payloads too; the caller echoes
-them re-framed. See ``shared/docs/TRADINGVIEW_PROTOCOL.md`` section 2.
+them re-framed.
 """
 
 from __future__ import annotations
@@ -94,8 +94,8 @@ def split_frame(data: str) -> list[str]:
 
     Parses by declared length; if the text after a payload is not another envelope (a
     server that counted bytes, or an astral character), falls back to splitting on the
-    envelope markers, as the protocol notes recommend. Anything that is not an envelope
-    raises ``ProtocolError`` naming the offset.
+    envelope markers. Anything that is not an envelope raises ``ProtocolError`` naming the
+    offset.
     """
     ascii_only = data.isascii()  # one scan; then a declared length is a plain offset
     if ascii_only:  # fast path: one C-level split, kept only if every length checks out

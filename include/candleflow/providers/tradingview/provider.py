@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 
 SEARCH_URL_ENV = "CANDLEFLOW_TRADINGVIEW_SEARCH_URL"
 TOKEN_ENV = "CANDLEFLOW_TRADINGVIEW_TOKEN"  # noqa: S105 - a variable name, not a secret
-PAGE_SIZE = 5000  # the anonymous per-request cap (protocol notes 3.8)
+PAGE_SIZE = 5000  # the most bars one reply holds for an anonymous session
 
 
 class TradingViewProvider(IDataProvider):

@@ -1,7 +1,7 @@
 """Quote session: live ``Tick``s from ``qsd`` snapshots and deltas, across reconnects.
 
 The first ``qsd`` per symbol is a snapshot, later ones carry only changed fields, so each
-symbol's state is the merge of everything received (protocol notes 4.3). A tick is the
+symbol's state is the merge of everything received. A tick is the
 merged state after an update, emitted when its *key* changes:
 
     key = (lp_time, lp, volume, bid, ask)

@@ -1,7 +1,7 @@
 """Symbol search over TradingView's HTTP endpoint (v3) and ``symbol_resolved`` mapping.
 
 Why the headers: since 2024 the endpoint rejects requests whose Origin or Referer is not
-TradingView's own site (protocol notes 5.1). HTTP 429 and 5xx are transient; the caller's
+TradingView's own site. HTTP 429 and 5xx are transient; the caller's
 ``RetryPolicy`` backs off and Airflow retries after that.
 """
 
