@@ -7,6 +7,7 @@ No monkeypatching: the DAG files must import with the plain environment.
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 import time
@@ -105,7 +106,8 @@ def test_healthcheck_dag_run_records_a_healthy_warehouse(airflow_env, airflow_bi
 def test_a_symbols_param_refuses_what_the_instruments_table_would(dagbag):
     from airflow.sdk.exceptions import ParamValidationError
 
-    param = dagbag.dags["bars_rollup"].params.get_param("symbols")
+    # a copy: resolve() keeps the value it resolved, and the DagBag is shared by the module
+    param = copy.deepcopy(dagbag.dags["bars_rollup"].params.get_param("symbols"))
     assert param.resolve(["NASDAQ:AAPL", "NYSE:BRK.B"]) == ["NASDAQ:AAPL", "NYSE:BRK.B"]
     for bad in ("NASDAQ:AA PL", "NASDAQ:AAPL:X", "BINANCE:XRP/ETH", "AAPL", "X:" + "Y" * 70):
         with pytest.raises(ParamValidationError):
