@@ -1,0 +1,99 @@
+"""The Parquet layout of exported bars: Hive partitions by symbol and month, one file each.
+
+``OUT/symbol=NASDAQ:AAPL/month=2024-03/1m.parquet`` holds the 1m bars of that symbol whose
+``ts`` falls in that UTC month. The directory names are the Hive partition keys (written as
+is, not percent-encoded, so every reader sees ``NASDAQ:AAPL``); pandas (pyarrow), polars
+and DuckDB read the folder as one table with ``symbol`` and ``month`` columns. Each file has
+the columns of ``FILE_SCHEMA`` (the bar columns of ``candleflow.query.bars`` plus the
+timeframe), zstd-compressed.
+
+Writes converge: a month file is written to a temporary name and renamed over the old one,
+and when the exported window covers only part of a month, the bars of the old file outside
+the window are kept. Re-running an export rewrites the same files with the same rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from candleflow.domain import BARS
+
+#: The columns of every file; ``symbol`` and ``month`` come from the folders.
+FILE_SCHEMA = pa.schema(
+    [
+        *((c.name, c.arrow_type()) for c in BARS),
+        ("source", pa.string()),
+        ("complete", pa.bool_()),
+        ("timeframe", pa.string()),
+    ]
+)
+COMPRESSION = "zstd"
+
+
+def month_dir(out: Path, symbol: str, month: str) -> Path:
+    """``out/symbol=SYMBOL/month=YYYY-MM``."""
+    return Path(out) / f"symbol={symbol}" / f"month={month}"
+
+
+def months_of(ts: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """The UTC month (``YYYY-MM``) of each timestamp."""
+    values = ts.to_numpy(zero_copy_only=False).astype("datetime64[M]")
+    return np.datetime_as_string(values, unit="M")
+
+
+def _window_mask(ts: pa.ChunkedArray, start: dt.datetime, end: dt.datetime) -> pa.ChunkedArray:
+    return pc.and_(pc.greater_equal(ts, pa.scalar(start)), pc.less(ts, pa.scalar(end)))
+
+
+def write_symbol(
+    table: pa.Table,
+    out: str | Path,
+    symbol: str,
+    timeframe: str,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> list[Path]:
+    """Write one symbol's bars of ``[start, end)`` (``table`` has ``FILE_SCHEMA``'s columns
+    but ``timeframe``), one file per month; returns the files written.
+
+    A month the window touches but ``table`` has no bar in is written too when an earlier
+    file exists (its bars inside the window are gone from the warehouse), and not created
+    when none exists.
+    """
+    table = table.select([n for n in FILE_SCHEMA.names if n != "timeframe"])
+    table = table.append_column("timeframe", pa.array([timeframe] * len(table), pa.string()))
+    table = table.cast(FILE_SCHEMA)
+    months = months_of(table.column("ts"))
+    written = []
+    for month in _months_between(start, end):
+        part = table.filter(pa.array(months == month)) if len(table) else table
+        path = month_dir(Path(out), symbol, month) / f"{timeframe}.parquet"
+        if path.exists():
+            old = pq.read_table(path, schema=FILE_SCHEMA)
+            keep = old.filter(pc.invert(_window_mask(old.column("ts"), start, end)))
+            part = pa.concat_tables([keep, part])
+            part = part.take(pc.sort_indices(part, [("ts", "ascending")]))
+        elif not len(part):
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        pq.write_table(part, partial, compression=COMPRESSION)
+        partial.replace(path)
+        written.append(path)
+    return written
+
+
+def _months_between(start: dt.datetime, end: dt.datetime) -> list[str]:
+    """Every UTC month (``YYYY-MM``) that ``[start, end)`` touches."""
+    first = np.datetime64(start.astimezone(dt.UTC).replace(tzinfo=None), "M")
+    last = np.datetime64(
+        (end - dt.timedelta(microseconds=1)).astimezone(dt.UTC).replace(tzinfo=None), "M"
+    )
+    return list(np.datetime_as_string(np.arange(first, last + 1), unit="M"))
