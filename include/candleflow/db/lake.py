@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from candleflow.domain import BARS
+from candleflow.domain import BARS, TICKS
 
-#: The columns of every file; ``symbol`` and ``month`` come from the folders.
+#: The columns of every bar file; ``symbol`` and ``month`` come from the folders.
 FILE_SCHEMA = pa.schema(
     [
         *((c.name, c.arrow_type()) for c in BARS),
@@ -34,6 +34,8 @@ FILE_SCHEMA = pa.schema(
         ("timeframe", pa.string()),
     ]
 )
+#: The columns of a tick file (``ticks.parquet``), for ticks exported before they are dropped.
+TICK_SCHEMA = pa.schema([*((c.name, c.arrow_type()) for c in TICKS), ("source", pa.string())])
 COMPRESSION = "zstd"
 
 
@@ -52,7 +54,7 @@ def _window_mask(ts: pa.ChunkedArray, start: dt.datetime, end: dt.datetime) -> p
     return pc.and_(pc.greater_equal(ts, pa.scalar(start)), pc.less(ts, pa.scalar(end)))
 
 
-def write_symbol(
+def write_bars(
     table: pa.Table,
     out: str | Path,
     symbol: str,
@@ -61,22 +63,37 @@ def write_symbol(
     end: dt.datetime,
 ) -> list[Path]:
     """Write one symbol's bars of ``[start, end)`` (``table`` has ``FILE_SCHEMA``'s columns
-    but ``timeframe``), one file per month; returns the files written.
-
-    A month the window touches but ``table`` has no bar in is written too when an earlier
-    file exists (its bars inside the window are gone from the warehouse), and not created
-    when none exists.
-    """
+    but ``timeframe``), one file per month; returns the files written."""
     table = table.select([n for n in FILE_SCHEMA.names if n != "timeframe"])
     table = table.append_column("timeframe", pa.array([timeframe] * len(table), pa.string()))
-    table = table.cast(FILE_SCHEMA)
+    return write_symbol(table.cast(FILE_SCHEMA), out, symbol, start, end, name=timeframe)
+
+
+def write_symbol(
+    table: pa.Table,
+    out: str | Path,
+    symbol: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    name: str,
+    schema: pa.Schema = FILE_SCHEMA,
+) -> list[Path]:
+    """Write one symbol's rows of ``[start, end)`` (``table`` in ``schema``) as
+    ``<month folder>/<name>.parquet``, one file per month; returns the files written.
+
+    A month the window touches but ``table`` has no row in is written too when an earlier
+    file exists (its rows inside the window are gone from the warehouse), and not created
+    when none exists.
+    """
+    table = table.cast(schema)
     months = months_of(table.column("ts"))
     written = []
     for month in _months_between(start, end):
         part = table.filter(pa.array(months == month)) if len(table) else table
-        path = month_dir(Path(out), symbol, month) / f"{timeframe}.parquet"
+        path = month_dir(Path(out), symbol, month) / f"{name}.parquet"
         if path.exists():
-            old = pq.read_table(path, schema=FILE_SCHEMA)
+            old = pq.read_table(path, schema=schema)
             keep = old.filter(pc.invert(_window_mask(old.column("ts"), start, end)))
             part = pa.concat_tables([keep, part])
             part = part.take(pc.sort_indices(part, [("ts", "ascending")]))

@@ -104,7 +104,7 @@ def export_parquet(
         result.bars[symbol] = 0
         for lo, hi in pieces:
             table: pa.Table = query.bars(symbol, tf, lo, hi, output="arrow", url=url, **options)
-            result.files += lake.write_symbol(table, out, symbol, tf.name, lo, hi)
+            result.files += lake.write_bars(table, out, symbol, tf.name, lo, hi)
             result.bars[symbol] += len(table)
     result.seconds = time.perf_counter() - began
     log.info(
