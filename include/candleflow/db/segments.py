@@ -157,15 +157,14 @@ def _encode_loads(segment: Segment, frame: pd.DataFrame) -> None:
     segment.run_id = [None if r == "\0" else str(r) for r in runs]
 
 
-def decode(segment: Segment) -> pd.DataFrame:
-    """The bars of ``segment`` (``ts``, prices, ``volume``, ``filled``, ``loaded_at``,
-    ``run_id``), value for value what was encoded."""
+def decode_values(segment: Segment) -> dict[str, np.ndarray]:
+    """``ts`` (int64 microseconds since the epoch), the prices and ``volume`` (NaN = NULL) of
+    ``segment``: what a read needs, without the provenance."""
     origin = int(pd.Timestamp(segment.segment_start).value // 1000)
-    ts = pd.to_datetime(origin + np.cumsum(segment.ts_delta), unit="us", utc=True)
-    out = {"ts": ts}
+    out = {"ts": origin + np.cumsum(segment.ts_delta)}
     if segment.price_scale is not None:
         d = segment.ints
-        close = segment.close_base + np.cumsum(d["close_delta"].astype(np.int64))
+        close = segment.close_base + np.cumsum(d["close_delta"], dtype=np.int64)
         opn = close - d["close_delta"] + d["open_delta"]
         high = np.maximum(opn, close) + d["high_delta"]
         low = np.minimum(opn, close) - d["low_delta"]
@@ -179,6 +178,14 @@ def decode(segment: Segment) -> pd.DataFrame:
         out["volume"] = segment.volume_float
     else:
         out["volume"] = np.full(segment.bars, np.nan)
+    return out
+
+
+def decode(segment: Segment) -> pd.DataFrame:
+    """The bars of ``segment`` (``ts``, prices, ``volume``, ``filled``, ``loaded_at``,
+    ``run_id``), value for value what was encoded."""
+    out: dict[str, object] = dict(decode_values(segment))
+    out["ts"] = pd.to_datetime(out["ts"], unit="us", utc=True)
     out["filled"] = (
         np.zeros(segment.bars, bool) if segment.filled is None else segment.filled.astype(bool)
     )
