@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from candleflow.domain import BARS, TICKS
+from candleflow.domain import BARS, TICKS, to_micros
 
 #: The columns of every bar file; ``symbol`` and ``month`` come from the folders.
 FILE_SCHEMA = pa.schema(
@@ -37,17 +37,12 @@ FILE_SCHEMA = pa.schema(
 #: The columns of a tick file (``ticks.parquet``), for ticks exported before they are dropped.
 TICK_SCHEMA = pa.schema([*((c.name, c.arrow_type()) for c in TICKS), ("source", pa.string())])
 COMPRESSION = "zstd"
+_DICTIONARY = ["source", "timeframe"]  # the repeated strings; floats gain nothing from it
 
 
 def month_dir(out: Path, symbol: str, month: str) -> Path:
     """``out/symbol=SYMBOL/month=YYYY-MM``."""
     return Path(out) / f"symbol={symbol}" / f"month={month}"
-
-
-def months_of(ts: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """The UTC month (``YYYY-MM``) of each timestamp."""
-    values = ts.to_numpy(zero_copy_only=False).astype("datetime64[M]")
-    return np.datetime_as_string(values, unit="M")
 
 
 def _window_mask(ts: pa.ChunkedArray, start: dt.datetime, end: dt.datetime) -> pa.ChunkedArray:
@@ -87,10 +82,14 @@ def write_symbol(
     when none exists.
     """
     table = table.cast(schema)
-    months = months_of(table.column("ts"))
+    micros = table.column("ts").cast(pa.int64()).to_numpy()
+    if len(micros) > 1 and (np.diff(micros) < 0).any():
+        table = table.take(np.argsort(micros, kind="stable"))
+        micros = np.sort(micros, kind="stable")
     written = []
-    for month in _months_between(start, end):
-        part = table.filter(pa.array(months == month)) if len(table) else table
+    for month, (lo, hi) in _months_between(start, end):
+        first, stop = np.searchsorted(micros, [to_micros(lo), to_micros(hi)])
+        part = table.slice(first, stop - first)  # ts-ordered: a month is one slice
         path = month_dir(Path(out), symbol, month) / f"{name}.parquet"
         if path.exists():
             old = pq.read_table(path, schema=schema)
@@ -101,16 +100,19 @@ def write_symbol(
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        pq.write_table(part, partial, compression=COMPRESSION)
+        pq.write_table(part, partial, compression=COMPRESSION, use_dictionary=_DICTIONARY)
         partial.replace(path)
         written.append(path)
     return written
 
 
-def _months_between(start: dt.datetime, end: dt.datetime) -> list[str]:
-    """Every UTC month (``YYYY-MM``) that ``[start, end)`` touches."""
-    first = np.datetime64(start.astimezone(dt.UTC).replace(tzinfo=None), "M")
-    last = np.datetime64(
-        (end - dt.timedelta(microseconds=1)).astimezone(dt.UTC).replace(tzinfo=None), "M"
-    )
-    return list(np.datetime_as_string(np.arange(first, last + 1), unit="M"))
+def _months_between(
+    start: dt.datetime, end: dt.datetime
+) -> list[tuple[str, tuple[dt.datetime, dt.datetime]]]:
+    """Every UTC month (``YYYY-MM``) that ``[start, end)`` touches, with its bounds."""
+    months, at = [], dt.datetime(start.year, start.month, 1, tzinfo=dt.UTC)
+    while at < end:
+        following = dt.datetime(at.year + at.month // 12, at.month % 12 + 1, 1, tzinfo=dt.UTC)
+        months.append((f"{at:%Y-%m}", (at, following)))
+        at = following
+    return months

@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from candleflow.domain import Timeframe, to_utc
 log = logging.getLogger(__name__)
 
 CHUNK_BARS = 2_000_000  # bars per read of a stored timeframe (about 130 MB of Arrow)
+WORKERS = 2
 
 
 @dataclass
@@ -97,15 +99,22 @@ def export_parquet(
             f"unknown symbol(s) {', '.join(unknown)}; see candleflow.query.instruments()"
         )
     options = {} if adjustment is None else {"adjustment": adjustment}
-    result, began = ExportResult(), time.perf_counter()
-    for symbol in wanted:
+
+    def one(symbol: str) -> tuple[int, list[Path]]:
         stored = query.source_timeframe(symbol, tf, url=url)
         pieces = chunks(tf, begin, finish) if stored == tf else [(begin, finish)]
-        result.bars[symbol] = 0
+        count, files = 0, []
         for lo, hi in pieces:
             table: pa.Table = query.bars(symbol, tf, lo, hi, output="arrow", url=url, **options)
-            result.files += lake.write_bars(table, out, symbol, tf.name, lo, hi)
-            result.bars[symbol] += len(table)
+            files += lake.write_bars(table, out, symbol, tf.name, lo, hi)
+            count += len(table)
+        return count, files
+
+    result, began = ExportResult(), time.perf_counter()
+    # two symbols at a time: one's read (the server's work) overlaps the other's write
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for symbol, (count, files) in zip(wanted, pool.map(one, wanted), strict=True):
+            result.bars[symbol], result.files = count, result.files + files
     result.seconds = time.perf_counter() - began
     log.info(
         "exported %d %s bars of %d symbols [%s, %s) to %s: %d files in %.1fs",
