@@ -283,6 +283,98 @@ def storage(d: dict) -> Iterator[Row]:
         )
 
 
+def scale(d: dict) -> Iterator[Row]:
+    closed = d.get("closed")
+    if closed:
+        anchor = closed["plain rows (anchor)"]["bytes_per_bar"]
+        for name in ("replay, 15-minute loads", "replay, one backfill"):
+            r = closed[name]
+            yield (
+                f"bytes per bar, closed months compressed: {name} ({r['bars']:,} 1m bars)",
+                f"{r['bytes_per_bar']:.1f} B",
+                f"plain rows loaded per series {anchor:.0f} B; arrays under lz4 (est.)"
+                f" {r['arrays_lz4_estimate_per_bar']:.1f} B",
+                f"{anchor / r['bytes_per_bar']:.0f}x smaller",
+                "<= 16 B (moonshot <= 8)",
+                _met(r["bytes_per_bar"] <= 16),
+            )
+        for name, r in closed["real"].items():
+            if "skipped" in r:
+                continue
+            yield (
+                f"bytes per bar, closed months compressed: real file {name}",
+                f"{r['bytes_per_bar']:.1f} B",
+                f"{r['file_bars']:,} bars x 40 copies;"
+                f" arrays alone {r['arrays_pglz_per_bar']:.1f} B",
+                "",
+                "<= 16 B (moonshot <= 8)",
+                _met(r["bytes_per_bar"] <= 16),
+            )
+    rows = d.get("open", {}).get("candidates", {})
+    today = rows.get("as migrated (candleflow.bars)")
+    for name, r in rows.items():
+        yield (
+            f"bytes per bar, open month: {name}",
+            f"{r['total_per_row']:.1f} B",
+            f"heap {r['heap_per_row']:.1f} + index {r['index_per_row']:.1f}",
+            f"{today['total_per_row'] / r['total_per_row']:.2f}x smaller" if today else "",
+            "<= 110 B",
+            _met(r["total_per_row"] <= 110),
+        )
+    read = d.get("read")
+    if read:
+        yield (
+            f"one symbol-year of 1m bars ({read['bars']:,}), compressed vs plain rows",
+            f"{read['compressed_s']:.3f} s",
+            f"plain rows {read['plain_s']:.3f} s;"
+            f" SQL decoder (views) {read['sql_decoder_s']:.3f} s",
+            f"{read['ratio']:.2f}x",
+            "<= 1.0x",
+            _met(read["ratio"] <= 1.0),
+        )
+    ex = d.get("export")
+    if ex:
+        yield (
+            f"`candleflow export` of {ex['bars']:,} 1m bars to Parquet (plain rows)",
+            _fmt(ex["bars_per_s"], " bars/s"),
+            f"raw ADBC read {_fmt(ex['raw_read_bars_per_s'], ' bars/s')}; compressed months "
+            f"{_fmt(ex['compressed_months_bars_per_s'], ' bars/s')}",
+            f"{ex['bars_per_s'] / ex['raw_read_bars_per_s']:.2f}x raw read",
+            ">= 2M bars/s",
+            _met(ex["bars_per_s"] >= 2_000_000),
+        )
+    sc = d.get("scale")
+    if sc:
+        size = f"{sc['symbols']:,} x {sc['bars_per_symbol']:,} 1m bars"
+        yield (
+            f"bar writer load of {size}, then compressed",
+            _fmt(sc["writer"]["rows_per_s"], " bars/s"),
+            f"raw COPY {_fmt(sc['raw_copy']['rows_per_s'], ' rows/s')}; plain "
+            f"{sc['plain_bytes_per_bar']:.0f} B/bar -> compressed {sc['segment_bytes_per_bar']:.1f}"
+            f" B/bar in {sc['compress_s']:.0f} s",
+            f"{sc['writer_vs_raw_copy']:.2f}x",
+            ">= 0.3x",
+            _met(sc["writer_vs_raw_copy"] >= 0.3),
+        )
+        yield (
+            f"hourly run (60 bars x {sc['symbols']:,} symbols) into the {size} warehouse",
+            f"{sc['hourly_full_s']:.2f} s",
+            f"empty warehouse {sc['hourly_empty_s']:.2f} s",
+            f"{sc['hourly_ratio']:.2f}x",
+            "<= 1.2x",
+            _met(sc["hourly_ratio"] <= 1.2),
+        )
+        yield (
+            f"BI query: daily OHLCV of {sc['symbols']:,} symbols for a month"
+            " (analytics.daily_bars)",
+            f"{sc['bi_query_s']:.2f} s",
+            f"{sc['bi_rows']:,} rows over {size}",
+            "",
+            "<= 2 s",
+            _met(sc["bi_query_s"] <= 2),
+        )
+
+
 def gx_vs_load(results: Path) -> Iterator[Row]:
     """GX validation of 1M bars against loading the same 1M bars (two scripts' figures)."""
     validation = json.loads((results / "validation.json").read_text())["best"]
@@ -483,6 +575,7 @@ EXTRACTORS: dict[str, Callable[[dict], Iterator[Row]]] = {
     "api": api,
     "dag": dag,
     "storage": storage,
+    "scale": scale,
     "sync": sync,
     "memory": memory,
     "import_memory": import_memory,

@@ -30,6 +30,7 @@ SCRIPTS = [
     "api",
     "dag",
     "storage",
+    "scale",
     "sync",
     "memory",
     "import_memory",

@@ -1,6 +1,6 @@
 """The candleflow command: one Typer app, one module per command group.
 
-db (the warehouse), up (stack), fetch and sync (sync), bars, ticks and rollup (ticks),
+db (the warehouse), up (stack), fetch and sync (sync), bars, export, ticks and rollup (ticks),
 actions (corporate actions), instruments, replay-server (replay), tv (tv). Commands are thin:
 each checks its input (inputs), makes one call into the package and prints the result: text for
 a person, or with --json one JSON object for a program. Heavy imports stay inside the commands
@@ -63,6 +63,7 @@ def _register() -> None:
     from candleflow.cli import db, instruments, stack, sync, tv
     from candleflow.cli import ticks as ticks_cli
     from candleflow.cli.bars import bars_command
+    from candleflow.cli.export import export_command
     from candleflow.cli.replay import replay_server
 
     app.add_typer(db.app, name="db")
@@ -70,6 +71,7 @@ def _register() -> None:
     app.command("fetch")(sync.fetch)
     app.command("sync")(sync.sync)
     app.command("bars")(bars_command)
+    app.command("export")(export_command)
     ticks_app = typer.Typer(no_args_is_help=True, help="Quote ticks: capture and import.")
     ticks_app.command("stream")(ticks_cli.ticks_stream)
     ticks_app.command("import")(ticks_cli.ticks_import)
