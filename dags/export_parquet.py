@@ -18,6 +18,7 @@ from airflow.sdk import Param, dag, task
 
 from candleflow.airflow.failures import fails_permanently
 from candleflow.airflow.timetables import SettledIntervalTimetable
+from candleflow.domain import SYMBOL_ITEMS
 
 DEFAULT_ARGS = {
     "owner": "candleflow",
@@ -35,12 +36,22 @@ DEFAULT_ARGS = {
     default_args=DEFAULT_ARGS,
     tags=["candleflow", "export"],
     params={
-        "symbols": Param([], type="array", description="Only these symbols; empty = all active"),
+        "symbols": Param(  # "null" in the type: the Trigger form does not require it
+            [],
+            type=["null", "array"],
+            items=SYMBOL_ITEMS,
+            description="Only these symbols; empty = all active",
+        ),
         "timeframe": Param("1m", type="string", description="Timeframe to export"),
         "start": Param(None, type=["null", "string"], description="From (ISO-8601)"),
         "end": Param(None, type=["null", "string"], description="Until, exclusive (ISO-8601)"),
         "out": Param(None, type=["null", "string"], description="Folder of the Parquet lake"),
-        "adjustment": Param(None, type=["null", "string"], description="Price adjustment"),
+        "adjustment": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "raw", "splits", "total_return"],
+            description="Price adjustment (empty: splits, the default of every read)",
+        ),
     },
     is_paused_upon_creation=True,
     doc_md=__doc__,
