@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from candleflow.db import compress, upsert
+from candleflow.db import bars as db_bars
+from candleflow.db import compress
 from candleflow.providers.files import read_bars
 from candleflow.query import pool as query_pool
 from candleflow.query.compressed import read_compressed
@@ -68,7 +69,7 @@ def assert_identical(got: pd.DataFrame, want: pd.DataFrame) -> None:
 
 def load(db, instrument_id: int, frame: pd.DataFrame, run_id: str, tf: str = "1m") -> None:
     with db:
-        upsert.upsert_bars(db, instrument_id, tf, frame, run_id=run_id)
+        db_bars.upsert_bars(db, instrument_id, tf, frame, run_id=run_id)
 
 
 def compress_all(db, instrument_id: int, tf: str = "1m", **options) -> list:

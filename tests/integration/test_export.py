@@ -14,7 +14,7 @@ import pytest
 
 from candleflow import query
 from candleflow.cli import run
-from candleflow.db import upsert
+from candleflow.db import bars as db_bars
 from candleflow.query.export import export_parquet
 from candleflow.testing import synthetic
 
@@ -38,7 +38,7 @@ def warehouse(db, db_url):
         bars = synthetic.bars(symbol, "1m", "2024-02-20", "2024-03-10")
         bars.loc[5, "volume"] = np.nan
         with db:
-            upsert.upsert_bars(db, iid, "1m", bars, run_id="load")
+            db_bars.upsert_bars(db, iid, "1m", bars, run_id="load")
     return db_url
 
 
