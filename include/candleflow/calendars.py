@@ -86,6 +86,12 @@ def extended_session(symbol: str) -> str:
     return exchange.extended
 
 
+def has_extended(symbol: str) -> bool:
+    """Whether ``symbol``'s market has an extended-hours series (``extended_session``)."""
+    exchange = exchange_of(symbol)
+    return exchange is not None and exchange.extended is not None
+
+
 def _extended_shift(exchange: Exchange) -> tuple[int, int]:
     """Minutes the extended session opens before and closes after the regular one."""
     regular = parse_session(exchange.session)[0]

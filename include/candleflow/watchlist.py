@@ -187,6 +187,8 @@ def _sources(data: dict, provider: str, options: dict, path: Path) -> tuple[Sour
     for symbol, name, opts, where in entries:
         _symbol(symbol, where=where)
         series = (symbol, opts.get("session", "regular"))
+        if series[1] == "extended" and not calendars.has_extended(symbol):
+            raise ConfigError(f"{where}: {symbol} has no extended session (US equities have)")
         if series in seen:
             raise ConfigError(f"{path}: symbol {symbol} is listed twice ({series[1]} session)")
         seen.add(series)

@@ -70,6 +70,7 @@ class SyncBarsOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from candleflow import calendars
         from candleflow.airflow import metrics
         from candleflow.airflow.connections import provider_options, warehouse_url
         from candleflow.airflow.failures import fail_permanent, raise_for_failures
@@ -84,9 +85,11 @@ class SyncBarsOperator(BaseOperator):
         if not symbols:
             raise AirflowSkipException("none of this chunk's symbols is in the run's symbols")
         options = with_session(self.provider, self.provider_options, params.get("session"))
-        if options is None:
+        if options is not None and options.get("session") == "extended":
+            symbols = [s for s in symbols if calendars.has_extended(s)]  # crypto has none
+        if options is None or not symbols:
             raise AirflowSkipException(
-                f"provider {self.provider!r} has no {params.get('session')}-hours series"
+                f"no symbol of this chunk has a {params.get('session')}-hours series"
             )
         threshold = self.reject_threshold
         dag_run = context.get("dag_run")
