@@ -60,7 +60,7 @@ def _instrument(cur, symbol: str) -> int:
     exchange, ticker = symbol.split(":")
     cur.execute(
         "INSERT INTO candleflow.instruments (symbol, exchange, ticker) VALUES (%s, %s, %s)"
-        " ON CONFLICT (symbol) DO UPDATE SET active = true RETURNING id",
+        " ON CONFLICT (symbol, series_session) DO UPDATE SET active = true RETURNING id",
         (symbol, exchange, ticker),
     )
     return cur.fetchone()[0]

@@ -20,8 +20,9 @@ permanent), and a retry redoes only the symbols that did not succeed.
   that range; many small intervals give the same rows as one large window. For months or
   years, backfill ``ohlcv_<tf>_history`` instead (one run per month).
 - **Manual runs** take params: a subset of ``symbols``, an explicit ``start``/``end``
-  (ISO-8601, UTC; the bars that closed in ``(start, end]``, loaded in bounded slices) and
-  the ``reject_threshold``.
+  (ISO-8601, UTC; the bars that closed in ``(start, end]``, loaded in bounded slices), the
+  ``reject_threshold`` and the ``session`` (``extended``: the pre- and post-market series
+  of US equities, stored apart from the regular one; empty: the watchlist's).
 - **Empty runs are normal**: equities have no intraday bars outside their sessions.
 - Daily bars of exchange-traded symbols follow the trading calendar (one run per session,
   none on weekends or holidays); 24x7 symbols get their own ``_24x7`` DAG.
@@ -78,6 +79,13 @@ def ohlcv_dag(spec: watchlist.DagSpec):
             ),
             "start": Param(None, type=["null", "string"], description="Window start (ISO-8601)"),
             "end": Param(None, type=["null", "string"], description="Window end (ISO-8601)"),
+            "session": Param(
+                None,
+                type=["null", "string"],
+                enum=[None, "regular", "extended"],
+                description="Series to load: empty = each symbol's watchlist session; "
+                "extended = pre- and post-market too (US equities), stored apart",
+            ),
             "reject_threshold": Param(
                 WATCHLIST.reject_threshold, type="number", minimum=0, maximum=1
             ),

@@ -16,7 +16,7 @@ inclusive) and stores every 1h bar of 2025.
   N bars of a series) is audited ``out_of_window``, not failed; a month that straddles that
   limit loads what is reachable and counts the rest in ``rows_out_of_reach``.
 - **Manual runs** take the same params as ``ohlcv_<tf>`` (``symbols``, ``start``, ``end``,
-  ``reject_threshold``).
+  ``reject_threshold``, ``session``).
 - **Starts paused**, like ``ohlcv_<tf>``: unpause it for its runs (and a backfill's) to start.
 """
 
@@ -65,6 +65,13 @@ def history_dag(spec: watchlist.DagSpec):
             ),
             "start": Param(None, type=["null", "string"], description="Window start (ISO-8601)"),
             "end": Param(None, type=["null", "string"], description="Window end (ISO-8601)"),
+            "session": Param(
+                None,
+                type=["null", "string"],
+                enum=[None, "regular", "extended"],
+                description="Series to load: empty = each symbol's watchlist session; "
+                "extended = pre- and post-market too (US equities), stored apart",
+            ),
             "reject_threshold": Param(
                 WATCHLIST.reject_threshold, type="number", minimum=0, maximum=1
             ),

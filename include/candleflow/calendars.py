@@ -14,6 +14,11 @@ sessions and then resampled and freshness-checked as if it traded 24x7 UTC. The 
   for vectorised checks.
 - ``Market`` + ``schedule``/``expected``: the sessions and bars a complete series has, used by
   the read side (``candleflow.query``) and by freshness (``candleflow.services``) alike.
+- Sessions (``domain.SESSIONS``): a series is ``regular`` or ``extended``. An extended
+  series (US equities' pre- and post-market, 04:00-20:00 New York) has its own sessions:
+  each calendar session opened at the extended open and closed as long after the regular
+  close as the post-market lasts, so an early close (13:00) ends its extended session at
+  17:00, as the exchanges' post-market does.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import re
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from candleflow.domain import check_session
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,13 +50,14 @@ class Exchange:
     calendar: str  # the exchange_calendars name
     session: str  # its regular session in TradingView notation
     timezone: str
+    extended: str | None = None  # its extended session (pre + regular + post), if it has one
 
     def is_regular(self, session: str | None) -> bool:
         """True for an empty session or the regular one (day lists aside)."""
         return (session or "").strip().split(":")[0] in ("", self.session)
 
 
-_XNYS = Exchange("XNYS", "0930-1600", "America/New_York")
+_XNYS = Exchange("XNYS", "0930-1600", "America/New_York", extended="0400-2000")
 EXCHANGES: dict[str, Exchange] = {
     **dict.fromkeys(("NYSE", "NASDAQ", "AMEX", "ARCA", "NYSEARCA", "BATS", "SP", "TVC"), _XNYS),
     "LSE": Exchange("XLON", "0800-1630", "Europe/London"),
@@ -61,6 +69,34 @@ EXCHANGES: dict[str, Exchange] = {
 def exchange_of(symbol: str) -> Exchange | None:
     """The ``Exchange`` of a symbol (``LSE:VOD``) or bare prefix (``LSE``); None = 24x7."""
     return EXCHANGES.get(symbol.partition(":")[0].strip().upper())
+
+
+def extended_session(symbol: str) -> str:
+    """The extended session string of ``symbol``'s exchange (``0400-2000`` for US equities).
+
+    A market without pre- and post-market trading (crypto, LSE here) raises ``ValueError``:
+    an extended series of it would only repeat the regular one under another key.
+    """
+    exchange = exchange_of(symbol)
+    if exchange is None or exchange.extended is None:
+        raise ValueError(
+            f"{symbol} has no extended session; extended hours exist for US equities "
+            "(NYSE, NASDAQ, AMEX, ARCA, BATS) only"
+        )
+    return exchange.extended
+
+
+def has_extended(symbol: str) -> bool:
+    """Whether ``symbol``'s market has an extended-hours series (``extended_session``)."""
+    exchange = exchange_of(symbol)
+    return exchange is not None and exchange.extended is not None
+
+
+def _extended_shift(exchange: Exchange) -> tuple[int, int]:
+    """Minutes the extended session opens before and closes after the regular one."""
+    regular = parse_session(exchange.session)[0]
+    extended = parse_session(exchange.extended)[0]
+    return regular.opens - extended.opens, extended.closes - regular.closes
 
 
 def calendar_name(symbol: str) -> str | None:
@@ -162,18 +198,31 @@ class Market:
     symbol: str
     timezone: str
     calendar: str | None
+    # (pre, post) minutes of an extended series around each regular session; None: regular
+    extended: tuple[int, int] | None = None
 
     @classmethod
-    def of(cls, symbol: str, exchange: str | None = None, timezone: str | None = None) -> Market:
+    def of(
+        cls,
+        symbol: str,
+        exchange: str | None = None,
+        timezone: str | None = None,
+        session: str | None = None,
+    ) -> Market:
         """The market of ``symbol`` (its exchange prefix, unless ``exchange`` is given).
 
         A 24x7 market's day is the UTC day; a calendar market keeps the instrument's
-        timezone, or the exchange's when the instrument has none.
+        timezone, or the exchange's when the instrument has none. ``session="extended"``
+        widens every session by the exchange's pre- and post-market.
         """
         known = exchange_of(exchange or symbol)
         if known is None:
             return cls(symbol, "UTC", None)
-        return cls(symbol, timezone or known.timezone, known.calendar)
+        shift = None
+        if check_session(session) == "extended":
+            extended_session(exchange or symbol)  # raises for a market without one
+            shift = _extended_shift(known)
+        return cls(symbol, timezone or known.timezone, known.calendar, shift)
 
 
 def _empty_schedule() -> pd.DataFrame:
@@ -198,6 +247,12 @@ def schedule(market: Market, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataF
     if lo > hi:
         return _empty_schedule()
     frame = cal.schedule.loc[lo:hi, ["open", "close"]].astype("datetime64[us, UTC]")
+    if market.extended is not None:
+        pre, post = market.extended
+        frame = frame.assign(
+            open=frame["open"] - pd.Timedelta(minutes=pre),
+            close=frame["close"] + pd.Timedelta(minutes=post),
+        )
     return frame[(frame["close"] > start) & (frame["open"] < end)]
 
 

@@ -154,6 +154,14 @@ class QueryOutput(enum.StrEnum):
     POLARS = "polars"
 
 
+class SeriesSession(enum.StrEnum):
+    """Which series of a symbol: its exchange's regular session, or extended hours (pre- and
+    post-market too). Part of the instrument's key: the two are never mixed."""
+
+    REGULAR = "regular"
+    EXTENDED = "extended"
+
+
 class BarSource(enum.StrEnum):
     """Where a stored bar came from; part of the ``bars`` key."""
 
@@ -167,10 +175,20 @@ FILLS: tuple[str, ...] = tuple(m.value for m in FillMode)
 BAR_FORMATS: tuple[str, ...] = tuple(m.value for m in BarFormat)
 OUTPUTS: tuple[str, ...] = tuple(m.value for m in QueryOutput)
 SOURCES: tuple[str, ...] = tuple(m.value for m in BarSource)
+SESSIONS: tuple[str, ...] = tuple(m.value for m in SeriesSession)
 Fill = Literal["ffill", "flat"]
 Format = Literal["csv", "json", "table"]
 Output = Literal["pandas", "arrow", "polars"]
 Source = Literal["provider", "rollup"]
+Session = Literal["regular", "extended"]
+
+
+def check_session(session: str | None) -> str:
+    """``regular`` (also for None or empty) or ``extended``; else ``ValueError`` listing both."""
+    value = (session or "regular").strip().lower()
+    if value not in SESSIONS:
+        raise ValueError(f"bad session {session!r}; expected one of {', '.join(SESSIONS)}")
+    return value
 
 
 # ----- value types ----------------------------------------------------------------------------
@@ -308,6 +326,9 @@ class Instrument:
     price_scale: int = 100
     provider: str = ""
     extra: dict = field(default_factory=dict, compare=False, repr=False)
+    # which series of the symbol: "regular" or "extended" (pre- and post-market too); the
+    # warehouse keeps one instrument row per symbol and series session
+    series_session: str = "regular"
 
     @property
     def exchange(self) -> str:

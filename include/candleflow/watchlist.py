@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from candleflow import calendars
-from candleflow.domain import DEFAULT_REJECT_THRESHOLD, Timeframe, check_symbol
+from candleflow.domain import DEFAULT_REJECT_THRESHOLD, Timeframe, check_session, check_symbol
 from candleflow.errors import ConfigError
 
 DEFAULT = Path(__file__).with_name("watchlist.toml")
@@ -120,6 +120,14 @@ def _symbol(value: Any, *, where: str) -> str:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def _session(value: Any, *, where: str) -> str:
+    """``session = "regular"`` or ``"extended"``, else a ``ConfigError`` naming the entry."""
+    try:
+        return check_session(_typed(value, str, where, "session"))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def _history(value: Any, *, where: str) -> int | None:
     """``history = "1mo"`` (default), ``"3mo"``, ``"12mo"`` ... or ``false`` (no history DAG)."""
     if value is False:
@@ -160,6 +168,8 @@ def _sources(data: dict, provider: str, options: dict, path: Path) -> tuple[Sour
             name = _typed(item.get("provider", provider), str, where, "provider")
             own = _typed(item.get("options", {}), dict, where, "options")
             opts = options if name == provider and "options" not in item else dict(own)
+            if "session" in item:  # the series: a provider option (chunks never mix them)
+                opts = {**opts, "session": _session(item["session"], where=where)}
             entries.append((item.get("symbol", ""), name, opts, where))
         else:
             entries.append((item, provider, options, where))
@@ -173,12 +183,15 @@ def _sources(data: dict, provider: str, options: dict, path: Path) -> tuple[Sour
         symbols = _typed(section.get("symbols", []), list, where, "symbols")
         entries.extend((s, name, opts, f"{where} symbols[{j}]") for j, s in enumerate(symbols))
     groups: dict[tuple[str, str], Source] = {}
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for symbol, name, opts, where in entries:
         _symbol(symbol, where=where)
-        if symbol in seen:
-            raise ConfigError(f"{path}: symbol {symbol} is listed twice")
-        seen.add(symbol)
+        series = (symbol, opts.get("session", "regular"))
+        if series[1] == "extended" and not calendars.has_extended(symbol):
+            raise ConfigError(f"{where}: {symbol} has no extended session (US equities have)")
+        if series in seen:
+            raise ConfigError(f"{path}: symbol {symbol} is listed twice ({series[1]} session)")
+        seen.add(series)
         key = (name, json.dumps(opts, sort_keys=True))
         group = groups.setdefault(key, Source(name, (), opts))
         groups[key] = Source(name, (*group.symbols, symbol), opts)
@@ -206,7 +219,7 @@ def load(path: str | Path | None = None) -> Watchlist:
         raise ConfigError(f"{path}: reject_threshold must be within [0, 1], got {threshold}")
     return Watchlist(
         provider=provider,
-        symbols=tuple(s for src in sources for s in src.symbols),
+        symbols=tuple(dict.fromkeys(s for src in sources for s in src.symbols)),
         timeframes=schedules,
         reject_threshold=threshold,
         provider_options=options,

@@ -160,3 +160,43 @@ def test_two_history_months_equal_one_large_window_value_for_value(dag_env, airf
         (lo, dt.datetime(2024, 3, 1, tzinfo=dt.UTC), 3, "success"),
         (dt.datetime(2024, 3, 1, tzinfo=dt.UTC), hi, 3, "success"),
     ]
+
+
+def _series_counts(db, run_id_order: int) -> dict[tuple[str, str], int]:
+    """rows_inserted per (symbol, series session) of the ``run_id_order``-th run."""
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT a.symbol, i.series_session, a.rows_inserted FROM candleflow.load_audit AS a"
+            " JOIN candleflow.instruments AS i ON i.id = a.instrument_id"
+            " WHERE a.run_id = (SELECT run_id FROM candleflow.load_audit GROUP BY run_id"
+            "                   ORDER BY min(id) OFFSET %s LIMIT 1)",
+            (run_id_order,),
+        )
+        return {(s, session): n for s, session, n in cur.fetchall()}
+
+
+def test_a_watchlist_session_and_the_session_param_load_the_extended_series_apart(
+    airflow_env, db_url, tmp_path, server, airflow_bin, db
+):
+    from candleflow import calendars
+    from candleflow.domain import Timeframe
+
+    symbols = '["NASDAQ:AAPL", "BINANCE:BTCUSDT", { symbol = "NASDAQ:AAPL", session = "extended" }]'
+    env = _env(airflow_env, db_url, tmp_path, server, ())
+    (tmp_path / "watchlist.toml").write_text(
+        f'provider = "tradingview"\nsymbols = {symbols}\n[timeframes.1h]\n'
+    )
+    conf = {"start": START.isoformat(), "end": END.isoformat()}
+    dags_test(airflow_bin, env, "2024-03-06T12:00:00+00:00", conf)
+    market = calendars.Market.of("NASDAQ:AAPL", session="extended")
+    extended = len(calendars.expected(market, Timeframe.parse("1h"), START, END, END))
+    assert extended == 16 + 15  # 4 March whole; 5 March less its 19:00-20:00 New York bar
+    assert _series_counts(db, 0) == {
+        ("NASDAQ:AAPL", "regular"): len(closed("NASDAQ:AAPL", START, END)),
+        ("BINANCE:BTCUSDT", "regular"): len(closed("BINANCE:BTCUSDT", START, END)),
+        ("NASDAQ:AAPL", "extended"): extended,
+    }
+
+    # session=extended: every chunk loads extended series; the crypto pair has none (skipped)
+    dags_test(airflow_bin, env, "2024-03-06T13:00:00+00:00", {**conf, "session": "extended"})
+    assert _series_counts(db, 1) == {("NASDAQ:AAPL", "extended"): 0}

@@ -29,7 +29,7 @@ def _bar(db, symbol: str, timeframe: str, ts: dt.datetime, timezone: str = "UTC"
     with db, db.cursor() as cur:
         cur.execute(
             "INSERT INTO candleflow.instruments (symbol, exchange, ticker, timezone)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT (symbol) DO NOTHING",
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (symbol, series_session) DO NOTHING",
             (symbol, exchange, ticker, timezone),
         )
         cur.execute(

@@ -93,6 +93,13 @@ def test_history_can_be_turned_off_and_the_offset_set_by_hand(tmp_path):
         ('symbols = ["NASDAQ:AAPL"]\n[timeframes.1h]\nhistory = "5mo"', "bad history '5mo'"),
         ('symbols = ["NASDAQ:AAPL"]\n[[sources]]\nsymbols = ["NYSE:IBM"]', "needs a provider"),
         ('symbols = ["NASDAQ:AAPL"]\nreject_threshold = 2', "reject_threshold"),
+        ('symbols = [{ symbol = "NASDAQ:AAPL", session = "overnight" }]', "bad session"),
+        ('symbols = [{ symbol = "BINANCE:BTCUSDT", session = "extended" }]', "no extended"),
+        (
+            'symbols = [{ symbol = "NASDAQ:AAPL", session = "extended" },'
+            ' { symbol = "NASDAQ:AAPL", session = "extended" }]',
+            "listed twice",
+        ),
     ],
 )
 def test_bad_entries_are_refused_naming_the_file_and_the_entry(tmp_path, text, message):
@@ -142,3 +149,20 @@ def test_type_errors_and_unknown_calendars_name_the_file_and_the_key(tmp_path, t
         load(tmp_path, text)
     assert str(tmp_path / "watchlist.toml") in str(raised.value)
     assert message in str(raised.value)
+
+
+def test_a_symbol_is_listed_once_per_session_and_its_extended_series_is_a_chunk_of_its_own(
+    tmp_path,
+):
+    wl = load(
+        tmp_path,
+        'symbols = ["NASDAQ:AAPL", "NYSE:IBM", { symbol = "NASDAQ:AAPL", session = "extended" }]'
+        "\n[provider_options]\nmax_bars = 5000\n[timeframes.30m]\n",
+    )
+    assert wl.symbols == ("NASDAQ:AAPL", "NYSE:IBM")
+    (spec,) = watchlist.dag_specs(wl)
+    chunks = [(c.symbols, c.options) for c in spec.chunks]
+    assert chunks == [
+        (("NASDAQ:AAPL", "NYSE:IBM"), {"max_bars": 5000}),
+        (("NASDAQ:AAPL",), {"max_bars": 5000, "session": "extended"}),
+    ]

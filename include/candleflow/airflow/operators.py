@@ -70,6 +70,7 @@ class SyncBarsOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from candleflow import calendars
         from candleflow.airflow import metrics
         from candleflow.airflow.connections import provider_options, warehouse_url
         from candleflow.airflow.failures import fail_permanent, raise_for_failures
@@ -78,10 +79,18 @@ class SyncBarsOperator(BaseOperator):
         from candleflow.services.chunk import sync_chunk
         from candleflow.services.load import DEFAULT_REJECT_THRESHOLD, LoadSettings
 
-        requested = set((context.get("params") or {}).get("symbols") or ())
+        params = context.get("params") or {}
+        requested = set(params.get("symbols") or ())
         symbols = [s for s in self.symbols if not requested or s in requested]
         if not symbols:
             raise AirflowSkipException("none of this chunk's symbols is in the run's symbols")
+        options = with_session(self.provider, self.provider_options, params.get("session"))
+        if options is not None and options.get("session") == "extended":
+            symbols = [s for s in symbols if calendars.has_extended(s)]  # crypto has none
+        if options is None or not symbols:
+            raise AirflowSkipException(
+                f"no symbol of this chunk has a {params.get('session')}-hours series"
+            )
         threshold = self.reject_threshold
         dag_run = context.get("dag_run")
         with fail_permanent(self.task_id):
@@ -108,7 +117,7 @@ class SyncBarsOperator(BaseOperator):
                 end,
                 settings,
                 provider=self.provider,
-                provider_options=provider_options(self.provider, self.provider_options),
+                provider_options=provider_options(self.provider, options),
                 concurrency=self.concurrency,
                 resume=True,
             )
@@ -163,6 +172,23 @@ class SyncInstrumentsOperator(BaseOperator):
             )
         lineage.instruments(result, url, self.provider, self.provider_options)
         return result
+
+
+def with_session(provider: str, options: dict, session: str | None) -> dict | None:
+    """A chunk's provider options for a run's ``session`` param: unchanged when the param is
+    empty (each chunk loads its watchlist series), else with ``session`` set; None when the
+    provider has no such series (its chunk is skipped: nothing of it to load)."""
+    import inspect
+
+    from candleflow.providers.registry import provider_class
+
+    if not session:
+        return options
+    if session == options.get("session", "regular"):
+        return options
+    if "session" not in inspect.signature(provider_class(provider).__init__).parameters:
+        return None
+    return {**options, "session": session}
 
 
 def chunk_tasks(spec: Any, watchlist: Any, *, outlets: list[Any]) -> list[Any]:

@@ -5,9 +5,10 @@ Why the same layout: candleflow fetch (provider, no database) and candleflow bar
 adds one last column, complete: false for a resampled bar whose interval the stored bars
 do not fully cover (six hours of a session as a "daily" bar), so the first six columns
 still diff against fetch. Prices are split-adjusted by default, as charts show them;
---adjustment raw prints what traded (what fetch prints). A symbol the warehouse does not know
-is an error (exit 1) that suggests the closest stored ones: "no bars" would hide a typo such as
-nasdaq:aapl.
+--adjustment raw prints what traded (what fetch prints); --session extended prints the
+extended-hours series (what fetch --session extended prints), never mixed with the regular
+one. A symbol the warehouse does not know is an error (exit 1) that suggests the closest
+stored ones: "no bars" would hide a typo such as nasdaq:aapl.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import typer
 
 from candleflow.adjustments import ADJUSTMENTS, DEFAULT_ADJUSTMENT
 from candleflow.cli import inputs
-from candleflow.cli.inputs import EndOpt, StartOpt, SymbolArg, TimeframeOpt
+from candleflow.cli.inputs import EndOpt, SessionOpt, StartOpt, SymbolArg, TimeframeOpt
 from candleflow.domain import BAR_FORMATS as FORMATS
 from candleflow.domain import FILLS
 
@@ -40,6 +41,7 @@ def bars_command(
             "total_return (splits and dividends)."
         ),
     ] = DEFAULT_ADJUSTMENT,
+    session: SessionOpt = "regular",
 ) -> None:
     """Print the stored bars of SYMBOL in [start, end), resampled when the timeframe is not
     stored; same columns as candleflow fetch, then complete."""
@@ -59,6 +61,7 @@ def bars_command(
         finish,
         fill=fill,
         adjustment=adjustment,
+        session=session,
         url=url,  # type: ignore[arg-type]
     )
     if frame.empty:

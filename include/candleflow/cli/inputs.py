@@ -95,3 +95,24 @@ JsonOpt = Annotated[
 ]
 StartOpt = Annotated[str, typer.Option(help="Window start, ISO-8601 (UTC if no offset).")]
 EndOpt = Annotated[str, typer.Option(help="Window end (exclusive), ISO-8601.")]
+
+
+def session(value: str) -> str:
+    """``--session``: regular or extended, else a one-line usage error (exit 2)."""
+    from candleflow.domain import check_session
+
+    try:
+        return check_session(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+SessionOpt = Annotated[
+    str,
+    typer.Option(
+        "--session",
+        help="Which series: regular (the exchange's session) or extended (pre- and "
+        "post-market too, US equities 04:00-20:00 New York), stored apart.",
+        callback=session,
+    ),
+]

@@ -19,7 +19,10 @@ from candleflow.cli.inputs import JsonOpt
 
 app = typer.Typer(no_args_is_help=True, help="The instruments the warehouse holds.")
 
-COLUMNS = ("symbol", "description", "type", "currency", "timezone", "provider", "last_seen")
+COLUMNS = (
+    "symbol", "series_session", "description", "type", "currency", "timezone", "provider",
+    "last_seen",
+)  # fmt: skip
 
 
 @app.command("list")

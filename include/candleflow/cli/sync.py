@@ -8,6 +8,7 @@ history DAG), so the progress bar moves, and a failure keeps the steps already l
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import json
 import sys
 from collections import Counter
@@ -17,7 +18,15 @@ from typing import Annotated
 import typer
 
 from candleflow.cli import inputs
-from candleflow.cli.inputs import EndOpt, JsonOpt, StartOpt, SymbolArg, SymbolsArg, TimeframeOpt
+from candleflow.cli.inputs import (
+    EndOpt,
+    JsonOpt,
+    SessionOpt,
+    StartOpt,
+    SymbolArg,
+    SymbolsArg,
+    TimeframeOpt,
+)
 from candleflow.domain import DEFAULT_REJECT_THRESHOLD
 
 STEP_BARS = 20_000
@@ -43,11 +52,17 @@ Preset = Annotated[str, typer.Option(help="For --provider files: the layout pres
 
 
 def provider_options(
-    provider: str, symbols: list[str], options: list[str] | None, file: Path | None, preset: str
+    provider: str,
+    symbols: list[str],
+    options: list[str] | None,
+    file: Path | None,
+    preset: str,
+    session: str = "regular",
 ) -> dict:
-    """-o key=value pairs (values parsed as JSON when they are), plus the file shortcut,
-    checked against the provider before anything is opened: an unknown provider or option, a
-    value of the wrong type or ``--provider files`` without ``--file`` is one line, exit 2."""
+    """-o key=value pairs (values parsed as JSON when they are), plus the file shortcut and
+    ``--session``, checked against the provider before anything is opened: an unknown
+    provider or option, a value of the wrong type, ``--session extended`` of a provider
+    without extended hours or ``--provider files`` without ``--file`` is one line, exit 2."""
     from candleflow.errors import ConfigError
     from candleflow.providers.options import check_options
     from candleflow.providers.registry import provider_class
@@ -75,6 +90,12 @@ def provider_options(
         raise typer.BadParameter(
             "--provider files reads a vendor file: give it with --file FILE", param_hint="--file"
         )
+    if session != "regular":
+        if "session" not in inspect.signature(cls.__init__).parameters:
+            raise typer.BadParameter(
+                f"provider {provider!r} has no {session}-hours series", param_hint="--session"
+            )
+        parsed["session"] = session
     try:
         check_options(provider, cls, parsed)
     except ConfigError as exc:
@@ -110,11 +131,12 @@ def fetch(
     option: ProviderOption = None,
     file: File = None,
     preset: Preset = "auto",
+    session: SessionOpt = "regular",
 ) -> None:
     """Print the bars a provider returns for a window (no database involved)."""
     inputs.choice(fmt, ("csv", "json"), "--format")
     begin, finish = inputs.window(start, end)
-    options = provider_options(provider, [symbol], option, file, preset)
+    options = provider_options(provider, [symbol], option, file, preset, session)
     import pandas as pd
 
     from candleflow.cli.progress import Progress
@@ -164,6 +186,7 @@ def sync(
         float, typer.Option(min=0.0, max=1.0, help="Fail a window above this share (0 to 1).")
     ] = DEFAULT_REJECT_THRESHOLD,
     as_json: JsonOpt = False,
+    session: SessionOpt = "regular",
 ) -> None:
     """Fetch, validate and load windows into the warehouse; prints each symbol's summary.
 
@@ -171,7 +194,7 @@ def sync(
     warehouse is migrated first when it needs it.
     """
     begin, finish = inputs.window(start, end)
-    options = provider_options(provider, symbols, option, file, preset)
+    options = provider_options(provider, symbols, option, file, preset, session)
     from candleflow.validation import sidecar
 
     total = len(symbols) * len(steps(begin, finish, timeframe))

@@ -46,9 +46,13 @@ def remove_instrument(conn: Any, symbol: str) -> dict[str, int] | None:
     writing bars that the delete would miss.
     """
     with conn.cursor() as cur:
-        cur.execute("SELECT id FROM candleflow.instruments WHERE symbol = %s FOR UPDATE", (symbol,))
-        found = cur.fetchone()
-        instrument_id = found[0] if found else None
+        # every series of the symbol: its regular row and, if any, its extended-hours row
+        cur.execute(
+            "SELECT id FROM candleflow.instruments WHERE symbol = %s ORDER BY id FOR UPDATE",
+            (symbol,),
+        )
+        ids = [row[0] for row in cur.fetchall()]
+        instrument_id = ids or None
         cur.execute(_KEYED_TABLES, (SCHEMA,))
         keyed: dict[str, list[str]] = {}
         for table, column in cur.fetchall():
@@ -66,7 +70,7 @@ def remove_instrument(conn: Any, symbol: str) -> dict[str, int] | None:
             if cur.rowcount:
                 counts[table] = cur.rowcount
         if instrument_id is not None:
-            cur.execute("DELETE FROM candleflow.instruments WHERE id = %s", (instrument_id,))
+            cur.execute("DELETE FROM candleflow.instruments WHERE id = ANY(%s)", (ids,))
             counts["instruments"] = cur.rowcount
     if instrument_id is None and not counts:
         return None
@@ -75,13 +79,13 @@ def remove_instrument(conn: Any, symbol: str) -> dict[str, int] | None:
 
 
 def _match(
-    columns: list[str], instrument_id: int | None, symbol: str
+    columns: list[str], instrument_ids: list[int] | None, symbol: str
 ) -> tuple[sql.Composable | None, tuple]:
     """The WHERE clause that selects the instrument's rows of a table with ``columns``."""
     parts, values = [], []
-    if "instrument_id" in columns and instrument_id is not None:
-        parts.append(sql.SQL("instrument_id = %s"))
-        values.append(instrument_id)
+    if "instrument_id" in columns and instrument_ids is not None:
+        parts.append(sql.SQL("instrument_id = ANY(%s)"))
+        values.append(instrument_ids)
     if "symbol" in columns:
         parts.append(sql.SQL("symbol = %s"))
         values.append(symbol)

@@ -65,6 +65,10 @@ class IDataProvider(ABC):
     #: a peer: a sync then validates here, not in a helper process, which would compete for
     #: the same cores and add an interpreter's memory (``validation.sidecar``).
     cpu_bound: ClassVar[bool] = False
+    #: Which series of a symbol the provider fetches: ``regular``, or ``extended`` (pre- and
+    #: post-market too) where a provider offers it (TradingView's ``session`` option). The
+    #: warehouse keeps the two as separate series (``services.instruments``).
+    session: str = "regular"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -61,7 +61,7 @@ from candleflow.adjustments import Adjustment, check_adjustment
 from candleflow.domain import FILLS as _FILLS
 from candleflow.domain import OUTPUTS as _OUTPUTS
 from candleflow.domain import SOURCES as _SOURCES
-from candleflow.domain import Fill, Output, Source, Timeframe, to_utc
+from candleflow.domain import Fill, Output, Session, Source, Timeframe, check_session, to_utc
 from candleflow.query import bars as query_bars
 from candleflow.query import pool as query_pool
 from candleflow.query.coverage import Coverage, LimitExceeded, coverage_of, expected_count
@@ -145,9 +145,13 @@ def bars(
     output: Output = "pandas",
     source: Source | None = None,
     adjustment: Adjustment = "splits",
+    session: Session = "regular",
     url: str | None = None,
 ) -> Any:
     """Bars of ``symbols`` in [start, end), sorted by (symbol, ts); see the module docstring.
+
+    ``session``: the regular-session series, or ``extended`` (pre- and post-market too, a
+    series of its own: its sessions, coverage and ``complete`` follow the extended hours).
 
     Columns: ``symbol``, ``ts``, ``open``, ``high``, ``low``, ``close``, ``volume``, ``source``,
     ``complete``.
@@ -156,6 +160,7 @@ def bars(
     _choice(fill, _FILLS, "fill")
     _choice(source, _SOURCES, "source")
     mode = check_adjustment(adjustment)
+    session = check_session(session)
     if output not in _OUTPUTS:
         raise ValueError(f"bad output {output!r}; expected one of {', '.join(_OUTPUTS)}")
     wanted = [symbols] if isinstance(symbols, str) else list(symbols)
@@ -164,18 +169,19 @@ def bars(
     tables = _read(
         url,
         lambda cursor: query_bars.read_bars(
-            cursor, wanted, tf, begin, finish, fill, sources, adjustment=mode
+            cursor, wanted, tf, begin, finish, fill, sources, adjustment=mode, session=session
         ),
     )
     table = pa.concat_tables(tables) if tables else query_bars.empty()
     log.info(
-        "read %d bars of %d symbols at %s [%s, %s) (%s)",
+        "read %d bars of %d symbols at %s [%s, %s) (%s, %s session)",
         len(table),
         len(wanted),
         tf,
         begin,
         finish,
         mode,
+        session,
     )
     return _convert(table, output)
 
@@ -187,9 +193,12 @@ def coverage(
     end: str | dt.datetime,
     *,
     max_expected: int | None = None,
+    session: Session = "regular",
     url: str | None = None,
 ) -> Coverage:
     """Stored bars of one series vs the bars its calendar expects in [start, end).
+
+    ``session="extended"``: the extended-hours series, against its extended sessions.
 
     Only intervals that ended by now are expected; gaps are [start, end) ranges of
     consecutive expected bars that are missing (an XNYS holiday or night is no gap).
@@ -198,9 +207,10 @@ def coverage(
     """
     tf = Timeframe.parse(timeframe)
     begin, finish = _utc(start, "start"), _utc(end, "end")
+    session = check_session(session)
 
     def work(cursor) -> tuple[list[query_bars.Series], pa.Table | None]:
-        found = query_bars.series(cursor, [symbol])
+        found = query_bars.series(cursor, [symbol], session=session)
         if not found:
             return found, None
         if max_expected is not None:

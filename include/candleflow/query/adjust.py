@@ -41,14 +41,16 @@ _HALF_DAY_US = 12 * 3600 * 1_000_000
 ACTIONS_COLUMN = """(
     SELECT string_agg(c.ex_date::text || ' ' || c.kind || ' ' || c.factor::text, ','
                       ORDER BY c.ex_date, c.kind)
-    FROM candleflow.corporate_actions AS c WHERE c.instrument_id = i.id)"""
+    FROM candleflow.corporate_actions AS c WHERE c.instrument_id = (
+        SELECT r.id FROM candleflow.instruments AS r  -- the symbol's: its regular row holds them
+        WHERE r.symbol = i.symbol AND r.series_session = 'regular'))"""
 
 LIST_SQL = """
 SELECT i.symbol, a.ex_date, a.kind, a.ratio, a.amount, a.reference_price, a.factor, a.source,
        a.run_id, a.recorded_at
 FROM candleflow.corporate_actions AS a
 JOIN candleflow.instruments AS i ON i.id = a.instrument_id
-WHERE i.symbol = $1 ORDER BY a.ex_date, a.kind
+WHERE i.symbol = $1 AND i.series_session = 'regular' ORDER BY a.ex_date, a.kind
 """
 
 

@@ -59,9 +59,10 @@ ORDER BY t.n
 LIMIT 1
 """
 
+# $2: the series session (``regular`` or ``extended``): one instrument row per symbol each
 _INSTRUMENTS_SQL = """
 SELECT id, symbol, exchange, timezone FROM candleflow.instruments
-WHERE symbol = ANY($1::text[]) ORDER BY symbol
+WHERE symbol = ANY($1::text[]) AND series_session = $2 ORDER BY symbol
 """
 # The same with each instrument's corporate actions (``adjust``), for adjusted reads: in this
 # query, not one of their own, because a read of a few thousand bars is a handful of round
@@ -69,7 +70,7 @@ WHERE symbol = ANY($1::text[]) ORDER BY symbol
 _INSTRUMENTS_ACTIONS_SQL = f"""
 SELECT i.id, i.symbol, i.exchange, i.timezone, {adjust.ACTIONS_COLUMN} AS actions
 FROM candleflow.instruments AS i
-WHERE i.symbol = ANY($1::text[]) ORDER BY i.symbol
+WHERE i.symbol = ANY($1::text[]) AND i.series_session = $2 ORDER BY i.symbol
 """  # noqa: S608 - composed of constants, no value
 
 
@@ -82,16 +83,23 @@ class Series:
     actions: str | None = None  # ``adjust.ACTIONS_COLUMN``'s text, None without actions
 
 
-def series(cursor, symbols: list[str], *, actions: bool = False) -> list[Series]:
+def series(
+    cursor, symbols: list[str], *, actions: bool = False, session: str = "regular"
+) -> list[Series]:
     """The known instruments among ``symbols``, sorted by symbol; unknown ones are logged.
-    ``actions``: with their corporate actions (what an adjusted read needs)."""
-    cursor.execute(_INSTRUMENTS_ACTIONS_SQL if actions else _INSTRUMENTS_SQL, parameters=(symbols,))
+    ``actions``: with their corporate actions (what an adjusted read needs); ``session``:
+    which series of each symbol (``extended``: its pre- and post-market series)."""
+    cursor.execute(
+        _INSTRUMENTS_ACTIONS_SQL if actions else _INSTRUMENTS_SQL, parameters=(symbols, session)
+    )
     rows = cursor.fetch_arrow_table().to_pylist()
     unknown = sorted(set(symbols) - {row["symbol"] for row in rows})
     if unknown:
         log.info("unknown symbols (no rows): %s", ", ".join(map(repr, unknown)))
     return [
-        Series(r["id"], Market.of(r["symbol"], r["exchange"], r["timezone"]), r.get("actions"))
+        Series(
+            r["id"], Market.of(r["symbol"], r["exchange"], r["timezone"], session), r.get("actions")
+        )
         for r in rows
     ]
 
@@ -164,6 +172,7 @@ def read_bars(
     fill: str | None,
     sources: list[str],
     adjustment: str = "raw",
+    session: str = "regular",
 ) -> list[pa.Table]:
     """One table per known symbol of ``wanted``: read, adjusted, resampled and filled as asked.
 
@@ -174,7 +183,7 @@ def read_bars(
     from candleflow.query import resample as query_resample
 
     tables = []
-    for item in series(cursor, wanted, actions=adjustment != "raw"):
+    for item in series(cursor, wanted, actions=adjustment != "raw", session=session):
         stored = stored_timeframe(cursor, item.instrument_id, tf, sources)
         if stored is None:
             continue

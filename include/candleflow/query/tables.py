@@ -56,11 +56,11 @@ def instruments(
     return _frame(
         """
         SELECT id, symbol, exchange, ticker, description, type, currency, timezone, session,
-               price_scale, provider, active, first_seen, last_seen
+               price_scale, provider, active, first_seen, last_seen, series_session
         FROM candleflow.instruments
         WHERE ($1::text IS NULL OR strpos(lower(symbol || ' ' || description), lower($1)) > 0)
           AND ($2::text IS NULL OR exchange = $2) AND ($3::text IS NULL OR type = $3)
-        ORDER BY symbol
+        ORDER BY symbol, series_session DESC
         """,
         (search, exchange, type),
         url,
@@ -119,7 +119,7 @@ def stored_timeframes(symbol: str, *, url: str | None = None) -> pd.DataFrame:
         JOIN LATERAL (SELECT b.ts FROM candleflow.bars AS b
                       WHERE b.instrument_id = i.id AND b.timeframe = t.tf
                         AND b.source = s.source ORDER BY b.ts DESC LIMIT 1) AS l ON true
-        WHERE i.symbol = $1
+        WHERE i.symbol = $1 AND i.series_session = 'regular'
         GROUP BY t.tf, t.n
         ORDER BY t.n
         """,

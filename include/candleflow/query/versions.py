@@ -28,9 +28,9 @@ SELECT (SELECT oid FROM pg_database WHERE datname = current_database()) AS datab
        count(v.version) AS series
 FROM candleflow.instruments AS i
 LEFT JOIN candleflow.series_versions AS v ON v.instrument_id = i.id
-WHERE i.symbol = %s
+WHERE i.symbol = %s AND i.series_session = 'regular'
 GROUP BY i.id, i.exchange, i.timezone
-"""
+"""  # the regular series: what the API serves (an extended series is a row of its own)
 
 _idle: dict[str, list[Any]] = {}
 _lock = threading.Lock()

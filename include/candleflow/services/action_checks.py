@@ -11,6 +11,8 @@ instrument, the session dates whose actions are known):
   bar already shows an action whose ex-date is today);
 - later loads ask only for the sessions since the last check, and for older sessions when a
   backfill reaches before the known span;
+- an extended-hours series asks nothing: actions belong to the symbol, are kept with its
+  regular series and apply to both on read;
 - an instrument the provider adjusts nothing for (crypto: ``has_adjustment`` false) is
   remembered as such; one whose resolve just said so costs no request at all, and after
   ``RECHECK_NONE`` a resolve (no series) confirms it.
@@ -81,6 +83,8 @@ def plan(
     first = (start - (tf.delta if tf.intraday else dt.timedelta(days=31))).date()
     due, sessions = {}, {}
     for symbol, stored in found.items():
+        if stored.instrument.series_session != "regular":
+            continue  # actions are the symbol's: kept with (and read from) its regular series
         market = _market(stored.instrument)
         if market not in sessions:  # one calendar look-up per market, not per instrument
             sessions[market] = latest_session(market, now)

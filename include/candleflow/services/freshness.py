@@ -47,13 +47,32 @@ def _due_at(spec: watchlists.DagSpec, ends, margin: dt.timedelta):
     return interval_end + pd.Timedelta(spec.settle) + margin
 
 
-def expected_start(spec, symbol: str, timezone: str, now: dt.datetime, margin: dt.timedelta):
-    """Start of the newest bar of ``symbol`` that should be loaded by ``now`` (or None)."""
+def _series(spec) -> list[tuple[str, str]]:
+    """(symbol, series session) of every series a DAG loads: a chunk's ``session`` option."""
+    if not spec.chunks:
+        return [(symbol, "regular") for symbol in spec.symbols]
+    return [
+        (symbol, chunk.options.get("session", "regular"))
+        for chunk in spec.chunks
+        for symbol in chunk.symbols
+    ]
+
+
+def expected_start(
+    spec,
+    symbol: str,
+    timezone: str,
+    now: dt.datetime,
+    margin: dt.timedelta,
+    session: str = "regular",
+):
+    """Start of the newest bar of ``symbol``'s ``session`` series that should be loaded by
+    ``now`` (or None): an extended series expects its pre- and post-market bars too."""
     import pandas as pd
 
     from candleflow.calendars import Market, expected
 
-    market = Market.of(symbol, split_symbol(symbol)[0], timezone)
+    market = Market.of(symbol, split_symbol(symbol)[0], timezone, session)
     later = pd.Timestamp(now) + pd.Timedelta(days=3)
     rows = expected(market, spec.timeframe, now - LOOKBACK, later.to_pydatetime(), later)
     ends = rows["start"] + pd.Timedelta(spec.timeframe.delta)
@@ -85,18 +104,19 @@ def check_freshness(
     checked = 0
     with connection.transaction(url) as conn, conn.cursor() as cur:
         for spec in watchlists.dag_specs(watchlist):
-            for symbol in spec.symbols:
+            for symbol, session in _series(spec):
                 cur.execute(
                     "SELECT i.id, i.timezone, (SELECT max(ts) FROM candleflow.bars b"
                     " WHERE b.instrument_id = i.id AND b.timeframe = %s)"
-                    " FROM candleflow.instruments i WHERE i.symbol = %s",
-                    (spec.timeframe.name, symbol),
+                    " FROM candleflow.instruments i WHERE i.symbol = %s"
+                    " AND i.series_session = %s",
+                    (spec.timeframe.name, symbol, session),
                 )
                 row = cur.fetchone()
                 if row is None or row[2] is None:
                     continue  # a series never loaded has nothing to be fresh about yet
                 instrument_id, timezone, newest = row
-                want = expected_start(spec, symbol, timezone, now, margin)
+                want = expected_start(spec, symbol, timezone, now, margin, session)
                 is_stale = want is not None and newest < want
                 lag = (want - newest).total_seconds() if is_stale else 0.0
                 lags[spec.timeframe.name] = max(lags.get(spec.timeframe.name, 0.0), lag)

@@ -16,6 +16,10 @@ start waited for the whole load):
   timezone, session and price scale change far more rarely. So a load resolves a symbol at
   most once per window, usually never. ``instruments_sync`` always asks (``max_age=0``).
 
+**One row per series session.** A symbol's regular and extended-hours series are two rows,
+keyed by ``(symbol, series_session)`` (migration 0015): every table keyed by instrument id
+then keeps the two apart. Look-ups take the session; a bare symbol is the regular series.
+
 **One refusal stays with its symbol.** Each write runs under a savepoint: a symbol the
 table's checks refuse (``NASDAQ:AA PL``: whitespace) raises ``BadInputError`` naming the
 symbol and the constraint, and ``resolve_instruments`` keeps it as that symbol's failure
@@ -48,7 +52,8 @@ RESOLVE_MAX_AGE = dt.timedelta(days=1)
 _FIELDS = ("description", "type", "currency", "timezone", "session", "price_scale", "provider")
 _SELECT = (
     "SELECT symbol, id, last_seen, description, type, currency, timezone, session, price_scale,"
-    " provider, active FROM candleflow.instruments WHERE symbol = ANY(%s)"
+    " provider, active FROM candleflow.instruments"
+    " WHERE symbol = ANY(%s) AND series_session = %s"
 )
 # A provider's empty description/type/currency/provider never erases a stored one.
 _NEW = """
@@ -61,10 +66,10 @@ _NEW = """
 _UPSERT = """
 INSERT INTO candleflow.instruments AS i
     (symbol, exchange, ticker, description, type, currency, timezone, session, price_scale,
-     provider)
+     provider, series_session)
 VALUES (%(symbol)s, %(exchange)s, %(ticker)s, %(description)s, %(type)s, %(currency)s,
-        %(timezone)s, %(session)s, %(price_scale)s, %(provider)s)
-ON CONFLICT (symbol) DO UPDATE SET
+        %(timezone)s, %(session)s, %(price_scale)s, %(provider)s, %(series_session)s)
+ON CONFLICT (symbol, series_session) DO UPDATE SET
     (description, type, currency, timezone, session, price_scale, provider, active) = ({new}),
     last_seen = now()
 WHERE %(confirm)s OR (i.description, i.type, i.currency, i.timezone, i.session, i.price_scale,
@@ -73,7 +78,7 @@ RETURNING id
 """
 _INSERT_BARE = """
 INSERT INTO candleflow.instruments (symbol, exchange, ticker) VALUES (%s, %s, %s)
-ON CONFLICT (symbol) DO NOTHING RETURNING id
+ON CONFLICT (symbol, series_session) DO NOTHING RETURNING id
 """
 
 
@@ -104,18 +109,21 @@ def ensure_instrument(conn, instrument: Instrument | str, *, confirm: bool = Fal
             cur.execute(_INSERT_BARE, (instrument, exchange, ticker))
             row = cur.fetchone()
         return row[0] if row else _stored(conn, [instrument])[instrument][0]
+    symbol, session = instrument.symbol, instrument.series_session
     if not confirm:
-        stored = _stored(conn, [instrument.symbol]).get(instrument.symbol)
+        stored = _stored(conn, [symbol], session).get(symbol)
         if stored is not None and not _differs(stored, instrument):
             return stored[0]
-    exchange, ticker = split_symbol(instrument.symbol)
+    exchange, ticker = split_symbol(symbol)
     params = {f: getattr(instrument, f) for f in _FIELDS}
-    params.update(symbol=instrument.symbol, exchange=exchange, ticker=ticker, confirm=confirm)
-    with _refusal(conn, instrument.symbol), conn.cursor() as cur:
+    params.update(
+        symbol=symbol, exchange=exchange, ticker=ticker, confirm=confirm, series_session=session
+    )
+    with _refusal(conn, symbol), conn.cursor() as cur:
         cur.execute(_upsert(), params)
         row = cur.fetchone()
     # No row: someone stored exactly these values since we looked; nothing to write.
-    return row[0] if row else _stored(conn, [instrument.symbol])[instrument.symbol][0]
+    return row[0] if row else _stored(conn, [symbol], session)[symbol][0]
 
 
 @contextlib.contextmanager
@@ -140,10 +148,10 @@ def _refusal(conn, symbol: str) -> Iterator[None]:
         cur.execute("RELEASE SAVEPOINT cf_instrument")
 
 
-def load_instrument(conn, symbol: str) -> Instrument | None:
-    """The stored instrument for ``symbol``, or None."""
-    stored = _stored(conn, [symbol]).get(symbol)
-    return _instrument(symbol, stored) if stored else None
+def load_instrument(conn, symbol: str, session: str = "regular") -> Instrument | None:
+    """The stored instrument of ``symbol``'s ``session`` series, or None."""
+    stored = _stored(conn, [symbol], session).get(symbol)
+    return _instrument(symbol, stored, session) if stored else None
 
 
 def resolve_instruments(
@@ -166,10 +174,11 @@ def resolve_instruments(
 
     symbols = list(dict.fromkeys(symbols))
     can_resolve = Capability.RESOLVE in provider.capabilities
+    session = provider.session  # which series of each symbol the provider serves
     conn = connection.connect(url)
     try:
         with conn:
-            stored = _stored(conn, symbols)
+            stored = _stored(conn, symbols, session)
             cutoff = _now(conn) - max_age
         found: dict[str, StoredInstrument] = {}
         fresh: dict[str, Instrument] = {}
@@ -186,14 +195,14 @@ def resolve_instruments(
                 row is not None and row[8] != "" and provider.name in IMPORTERS
             )
             if row is not None and (confirmed or not can_resolve):
-                found[symbol] = StoredInstrument(row[0], _instrument(symbol, row))
+                found[symbol] = StoredInstrument(row[0], _instrument(symbol, row, session))
             elif not can_resolve:
                 fresh[symbol] = Instrument(symbol=symbol, provider=provider.name)
             elif rejected is not None:  # the token fails every symbol alike: never re-send it
                 failed[symbol] = rejected
             else:
                 try:
-                    fresh[symbol] = provider.resolve(symbol)
+                    fresh[symbol] = _in_session(provider.resolve(symbol), session)
                 except CandleflowError as exc:  # kept per symbol; the caller decides
                     failed[symbol] = exc
                     rejected = exc if isinstance(exc, AuthenticationError) else None
@@ -280,15 +289,33 @@ def _upsert():
     return sql.SQL(_UPSERT).format(new=sql.SQL(_NEW))
 
 
-def _stored(conn, symbols: list[str]) -> dict[str, tuple]:
-    """symbol -> (id, last_seen, description, ..., provider, active) of the stored rows."""
+def _stored(conn, symbols: list[str], session: str = "regular") -> dict[str, tuple]:
+    """symbol -> (id, last_seen, description, ..., provider, active) of the stored rows of
+    the ``session`` series."""
     with conn.cursor() as cur:
-        cur.execute(_SELECT, (symbols,))
+        cur.execute(_SELECT, (symbols, session))
         return {row[0]: row[1:] for row in cur.fetchall()}
 
 
-def _instrument(symbol: str, row: tuple) -> Instrument:
-    return Instrument(symbol, *row[2:9])
+def _instrument(symbol: str, row: tuple, session: str = "regular") -> Instrument:
+    return Instrument(symbol, *row[2:9], series_session=session)
+
+
+def _in_session(instrument: Instrument, session: str) -> Instrument:
+    """A resolved instrument as the row of its ``session`` series. An extended row's
+    ``session`` is its exchange's extended hours (``0400-2000``), whatever the resolve said,
+    so that validation's grid and the calendars follow the extended session."""
+    from dataclasses import replace
+
+    from candleflow import calendars
+
+    if session == "regular":
+        return instrument
+    try:
+        hours = calendars.extended_session(instrument.symbol)
+    except ValueError as exc:
+        raise BadInputError(str(exc)) from None
+    return replace(instrument, session=hours, series_session=session)
 
 
 def _differs(row: tuple, instrument: Instrument) -> bool:

@@ -109,7 +109,11 @@ def out_of_reach(
     lo, _ = fetch_range(tf, start, end)
     if reachable is None or reachable <= lo:
         return 0
-    market = calendars.Market.of(instrument.symbol, timezone=instrument.timezone or None)
+    market = calendars.Market.of(
+        instrument.symbol,
+        timezone=instrument.timezone or None,
+        session=instrument.series_session,
+    )
     bar_start = calendars.expected(market, tf, lo, min(end, reachable), now)["start"]
     if tf.minutes is not None:
         ends = bar_start + pd.Timedelta(minutes=tf.minutes)

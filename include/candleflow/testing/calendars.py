@@ -7,6 +7,11 @@ York Stock Exchange, 09:30-16:00 America/New_York with early closes, from
 bar of a session may be shorter (15:30-16:00 for 1h bars), and daily, weekly and monthly bars
 are stamped at the session open (14:30 or 13:30 UTC), as TradingView does.
 
+``XNYS_EXT`` is the extended-hours series of a US equity (what a resolve descriptor with
+``"session": "extended"`` gets): each XNYS session opened at 04:00 New York (5.5 hours before
+the regular open) and closed four hours after the regular close (20:00; 17:00 on an early
+close), its intraday grid anchored at 04:00.
+
 Everything is in integer Unix seconds so that the generator can stay vectorised.
 """
 
@@ -21,12 +26,14 @@ import numpy as np
 from candleflow.calendars import session_bounds
 from candleflow.domain import Timeframe
 
-CalendarName = Literal["24x7", "XNYS"]
+CalendarName = Literal["24x7", "XNYS", "XNYS_EXT"]
 
 CRYPTO_START = int(dt.datetime(2017, 1, 1, tzinfo=dt.UTC).timestamp())
 XNYS_START = int(dt.datetime(2000, 1, 3, tzinfo=dt.UTC).timestamp())
 _DAY = 86_400
 _MONDAY = 4 * _DAY  # 1970-01-05 was the first Monday after the epoch
+PRE_MARKET = 5 * 3600 + 1800  # 04:00 to 09:30 New York
+POST_MARKET = 4 * 3600  # the regular close to 20:00 (to 17:00 after a 13:00 early close)
 
 
 @functools.lru_cache(maxsize=1)
@@ -38,6 +45,12 @@ def xnys_sessions() -> tuple[np.ndarray, np.ndarray]:
     opens, closes = session_bounds("XNYS")
     keep = opens >= XNYS_START * 1_000_000
     return opens[keep] // 1_000_000, closes[keep] // 1_000_000
+
+
+def xnys_extended_sessions() -> tuple[np.ndarray, np.ndarray]:
+    """Open and close (Unix seconds) of every XNYS session with its pre- and post-market."""
+    opens, closes = xnys_sessions()
+    return opens - PRE_MARKET, closes + POST_MARKET
 
 
 def history_start(calendar: CalendarName) -> int:
@@ -72,8 +85,10 @@ def _group_sessions(
     return opens[first], closes[last]
 
 
-def _grid_xnys(tf: Timeframe, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    opens, closes = xnys_sessions()
+def _grid_xnys(
+    tf: Timeframe, lo: int, hi: int, *, extended: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    opens, closes = xnys_extended_sessions() if extended else xnys_sessions()
     pad = 40 * _DAY  # whole weeks or months around the window
     sel = slice(np.searchsorted(opens, lo - pad), np.searchsorted(opens, hi + pad))
     opens, closes = opens[sel], closes[sel]
@@ -103,7 +118,10 @@ def grid(calendar: CalendarName, tf: Timeframe, lo: int, hi: int) -> tuple[np.nd
     lo = max(lo, history_start(calendar))
     if hi <= lo:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    starts, ends = (_grid_24x7 if calendar == "24x7" else _grid_xnys)(tf, lo, hi)
+    if calendar == "24x7":
+        starts, ends = _grid_24x7(tf, lo, hi)
+    else:
+        starts, ends = _grid_xnys(tf, lo, hi, extended=calendar == "XNYS_EXT")
     keep = (starts >= lo) & (starts < hi)
     return starts[keep], ends[keep]
 
@@ -112,7 +130,7 @@ def _typical_seconds_per_bar(calendar: CalendarName, tf: Timeframe) -> float:
     minutes = tf.minutes if tf.minutes is not None else 31 * 1440
     if calendar == "24x7" or not tf.intraday:
         return minutes * 60 * (1.0 if calendar == "24x7" else 1.5)
-    bars_per_day = -(-390 // minutes)
+    bars_per_day = -(-(960 if calendar == "XNYS_EXT" else 390) // minutes)
     return _DAY * 1.5 / bars_per_day
 
 

@@ -9,6 +9,7 @@ UTF-16 envelope lengths.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from candleflow.testing.synthetic import SymbolSpec
@@ -43,6 +44,27 @@ def adjustment_from_key(key: str) -> str:
     return "splits"
 
 
+def session_from_key(key: str) -> str:
+    """The descriptor's ``session``: ``extended`` when it asks for it, else ``regular``."""
+    if key.startswith("="):
+        try:
+            obj = json.loads(key[1:])
+        except ValueError:
+            return "regular"
+        if isinstance(obj, dict) and obj.get("session") == "extended":
+            return "extended"
+    return "regular"
+
+
+def in_session(sym: SymbolSpec, session: str) -> SymbolSpec:
+    """The series a descriptor's ``session`` gets: a US equity's extended-hours series
+    (``XNYS_EXT``: pre- and post-market bars) when asked for; anything else (crypto trades
+    24x7, an index has no extended hours) is served its one series."""
+    if session == "extended" and sym.calendar == "XNYS" and sym.has_volume:
+        return replace(sym, calendar="XNYS_EXT")
+    return sym
+
+
 def description(sym: SymbolSpec) -> str:
     return SYMBOLS.get(sym.symbol, f"{sym.symbol.partition(':')[2]} (synthetic)")
 
@@ -65,7 +87,7 @@ def symbol_info(sym: SymbolSpec, *, adjustments: bool = True) -> dict[str, Any]:
     exchange, _, ticker = symbol.partition(":")
     crypto = sym.calendar == "24x7"
     adjusted = adjustments and sym.has_volume and not crypto
-    session = "24x7" if crypto else "0930-1600"
+    session = {"24x7": "24x7", "XNYS_EXT": "0400-2000"}.get(sym.calendar, "0930-1600")
     return {
         "name": ticker,
         "full_name": symbol,
@@ -86,15 +108,7 @@ def symbol_info(sym: SymbolSpec, *, adjustments: bool = True) -> dict[str, Any]:
         "fractional": False,
         "session": session,
         "session_display": session,
-        "subsessions": [
-            {
-                "description": "Regular Trading Hours",
-                "id": "regular",
-                "private": False,
-                "session": session,
-                "session-display": session,
-            }
-        ],
+        "subsessions": _subsessions(sym, session),
         "timezone": "Etc/UTC" if crypto else "America/New_York",
         "has_intraday": True,
         "is_tradable": sym.has_volume,
@@ -102,8 +116,22 @@ def symbol_info(sym: SymbolSpec, *, adjustments: bool = True) -> dict[str, Any]:
         "volume_type": "base" if crypto else "shares",
         "provider_id": "candleflow-replay",
         "has_adjustment": adjusted,
+        "has_extended_hours": sym.calendar != "24x7" and sym.has_volume,
         "allowed_adjustment": "any" if adjusted else "none",
     }
+
+
+def _subsessions(sym: SymbolSpec, session: str) -> list[dict[str, Any]]:
+    """Regular Trading Hours, plus the extended session of an equity (as TradingView lists
+    them: ``regular`` and ``extended``, whichever series was resolved)."""
+    regular = "24x7" if sym.calendar == "24x7" else "0930-1600"
+    subs = [("Regular Trading Hours", "regular", regular)]
+    if sym.calendar != "24x7" and sym.has_volume:
+        subs.append(("Extended Trading Hours", "extended", "0400-2000"))
+    return [
+        {"description": d, "id": i, "private": False, "session": s, "session-display": s}
+        for d, i, s in subs
+    ]
 
 
 def static_quote_fields(sym: SymbolSpec) -> dict[str, Any]:

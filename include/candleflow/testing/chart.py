@@ -56,7 +56,9 @@ class ChartHandler:
         self.sessions: dict[str, dict[str, dict[str, Any]]] = {}
 
     def _session(self, cs: str) -> dict[str, dict[str, Any]]:
-        return self.sessions.setdefault(cs, {"symbols": {}, "series": {}, "adjustments": {}})
+        return self.sessions.setdefault(
+            cs, {"symbols": {}, "series": {}, "adjustments": {}, "sessions": {}}
+        )
 
     async def chart_create_session(self, cs: str, *_: Any) -> None:
         self._session(cs)
@@ -75,11 +77,13 @@ class ChartHandler:
         sym = self.conn.state.spec(symbol)
         self._session(cs)["symbols"][alias] = symbol if sym else None
         self._session(cs)["adjustments"][alias] = catalogue.adjustment_from_key(key)
+        self._session(cs)["sessions"][alias] = catalogue.session_from_key(key)
         if sym is None:
             await self.conn.send(
                 self.conn.msg("symbol_error", cs, alias, "invalid symbol", ts=True)
             )
         else:
+            sym = catalogue.in_session(sym, catalogue.session_from_key(key))
             info = catalogue.symbol_info(sym, adjustments=bool(self.conn.options.adjustments))
             await self.conn.send(self.conn.msg("symbol_resolved", cs, alias, info, ts=True))
 
@@ -130,6 +134,8 @@ class ChartHandler:
         loading = self.conn.msg("series_loading", cs, sid, turnaround, ts=True)
         symbol = self._session(cs)["symbols"].get(alias)
         sym = self.conn.state.spec(symbol) if symbol else None
+        if sym is not None:  # the descriptor's session: extended hours are their own series
+            sym = catalogue.in_session(sym, self._session(cs)["sessions"].get(alias, "regular"))
         if sym is None:
             node = f"{NODE}@{NODE}"
             error = self.conn.msg(
@@ -141,7 +147,7 @@ class ChartHandler:
         if requested is not None and self.conn.options.scenario == "ignore_range":
             requested = None
         series = self._session(cs)["series"].get(sid)
-        if method == "create_series" or requested is None or _other(series, sym.symbol, tf):
+        if method == "create_series" or requested is None or _other(series, sym, tf):
             series = Series(sid, turnaround, alias, sym, tf)  # a fresh load
             series.adjustment = self._session(cs)["adjustments"].get(alias, "splits")
             self._session(cs)["series"][sid] = series
@@ -238,6 +244,7 @@ def _timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-def _other(series: Series | None, symbol: str, tf: object) -> bool:
-    """True when a ``modify_series`` changes what the series is (symbol or resolution)."""
-    return series is None or series.sym.symbol != symbol or series.tf != tf
+def _other(series: Series | None, sym: object, tf: object) -> bool:
+    """True when a ``modify_series`` changes what the series is (symbol, its session or the
+    resolution)."""
+    return series is None or series.sym != sym or series.tf != tf

@@ -38,23 +38,31 @@ RAW = "none"
 DESCRIPTOR_ADJUSTMENTS = ("none", "splits", "dividends")
 
 
-def symbol_key(symbol: str, adjustment: str = RAW) -> str:
-    """The ``=``-prefixed JSON symbol object of ``resolve_symbol`` (JSON encoded twice)."""
+def symbol_key(symbol: str, adjustment: str = RAW, session: str = "regular") -> str:
+    """The ``=``-prefixed JSON symbol object of ``resolve_symbol`` (JSON encoded twice).
+
+    ``session`` ``extended`` asks for the extended-hours series (pre- and post-market bars),
+    a series of its own that Candleflow stores apart from the regular one."""
     if adjustment not in DESCRIPTOR_ADJUSTMENTS:
         raise ValueError(
             f"bad adjustment {adjustment!r}; expected one of {', '.join(DESCRIPTOR_ADJUSTMENTS)}"
         )
-    obj = {"adjustment": adjustment, "session": "regular", "symbol": symbol}
+    if session not in ("regular", "extended"):
+        raise ValueError(f"bad session {session!r}; expected regular or extended")
+    obj = {"adjustment": adjustment, "session": session, "symbol": symbol}
     return "=" + json.dumps(obj, separators=(",", ":"), ensure_ascii=True)
 
 
 class ChartSession:
     """One chart session on ``conn``: filters the shared socket's messages to this session."""
 
-    def __init__(self, conn: Connection, symbol: str, adjustment: str = RAW) -> None:
+    def __init__(
+        self, conn: Connection, symbol: str, adjustment: str = RAW, session: str = "regular"
+    ) -> None:
         self.conn = conn
         self.symbol = symbol
         self.adjustment = adjustment
+        self.session = session
         self.cs = session_id("cs_")
         self.info: dict[str, Any] | None = None
         self.loads = 0  # series loads sent: the next turnaround is s<loads + 1>
@@ -63,7 +71,7 @@ class ChartSession:
     def open(self) -> None:
         self.conn.send("chart_create_session", self.cs, "")
         self.conn.send("switch_timezone", self.cs, "Etc/UTC")
-        key = symbol_key(self.symbol, self.adjustment)
+        key = symbol_key(self.symbol, self.adjustment, self.session)
         self.conn.send("resolve_symbol", self.cs, SYMBOL_ALIAS, key)
 
     def load(self, resolution: str, count: int | str, range_: str = "") -> None:

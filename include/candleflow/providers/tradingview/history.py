@@ -55,10 +55,11 @@ def fetch_history(
     page_size: int,
     now: dt.datetime,
     ranged: bool = True,
+    session: str = "regular",
 ) -> Paging:
     """Merge every bar starting in ``[start, end)`` into ``store`` (and possibly more:
     bars outside the window are harmless, the base class trims)."""
-    chart = ChartSession(conn, symbol)
+    chart = ChartSession(conn, symbol, session=session)
     chart.open()
     paging = Paging(mode="range" if ranged else "count")
     lo, hi = math.floor(start.timestamp()), math.ceil(end.timestamp()) - 1
@@ -131,7 +132,13 @@ def _count_pages(
 
 
 def oldest_reachable(
-    conn: Connection, symbol: str, tf: Timeframe, max_bars: int, *, page_size: int
+    conn: Connection,
+    symbol: str,
+    tf: Timeframe,
+    max_bars: int,
+    *,
+    page_size: int,
+    session: str = "regular",
 ) -> float | None:
     """Start (Unix seconds) of the oldest of the newest ``max_bars`` bars the server sends,
     or ``None`` when the series has no bars: the reach of a plan's lookback window.
@@ -139,7 +146,7 @@ def oldest_reachable(
     Count paging from the newest bar, because that is what a lookback counts; the caller
     asks only when a window reaches back far enough for the answer to matter.
     """
-    chart = ChartSession(conn, symbol)
+    chart = ChartSession(conn, symbol, session=session)
     chart.open()
     store = BarStore()
     try:
@@ -162,8 +169,8 @@ def _bars_between(tf: Timeframe, lo: float, hi: float) -> int:
     return max(1, math.ceil((hi - lo) / tf.delta.total_seconds()) + 1)
 
 
-def resolve_info(conn: Connection, symbol: str) -> dict[str, Any]:
-    chart = ChartSession(conn, symbol)
+def resolve_info(conn: Connection, symbol: str, session: str = "regular") -> dict[str, Any]:
+    chart = ChartSession(conn, symbol, session=session)
     chart.open()
     try:
         return chart.resolve()

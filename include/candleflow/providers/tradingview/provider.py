@@ -89,11 +89,13 @@ class TradingViewProvider(IDataProvider):
         search_url: str | None = None,
         paging: Literal["range", "count"] = "range",
         max_bars: int | None = None,
+        session: Literal["regular", "extended"] = "regular",
     ) -> None:
         """``timeout`` bounds every wait for data (heartbeats do not extend it);
         ``max_retries`` reconnects follow a transient failure, ``backoff`` seconds apart
         and doubling up to ``max_backoff``; ``page_size`` is the most bars asked for in one
-        request; ``paging`` and ``max_bars`` are described in the module docstring."""
+        request; ``paging`` and ``max_bars`` are described in the module docstring;
+        ``session`` ``extended`` fetches the extended-hours series (stored apart)."""
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         if max_retries < 0:
@@ -104,6 +106,9 @@ class TradingViewProvider(IDataProvider):
             raise ValueError(f"paging must be 'range' or 'count', got {paging!r}")
         if max_bars is not None and (isinstance(max_bars, bool) or int(max_bars) < 1):
             raise ValueError(f"max_bars must be a positive number of bars or None, got {max_bars}")
+        if session not in ("regular", "extended"):
+            raise ValueError(f"session must be 'regular' or 'extended', got {session!r}")
+        self.session = session
         self.url = url or os.environ.get(URL_ENV) or DEFAULT_URL
         self.search_url = search_url or os.environ.get(SEARCH_URL_ENV) or DEFAULT_SEARCH_URL
         self.timeout = float(timeout)
@@ -124,7 +129,7 @@ class TradingViewProvider(IDataProvider):
         return (
             f"<TradingViewProvider url={self.url!r} token=*** timeout={self.timeout} "
             f"max_retries={self.retry.attempts - 1} paging={self.paging!r} "
-            f"max_bars={self.max_bars}>"
+            f"max_bars={self.max_bars} session={self.session!r}>"
         )
 
     # ----- transport primitives ---------------------------------------------------------
@@ -148,6 +153,7 @@ class TradingViewProvider(IDataProvider):
                 page_size=self.page_size,
                 now=now,
                 ranged=self.paging == "range",
+                session=self.session,
             )
 
         with self._lock:
@@ -189,7 +195,12 @@ class TradingViewProvider(IDataProvider):
         if start.timestamp() >= horizon:
             return None
         value = oldest_reachable(
-            self._connection(), symbol, tf, self.max_bars, page_size=self.page_size
+            self._connection(),
+            symbol,
+            tf,
+            self.max_bars,
+            page_size=self.page_size,
+            session=self.session,
         )
         self._reach[key] = (value, t_now)
         return value
@@ -225,7 +236,7 @@ class TradingViewProvider(IDataProvider):
     def _resolve(self, symbol: str) -> Instrument:
         with self._lock:
             info = self.retry.run(
-                lambda: resolve_info(self._connection(), symbol),
+                lambda: resolve_info(self._connection(), symbol, self.session),
                 what=f"resolve {symbol}",
                 on_retry=self._reconnect,
             )

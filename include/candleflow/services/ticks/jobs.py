@@ -153,7 +153,9 @@ def _instrument_ids(conn, symbols: Sequence[str] | None) -> list[int] | None:
         return None
     with conn, conn.cursor() as cur:
         cur.execute(
-            "SELECT symbol, id FROM candleflow.instruments WHERE symbol = ANY(%s)", (list(symbols),)
+            "SELECT symbol, id FROM candleflow.instruments"
+            " WHERE symbol = ANY(%s) AND series_session = 'regular'",
+            (list(symbols),),
         )
         found = dict(cur.fetchall())
     missing = [s for s in symbols if s not in found]
