@@ -1,4 +1,4 @@
-"""A scheduled run catches up from the series' watermark (issue 22, item 0): history through
+"""A scheduled run catches up from the series' watermark: history through
 last month, then one scheduled ``ohlcv_1h`` run leaves no missing hour up to now; a backfill
 run still loads exactly its interval.
 

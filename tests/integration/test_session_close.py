@@ -1,4 +1,4 @@
-"""A daily bar closes when its session closes (issue 22, item 0): ``fetch`` and ``sync`` of one
+"""A daily bar closes when its session closes: ``fetch`` and ``sync`` of one
 window hold the same sessions, early closes included, and a month's run holds its sessions.
 
 The real TradingView client against the replay server (daily bars stamped at the session
