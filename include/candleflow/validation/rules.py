@@ -184,6 +184,8 @@ def bar_ends(cols: Columns, tf: Timeframe, market: Market | None = None) -> np.n
     (a daily bar of a session instrument ends at its session's close)."""
     import numpy as np
 
+    if cols.has_ts.all():  # the usual case: no copy through a mask
+        return frames.bar_ends(cols.ts, tf, market)
     ends = np.full(len(cols.ts), NAT, dtype="int64")
     ends[cols.has_ts] = frames.bar_ends(cols.ts[cols.has_ts], tf, market)
     return ends
