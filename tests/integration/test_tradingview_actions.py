@@ -72,15 +72,13 @@ def test_a_split_between_two_runs_leaves_no_patchwork_and_tvkit_agrees(db_url, d
         peer_total = tvkit_range(after.url, AAPL, "1d", start, end, adjustment="dividends")
     split = query.bars(AAPL, "1d", "2020-01-01", "2020-10-01")  # split-adjusted by default
     assert split["close"].pct_change().abs().max() < 0.30  # no 4x drop that never happened
-    # The sync stores the daily bars that *closed* by 2020-09-30 00:00 UTC, taking a daily
-    # bar's end as ts + 1 day: the 2020-09-29 session (stamped 13:30 UTC) is the next
-    # window's. tvkit, asked for the range, also gets that last session.
-    assert len(split) == 187 and len(peer_splits) == 188
+    # The sync stores the daily bars that *closed* by 2020-09-30 00:00 UTC: a daily bar closes
+    # at its session's close, so the 2020-09-29 session is in, as tvkit gets it for the range.
+    assert len(split) == len(peer_splits) == 188
     columns = ["ts", "open", "high", "low", "close", "volume"]
-    expected = peer_splits[columns].iloc[:-1]
-    pd.testing.assert_frame_equal(split[columns], expected, rtol=1e-9)
+    pd.testing.assert_frame_equal(split[columns], peer_splits[columns], rtol=1e-9)
     total = query.bars(AAPL, "1d", "2020-01-01", "2020-10-01", adjustment="total_return")
-    pd.testing.assert_frame_equal(total[columns], peer_total[columns].iloc[:-1], rtol=1e-9)
+    pd.testing.assert_frame_equal(total[columns], peer_total[columns], rtol=1e-9)
 
     raw = query.bars(AAPL, "1d", "2020-08-27", "2020-09-02", adjustment="raw").set_index("ts")
     step = raw["close"].shift(1) / raw["close"]

@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "include" / "candleflow"
 
 # Each layer may import itself and the layers listed for it (and the base vocabulary).
 BASE = {
+    "frames",
     "domain",
     "adjustments",
     "calendars",

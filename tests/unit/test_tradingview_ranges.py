@@ -202,8 +202,8 @@ def test_one_probe_per_series_serves_every_window_of_a_provider(limited_server):
     assert record.methods().count("request_more_data") == probes - 1
 
 
-def test_without_max_bars_nothing_is_probed_and_no_reachable_start_is_set(limited_server):
+def test_without_max_bars_a_window_the_free_plan_reaches_is_not_probed(limited_server):
     reach = oldest_reachable(BTC)
     bars, record, _ = fetch(limited_server, BTC, reach - 500 * HOUR, reach - 100 * HOUR)
-    assert bars.empty and "reachable_start" not in bars.attrs  # the user said: no limit
+    assert bars.empty and "reachable_start" not in bars.attrs  # within 5,000 bars of now
     assert record.bars_sent == 0

@@ -120,6 +120,7 @@ class SyncBarsOperator(BaseOperator):
                 provider_options=provider_options(self.provider, options),
                 concurrency=self.concurrency,
                 resume=True,
+                catch_up=catches_up(context),
             )
         self._lineage = (result, settings.url)  # for get_openlineage_facets_on_*, no query
         metrics.chunk(result)
@@ -136,6 +137,15 @@ class SyncBarsOperator(BaseOperator):
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
         """As on complete: the symbols stored before the failure, and a rejected window's rules."""
         return self.get_openlineage_facets_on_complete(task_instance)
+
+
+def catches_up(context: Any) -> bool:
+    """A scheduled run with no window of its own also loads from each series' watermark
+    (``services.catchup``); a backfill or manual run loads exactly its window."""
+    params = context.get("params") or {}
+    run_type = getattr(context.get("dag_run"), "run_type", None)
+    scheduled = getattr(run_type, "value", run_type) == "scheduled"
+    return scheduled and not (params.get("start") or params.get("end"))
 
 
 class SyncInstrumentsOperator(BaseOperator):

@@ -41,6 +41,7 @@ class AuditRecord:
     rows_updated: int = 0
     rows_unchanged: int = 0
     rows_out_of_reach: int = 0  # bars of the window older than the provider can serve
+    catch_up: bool = False  # a scheduled run's slice between the watermark and its interval
     actions_recorded: int = 0  # corporate actions inserted, changed or removed by this load
     duration_s: float = 0.0
     error: str | None = None
@@ -92,6 +93,19 @@ def advance_watermark(
         "advanced" if row[0] == last_bar_ts else "kept",
     )
     return row[0]
+
+
+def series_state(
+    conn, instrument_ids: list[int], timeframe: str
+) -> dict[int, tuple[dt.datetime | None, dt.datetime | None]]:
+    """``(last_bar_ts, reachable_start)`` of each series that has a ``sync_state`` row."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT instrument_id, last_bar_ts, reachable_start FROM candleflow.sync_state"
+            " WHERE timeframe = %s AND instrument_id = ANY(%s)",
+            (Timeframe.parse(timeframe).name, list(instrument_ids)),
+        )
+        return {row[0]: (row[1], row[2]) for row in cur.fetchall()}
 
 
 def record_reach(conn, instrument_id: int, timeframe: str, reachable_start: dt.datetime) -> None:

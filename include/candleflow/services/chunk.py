@@ -18,6 +18,7 @@ redoes only what did not succeed; clearing the run redoes everything.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -29,7 +30,7 @@ from typing import Any
 from candleflow.db import connection
 from candleflow.domain import Timeframe
 from candleflow.providers import IDataProvider, get_provider
-from candleflow.services import action_checks, batches, load, window
+from candleflow.services import action_checks, batches, catchup, load, window
 from candleflow.services.instruments import StoredInstrument, resolve_instruments
 from candleflow.services.lanes import DEFAULT_LANES, Lanes, audit_failure
 from candleflow.services.results import ChunkResult, SymbolResult
@@ -68,19 +69,24 @@ def sync_chunk(
     lanes: int = DEFAULT_LANES,
     resume: bool = False,
     on_slice: OnSlice | None = None,
+    catch_up: bool = False,
 ) -> ChunkResult:
     """Load the bars of each symbol that closed in ``(start, end]``; never raises per symbol.
 
     ``start``/``end`` are UTC datetimes; ``settings`` carries the run id, warehouse URL,
-    thresholds and slice size. ``on_slice(symbol, lo, hi, audit)`` is called after each
-    slice (``audit`` None when it failed), for progress bars. Errors before any symbol is
-    tried (a bad provider name, an unreachable warehouse) raise.
+    thresholds and slice size. ``catch_up`` (a scheduled run) also loads each series from
+    its watermark to ``start`` (``services.catchup``). ``on_slice(symbol, lo, hi, audit)``
+    is called after each slice (``audit`` None when it failed), for progress bars. Errors
+    before any symbol is tried (a bad provider name, an unreachable warehouse) raise.
     """
     tf = Timeframe.parse(timeframe)
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     symbols = list(dict.fromkeys(symbols))
+    if catch_up:
+        settings = dataclasses.replace(settings, catch_up_to=start)
     cuts = window.slices(tf, start, end, settings.slice_bars)
+    behind: dict[str, dt.datetime] = {}
     began = time.perf_counter()
     prov = get_provider(provider, **(provider_options or {}))
     results = {s: SymbolResult(s) for s in symbols}
@@ -97,10 +103,18 @@ def sync_chunk(
                 results[symbol].fail(exc)
                 audit_failure(conn, symbol, start, end, exc, began, None, ctx)
             ctx.due = action_checks.plan(conn, prov, found, tf, start, settings.now)
+            if catch_up:
+                behind = catchup.starts(conn, found, tf, start)
         finally:
             conn.close()
+        for symbol, begin in behind.items():
+            results[symbol].caught_up_from = begin
         jobs = [
-            (s, lo, hi) for s in todo if s in found for lo, hi in cuts if (s, lo, hi) not in done
+            (s, lo, hi)
+            for s in todo
+            if s in found
+            for lo, hi in _gap(tf, behind.get(s), start, settings) + cuts
+            if (s, lo, hi) not in done
         ]
         # GX on the other core when this process is cold, unless fetching needs that core
         helper = None if prov.cpu_bound else sidecar.helper(len(jobs))
@@ -148,6 +162,11 @@ def _run(jobs, pool, prov, lanes: Lanes, reach: int, helper) -> None:
         batcher.flush()
     finally:
         lanes.close()
+
+
+def _gap(tf: Timeframe, begin, start, settings: load.LoadSettings) -> list:
+    """The catch-up slices of a series behind by ``(begin, start]`` (none when not behind)."""
+    return [] if begin is None else window.slices(tf, begin, start, settings.slice_bars)
 
 
 def _budget(settings: load.LoadSettings, depth: int) -> int | None:

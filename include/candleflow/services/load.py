@@ -56,6 +56,9 @@ class LoadSettings:
     jump_threshold: float | None = DEFAULT_JUMP_THRESHOLD
     slice_bars: int | None = window.DEFAULT_SLICE_BARS
     clear_number: int | None = None  # the Airflow run's clear count: a clear redoes everything
+    # A scheduled run's interval start: the run also loads each series from its watermark up
+    # to here (``services.catchup``); slices ending by it are audited ``catch_up``.
+    catch_up_to: dt.datetime | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= float(self.reject_threshold) <= 1:
@@ -76,6 +79,7 @@ def _audit(symbol, tf, provider, start, end, settings, **values) -> dict[str, An
         "window_end": end,
         "started_at": dt.datetime.now(UTC),
         "outcome": "failed",
+        "catch_up": settings.catch_up_to is not None and end <= settings.catch_up_to,
         **values,
     }
 

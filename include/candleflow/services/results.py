@@ -71,6 +71,8 @@ class SymbolResult:
     slices: int = 0
     skipped: int = 0  # slices this run had already loaded (a retry skips them)
     out_of_window: int = 0
+    caught_up_from: dt.datetime | None = None  # a scheduled run's catch-up start, if any
+    rows_caught_up: int = 0  # bars fetched between the watermark and the run's interval
     duration_s: float = 0.0
     error: BaseException | None = None
     outcome_of_error: str = "failed"
@@ -82,6 +84,8 @@ class SymbolResult:
             self.counts[name] += int(audit.get(name) or 0)
         self.slices += 1
         self.out_of_window += audit["outcome"] == "out_of_window"
+        if audit.get("catch_up"):
+            self.rows_caught_up += int(audit.get("rows_fetched") or 0)
         self.duration_s += float(audit.get("duration_s") or 0.0)
 
     def fail(self, exc: BaseException) -> None:
@@ -107,6 +111,8 @@ class SymbolResult:
             **self.counts,
             "slices": self.slices,
             "skipped_slices": self.skipped,
+            "caught_up_from": self.caught_up_from and self.caught_up_from.isoformat(),
+            "rows_caught_up": self.rows_caught_up,
             "duration_s": round(self.duration_s, 4),
             "outcome": self.outcome,
             "error": None if self.error is None else f"{type(self.error).__name__}: {self.error}",
@@ -165,6 +171,11 @@ class ChunkResult:
             "duration_s": round(self.duration_s, 3),
             "outcomes": self.outcomes(),
             "totals": self.totals(),
+            "caught_up": {
+                r.symbol: {"from": r.caught_up_from.isoformat(), "rows": r.rows_caught_up}
+                for r in self.symbols
+                if r.caught_up_from is not None
+            },
         }
         if per_symbol:
             out["symbols"] = [r.as_dict() for r in self.symbols]

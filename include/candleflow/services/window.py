@@ -25,7 +25,9 @@ import datetime as dt
 import itertools
 from typing import TYPE_CHECKING
 
+from candleflow import calendars
 from candleflow.domain import Instrument, Timeframe, to_micros
+from candleflow.frames import bar_ends
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,8 +45,13 @@ def fetch_range(
     return start - longest, end
 
 
-def closed_in(bars: pd.DataFrame, tf: Timeframe, start: dt.datetime, end: dt.datetime):
+def closed_in(
+    bars: pd.DataFrame, tf: Timeframe, start: dt.datetime, end: dt.datetime, market=None
+) -> pd.DataFrame:
     """The rows of ``bars`` whose bar closed in ``(start, end]`` (attrs kept).
+
+    A bar's end is ``frames.bar_ends``'s: a daily bar of ``market`` (a session instrument)
+    closes at its session's close, so a window holds the sessions that closed in it.
 
     A row without a timestamp placed by its provider (``anchor``, see
     ``providers.base.normalize_bars``) is judged by its anchor, so it is in exactly one
@@ -55,13 +62,9 @@ def closed_in(bars: pd.DataFrame, tf: Timeframe, start: dt.datetime, end: dt.dat
     if bars.empty:
         return bars
     place = bars["anchor"] if "anchor" in bars.columns else bars["ts"]
-    if tf.minutes is not None:  # int64 microseconds: a one-bar window costs microseconds
-        ts = pd.DatetimeIndex(place).as_unit("us").asi8
-        ends = ts + tf.minutes * 60_000_000
-        keep = (ends > to_micros(start)) & (ends <= to_micros(end))
-    else:
-        ends = place.map(tf.bar_end)
-        keep = ((ends > start) & (ends <= end)).to_numpy()
+    # int64 microseconds: a one-bar window costs microseconds
+    ends = bar_ends(pd.DatetimeIndex(place).as_unit("us").asi8, tf, market)
+    keep = (ends > to_micros(start)) & (ends <= to_micros(end))
     if "anchor" in bars.columns:
         bars = bars.drop(columns="anchor")
     elif keep.all():  # the usual case: every bar fetched closed in the window
@@ -82,6 +85,8 @@ def slices(
     if max_bars < 1:
         raise ValueError(f"max_bars must be >= 1, got {max_bars}")
     step = tf.delta * max_bars
+    if step >= end - start:  # also keeps 200,000 months from overflowing a datetime
+        return [(start, end)]
     edges = [start]
     while edges[-1] + step < end:
         edges.append(edges[-1] + step)
@@ -94,7 +99,8 @@ def fetch_slice(
 ) -> pd.DataFrame:
     """The bars of ``symbol`` that closed in ``(start, end]`` (``attrs`` of the fetch kept)."""
     lo, hi = fetch_range(tf, start, end)
-    return closed_in(prov.fetch_bars(symbol, tf, lo, hi, now=now), tf, start, end)
+    bars = prov.fetch_bars(symbol, tf, lo, hi, now=now)
+    return closed_in(bars, tf, start, end, calendars.Market.of(symbol, session=prov.session))
 
 
 def out_of_reach(
@@ -104,8 +110,6 @@ def out_of_reach(
     count: an XNYS night is not out of reach, it has no bars)."""
     import pandas as pd
 
-    from candleflow import calendars
-
     lo, _ = fetch_range(tf, start, end)
     if reachable is None or reachable <= lo:
         return 0
@@ -114,11 +118,8 @@ def out_of_reach(
         timezone=instrument.timezone or None,
         session=instrument.series_session,
     )
-    bar_start = calendars.expected(market, tf, lo, min(end, reachable), now)["start"]
-    if tf.minutes is not None:
-        ends = bar_start + pd.Timedelta(minutes=tf.minutes)
-    else:
-        ends = bar_start.map(lambda ts: pd.Timestamp(tf.bar_end(ts.to_pydatetime())))
+    bars = calendars.expected(market, tf, lo, min(end, reachable), now)
+    bar_start, ends = bars["start"], bars["end"]  # a daily bar ends at its session's close
     keep = (ends > pd.Timestamp(start)) & (ends <= pd.Timestamp(end))
     keep &= bar_start < pd.Timestamp(reachable)
     return int(keep.sum())

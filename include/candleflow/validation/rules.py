@@ -13,12 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from candleflow import frames
 from candleflow.domain import BAR_COLUMNS, PRICE_COLUMNS, Timeframe
 from candleflow.errors import BadInputError
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+    from candleflow.calendars import Market
 
 TS_DTYPE = "datetime64[us, UTC]"
 NAT = -(2**63)  # numpy's NaT as int64 microseconds
@@ -176,14 +179,16 @@ def columns(frame: pd.DataFrame) -> Columns:
     return Columns(ts, ts != NAT, *values, infinite)
 
 
-def bar_ends(frame: pd.DataFrame, cols: Columns, tf: Timeframe) -> np.ndarray:
-    """Each bar's end (int64 us, ``NAT`` where ts is missing); months through ``bar_end``."""
+def bar_ends(cols: Columns, tf: Timeframe, market: Market | None = None) -> np.ndarray:
+    """Each bar's end (int64 us, ``NAT`` where ts is missing), as ``frames.bar_ends`` has it
+    (a daily bar of a session instrument ends at its session's close)."""
     import numpy as np
 
-    if tf.minutes is not None:
-        return np.where(cols.has_ts, cols.ts + tf.minutes * 60_000_000, NAT)
-    stamps = zip(frame["ts"], cols.has_ts, strict=True)
-    return np.asarray([tf.bar_end(t).value // 1000 if has else NAT for t, has in stamps], "int64")
+    if cols.has_ts.all():  # the usual case: no copy through a mask
+        return frames.bar_ends(cols.ts, tf, market)
+    ends = np.full(len(cols.ts), NAT, dtype="int64")
+    ends[cols.has_ts] = frames.bar_ends(cols.ts[cols.has_ts], tf, market)
+    return ends
 
 
 def check_masks(

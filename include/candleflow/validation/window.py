@@ -17,6 +17,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from candleflow.calendars import Market
 from candleflow.domain import Instrument, Timeframe, to_micros
 from candleflow.validation import rules as r
 
@@ -63,7 +64,12 @@ def prepare(window: Window, jump_threshold: float | None, index: int) -> Prepare
     prepared = r.prepare(window.bars)
     frame = r.collapse_identical(prepared)
     cols = r.columns(frame)
-    ends = r.bar_ends(frame, cols, window.timeframe)
+    market = Market.of(
+        window.instrument.symbol,
+        timezone=window.instrument.timezone or None,
+        session=window.instrument.series_session,
+    )
+    ends = r.bar_ends(cols, window.timeframe, market)
     grid_ok = grid.on_grid(frame["ts"], window.instrument, window.timeframe)
     bounds = {k: to_micros(getattr(window, k)) for k in ("start", "end", "now")}
     since = plausible.earliest(window.instrument.symbol, intraday=window.timeframe.intraday)

@@ -20,11 +20,17 @@ stored apart and applied on read.
 
 History: ``paging="range"`` (the default) asks for the window itself and falls back to count
 paging when a server ignores ranges; ``paging="count"`` always pages back from the newest bar
-(kept for comparison, see ``benchmarks/bench_tv_fetch.py``). ``max_bars`` is the plan's
-lookback (about 5,000 bars on a free plan): with it, a fetch whose window reaches back past
-what ``max_bars`` bars could possibly span sets ``frame.attrs["reachable_start"]``, the UTC
-start of the oldest bar the server serves for that series. It is absent when there is no
-limit or the window is certainly within reach.
+(kept for comparison, see ``benchmarks/bench_tv_fetch.py``).
+
+The lookback: TradingView serves only the newest N bars of a series, N set by the account's
+plan (``PLAN_BARS``; ``plan="basic"``, the free plan's 5,000, unless told otherwise) and
+``max_bars`` overrides N (``plan="unlimited"``: no limit, for servers without one). A fetch
+whose window reaches back past what N bars could possibly span, and whose reply does not
+reach the window's start (empty, or starting late), probes the server (one count paging of N
+bars, once per series and bar length) and sets ``frame.attrs["reachable_start"]``, the UTC
+start of the oldest bar it serves for that series (or of an older bar the fetch received),
+so an unreachable window is audited ``out_of_window`` by default instead of a ``success``
+with nothing fetched. It is absent when the window is within reach (no probe, no cost).
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from candleflow import calendars
+from candleflow.calendars import Market
 from candleflow.domain import UTC, Instrument, Tick, Timeframe
 from candleflow.providers.base import Capability, IDataProvider, TickRow
 from candleflow.providers.tradingview.actions import fetch_actions
@@ -68,6 +76,18 @@ log = logging.getLogger(__name__)
 SEARCH_URL_ENV = "CANDLEFLOW_TRADINGVIEW_SEARCH_URL"
 TOKEN_ENV = "CANDLEFLOW_TRADINGVIEW_TOKEN"  # noqa: S105 - a variable name, not a secret
 PAGE_SIZE = 5000  # the most bars one reply holds for an anonymous session
+# Bars per series each plan's charts reach back (TradingView's plan comparison page);
+# "unlimited" turns the lookback off.
+PLAN_BARS: dict[str, int | None] = {
+    "basic": 5_000,
+    "essential": 10_000,
+    "plus": 10_000,
+    "premium": 20_000,
+    "expert": 25_000,
+    "ultimate": 40_000,
+    "unlimited": None,
+}
+Plan = Literal["basic", "essential", "plus", "premium", "expert", "ultimate", "unlimited"]
 
 
 class TradingViewProvider(IDataProvider):
@@ -90,11 +110,12 @@ class TradingViewProvider(IDataProvider):
         paging: Literal["range", "count"] = "range",
         max_bars: int | None = None,
         session: Literal["regular", "extended"] = "regular",
+        plan: Plan = "basic",
     ) -> None:
         """``timeout`` bounds every wait for data (heartbeats do not extend it);
         ``max_retries`` reconnects follow a transient failure, ``backoff`` seconds apart
         and doubling up to ``max_backoff``; ``page_size`` is the most bars asked for in one
-        request; ``paging`` and ``max_bars`` are described in the module docstring;
+        request; ``paging``, ``plan`` and ``max_bars`` are described in the module docstring;
         ``session`` ``extended`` fetches the extended-hours series (stored apart)."""
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
@@ -109,12 +130,15 @@ class TradingViewProvider(IDataProvider):
         if session not in ("regular", "extended"):
             raise ValueError(f"session must be 'regular' or 'extended', got {session!r}")
         self.session = session
+        if plan not in PLAN_BARS:
+            raise ValueError(f"plan must be one of {', '.join(PLAN_BARS)}, got {plan!r}")
         self.url = url or os.environ.get(URL_ENV) or DEFAULT_URL
         self.search_url = search_url or os.environ.get(SEARCH_URL_ENV) or DEFAULT_SEARCH_URL
         self.timeout = float(timeout)
         self.page_size = page_size
         self.paging = paging
-        self.max_bars = None if max_bars is None else int(max_bars)
+        self.plan = plan
+        self.max_bars = PLAN_BARS[plan] if max_bars is None else int(max_bars)
         self._reach: dict[tuple[str, str], tuple[float | None, float]] = {}
         self.retry = RetryPolicy(
             attempts=max_retries + 1, base_delay=backoff, max_delay=max_backoff
@@ -129,7 +153,7 @@ class TradingViewProvider(IDataProvider):
         return (
             f"<TradingViewProvider url={self.url!r} token=*** timeout={self.timeout} "
             f"max_retries={self.retry.attempts - 1} paging={self.paging!r} "
-            f"max_bars={self.max_bars} session={self.session!r}>"
+            f"plan={self.plan!r} max_bars={self.max_bars} session={self.session!r}>"
         )
 
     # ----- transport primitives ---------------------------------------------------------
@@ -139,10 +163,8 @@ class TradingViewProvider(IDataProvider):
     ) -> pd.DataFrame:
         store = BarStore()  # shared by every attempt: a reconnect merges, never restarts
         now = dt.datetime.now(UTC)
-        reach: list[float | None] = [None]
 
         def attempt() -> Paging:
-            reach[0] = self._reachable(symbol, tf, start, now)
             return fetch_history(
                 self._connection(),
                 symbol,
@@ -158,6 +180,13 @@ class TradingViewProvider(IDataProvider):
 
         with self._lock:
             paging = self.retry.run(attempt, what=f"fetch {symbol} {tf}", on_retry=self._reconnect)
+            reach = None
+            if not _reaches_start(symbol, tf, start, store.oldest()):
+                reach = self.retry.run(
+                    lambda: self._reachable(symbol, tf, start, now),
+                    what=f"probe {symbol} {tf}",
+                    on_retry=self._reconnect,
+                )
         self.timings.pages += paging.pages
         self.timings.range_fallbacks += paging.mode == "count-fallback"
         log.info(
@@ -169,8 +198,8 @@ class TradingViewProvider(IDataProvider):
             len(store),
         )
         frame = store.frame(self.timings)
-        if reach[0] is not None:
-            oldest = min(reach[0], store.oldest() or reach[0])
+        if reach is not None:
+            oldest = min(reach, store.oldest() or reach)
             frame.attrs["reachable_start"] = dt.datetime.fromtimestamp(oldest, tz=UTC)
         return frame
 
@@ -308,3 +337,20 @@ class TradingViewProvider(IDataProvider):
                 "anonymous" if self._token == ANONYMOUS_TOKEN else "token configured",
             )
         return self._token
+
+
+def _reaches_start(symbol: str, tf: Timeframe, start: dt.datetime, held: float | None) -> bool:
+    """Whether the bars received (the oldest starts at ``held``, Unix s) begin where the
+    window's first bar can (the first session's open at or after ``start``): then the window
+    is within reach and needs no probe."""
+    if held is None:
+        return False
+    import pandas as pd
+
+    first = pd.Timestamp(start)
+    market = Market.of(symbol)
+    if market.calendar is not None:
+        sessions = calendars.schedule(market, first, first + pd.Timedelta(days=10))
+        if len(sessions):
+            first = max(first, sessions["open"].iloc[0])
+    return held <= first.timestamp() + tf.delta.total_seconds()
