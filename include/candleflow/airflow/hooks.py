@@ -75,8 +75,12 @@ class _ProviderHook(BaseHook):
 
 
 def _extras(conn: Any, *skip: str) -> dict[str, Any]:
-    """Provider options kept in the connection's extras (the form's own fields left out)."""
-    return {k: v for k, v in conn.extra_dejson.items() if k not in skip and v not in (None, "")}
+    """Provider options kept in the connection's extras, the form's own fields left out and
+    empty ones dropped (a form saves an empty field as null). A key the older forms wrote as
+    ``extra__<type>__<name>`` is read as ``<name>``."""
+    prefix = f"extra__{conn.conn_type}__"
+    extras = {k.removeprefix(prefix): v for k, v in conn.extra_dejson.items()}
+    return {k: v for k, v in extras.items() if k not in skip and v not in (None, "")}
 
 
 class TradingViewHook(_ProviderHook):
