@@ -65,6 +65,11 @@ def _uv_run(args: list[str], cwd: Path) -> None:
     raise AssertionError(f"uv {' '.join(args)}: {result.stderr[-3000:]}")
 
 
+def _json_line(out: str):
+    """The JSON a command printed (``-o json``), among its log lines."""
+    return json.loads(next(line for line in out.splitlines() if line.startswith("[")))
+
+
 @pytest.fixture(scope="module")
 def user_venv(tmp_path_factory) -> Path:
     """A new venv: the lock's packages and the built wheel, nothing editable."""
@@ -119,14 +124,21 @@ def user_airflow(user_venv, metadata_db, tmp_path):
         CANDLEFLOW_WARM_VALIDATION="0",
     )
 
-    def run(*args: str, check: bool = True) -> str:
-        result = subprocess.run(
+    def start(*args: str) -> subprocess.Popen:
+        return subprocess.Popen(
             [str(user_venv / "bin" / "airflow"), *args], cwd=tmp_path, env=env,
-            capture_output=True, text=True, timeout=800,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        out = result.stdout + result.stderr
-        assert not check or result.returncode == 0, out[-6000:]
-        return out
+
+    def run(*args: str) -> str:
+        """One command; several at once (a list of argument tuples) run side by side."""
+        procs = [start(*a) for a in args] if isinstance(args[0], tuple) else [start(*args)]
+        outs = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=800)
+            assert proc.returncode == 0, (out + err)[-6000:]
+            outs.append(out + err)
+        return outs if isinstance(args[0], tuple) else outs[0]
 
     run("db", "migrate")
     return run
@@ -143,13 +155,15 @@ def test_the_wheel_is_a_provider_whose_connections_feed_a_dag_run(
     ).stdout  # fmt: skip
     assert str(user_venv) in where and str(ROOT) not in where
 
-    providers = json.loads(run("providers", "list", "-o", "json").strip().splitlines()[-1])
+    listed = run(
+        ("providers", "list", "-o", "json"), ("providers", "hooks", "-o", "json"),
+        ("plugins", "-o", "json"),
+    )  # fmt: skip
+    providers, hooks, plugins = (_json_line(out) for out in listed)
     assert any(p["package_name"] == "candleflow" for p in providers)
-    hooks = json.loads(run("providers", "hooks", "-o", "json").strip().splitlines()[-1])
     by_type = {h["connection_type"]: h for h in hooks if h["package_name"] == "candleflow"}
     assert by_type["tradingview"]["class"] == "candleflow.airflow.hooks.TradingViewHook"
     assert by_type["ccxt"]["class"] == "candleflow.airflow.hooks.CcxtHook"
-    plugins = json.loads(run("plugins", "-o", "json").strip().splitlines()[-1])
     (plugin,) = [p for p in plugins if p["name"] == "candleflow"]
     assert "candleflow.airflow.timetables.MonthlyTimetable" in plugin["timetables"]
     assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == ["/candleflow"]
@@ -164,10 +178,12 @@ def test_the_wheel_is_a_provider_whose_connections_feed_a_dag_run(
         "password": dsn.get("password"),
         "schema": dsn["dbname"],
     }
-    run("connections", "add", "candleflow_warehouse", "--conn-json", json.dumps(warehouse))
     with ReplayServer(seed=5) as srv:
-        run("connections", "add", "tradingview_default", "--conn-type", "tradingview",
-            "--conn-host", srv.url, "--conn-password", TOKEN)  # fmt: skip
+        run(
+            ("connections", "add", "candleflow_warehouse", "--conn-json", json.dumps(warehouse)),
+            ("connections", "add", "tradingview_default", "--conn-type", "tradingview",
+             "--conn-host", srv.url, "--conn-password", TOKEN),
+        )  # fmt: skip
         conf = json.dumps({"start": START.isoformat(), "end": END.isoformat()})
         out = run("dags", "test", "ohlcv_1h", "2024-03-05T12:00:00+00:00", "--conf", conf)
         assert "state=success" in out, out[-6000:]
