@@ -386,7 +386,7 @@ def test_the_build_context_holds_every_path_the_dockerfile_copies(tmp_path):
         assert in_context(path), f"{source} is excluded by .dockerignore"
     assert not in_context(".venv/bin/python") and not in_context(".candleflow/secrets.json")
     assert not in_context("tests/conftest.py")
-    assert in_context("include/candleflow/__init__.py") and in_context("dags/ohlcv.py")
+    assert in_context("include/candleflow/__init__.py") and in_context("dags/candleflow_dags.py")
 
 
 @pytest.mark.parametrize(

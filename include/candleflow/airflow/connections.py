@@ -2,8 +2,8 @@
 
 The one warehouse policy, used by every DAG task, the CLI and the HTTP API, in order:
 
-1. the Airflow connection ``candleflow_warehouse``, looked up through the Airflow SDK's
-   connection API (what ``PostgresHook`` uses), so every secrets backend works: environment
+1. the Airflow connection ``candleflow_warehouse``, read by ``WarehouseHook`` (a
+   ``PostgresHook``, ``candleflow.airflow.hooks``), so every secrets backend works: environment
    variables, the metadata database, Vault, AWS Secrets Manager, ... It is asked for inside
    Airflow (tasks, the api-server that serves the HTTP API) and, outside it (the CLI), when
    something could define it there: ``AIRFLOW_CONN_CANDLEFLOW_WAREHOUSE`` or a secrets
@@ -39,8 +39,8 @@ POSTGRES_CONN_TYPES = ("postgres", "postgresql")
 CONN_ENV = "AIRFLOW_CONN_" + config.WAREHOUSE_CONN_ID.upper()
 SECRETS_BACKEND_ENV = "AIRFLOW__SECRETS__BACKEND"
 
-# provider name -> (Airflow connection id, the option its password becomes)
-PROVIDER_SECRETS: dict[str, tuple[str, str]] = {"tradingview": ("tradingview_default", "token")}
+# providers whose options an Airflow connection may hold (``candleflow.airflow.hooks``)
+PROVIDER_CONN_TYPES = ("tradingview", "ccxt")
 
 
 def in_airflow() -> bool:
@@ -67,7 +67,7 @@ def airflow_connection(conn_id: str) -> Any | None:
         return None
 
 
-def postgres_url(conn: Any) -> str:
+def postgres_url(conn: Any, *, database: str | None = None) -> str:
     """A libpq URL for a Postgres connection, built the way ``PostgresHook.get_conn`` does.
 
     ``schema`` is the database (default ``candleflow``); a socket folder as host is
@@ -85,8 +85,12 @@ def postgres_url(conn: Any) -> str:
     netloc = (userinfo + "@" if userinfo else "") + quote(conn.host or "", safe="")
     if conn.port:
         netloc += f":{int(conn.port)}"
-    query = urlencode({k: str(v) for k, v in conn.extra_dejson.items() if _is_libpq_keyword(k)})
-    database = quote(conn.schema or config.WAREHOUSE_DB, safe="")
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    ignored = PostgresHook.ignored_extra_options
+    extras = {k: v for k, v in conn.extra_dejson.items() if k not in ignored}
+    query = urlencode({k: str(v) for k, v in extras.items() if _is_libpq_keyword(k)})
+    database = quote(database or conn.schema or config.WAREHOUSE_DB, safe="")
     return f"postgresql://{netloc}/{database}" + (f"?{query}" if query else "")
 
 
@@ -116,12 +120,25 @@ def connection_may_exist() -> bool:
     return bool(cfg.get("secrets", "backend", fallback="").strip())
 
 
+def warehouse_hook_url(conn_id: str = config.WAREHOUSE_CONN_ID) -> str | None:
+    """The URL of ``WarehouseHook(conn_id)`` (a ``PostgresHook``), or None if no secrets backend
+    defines the connection."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from candleflow.airflow.hooks import WarehouseHook
+
+    try:
+        return WarehouseHook(warehouse_conn_id=conn_id).url()
+    except AirflowNotFoundException:
+        return None
+
+
 def resolve_warehouse(*, start_embedded: bool = True) -> tuple[str, str]:
     """``(url, where it came from)`` under the one policy above."""
     if connection_may_exist():
-        conn = airflow_connection(config.WAREHOUSE_CONN_ID)
-        if conn is not None:
-            return postgres_url(conn), f"Airflow connection {config.WAREHOUSE_CONN_ID}"
+        url = warehouse_hook_url()
+        if url is not None:
+            return url, f"Airflow connection {config.WAREHOUSE_CONN_ID}"
         log.info("no Airflow connection %s defined", config.WAREHOUSE_CONN_ID)
     url = connection.warehouse_url(start_embedded=start_embedded)
     if config.configured_database_url():
@@ -136,21 +153,34 @@ def warehouse_url(*, start_embedded: bool = True) -> str:
     return url
 
 
-def provider_options(provider_name: str, options: Mapping[str, Any] | None = None) -> dict:
-    """``options`` plus the provider's secret from its Airflow connection (for DAG tasks).
+def provider_options(
+    provider_name: str, options: Mapping[str, Any] | None = None, conn_id: str | None = None
+) -> dict:
+    """``options`` on top of the provider's options from its Airflow connection (DAG tasks).
 
-    TradingView: the password of connection ``tradingview_default`` becomes the ``token``
-    option. An option given explicitly wins; outside Airflow, or with no such connection (or
-    no password), the options are returned unchanged and the provider falls back to its
-    environment variable (``CANDLEFLOW_TRADINGVIEW_TOKEN``). Providers never import Airflow:
-    this is where Airflow's secrets reach them. The secret is never logged.
+    The connection is ``conn_id``, else the provider hook's default (``tradingview_default``,
+    ``ccxt_default``; ``candleflow.airflow.hooks``): TradingView's password becomes the
+    ``token`` option and its host the ``url``; ccxt's login and password the API key and
+    secret; extras are further options. An option given explicitly wins. Outside Airflow,
+    for a provider without a hook, or with no such connection, the options are returned
+    unchanged and the provider falls back to its environment variables
+    (``CANDLEFLOW_TRADINGVIEW_TOKEN``, ...). Providers never import Airflow: this is where
+    Airflow's secrets reach them. The secrets are never logged.
     """
     merged = dict(options or {})
-    conn_id, option = PROVIDER_SECRETS.get(provider_name, (None, None))
-    if conn_id is None or merged.get(option) or not in_airflow():
+    if provider_name not in PROVIDER_CONN_TYPES or not in_airflow():
         return merged
-    conn = airflow_connection(conn_id)
-    if conn is not None and conn.password:
-        merged[option] = conn.password
-        log.info("%s: %s from Airflow connection %s", provider_name, option, conn_id)
-    return merged
+    from candleflow.airflow.hooks import PROVIDER_HOOKS
+
+    hook = PROVIDER_HOOKS[provider_name]
+    conn = airflow_connection(conn_id or hook.default_conn_name)
+    if conn is None:
+        return merged
+    found = hook.options_from(conn)
+    log.info(
+        "%s: options %s from Airflow connection %s",
+        provider_name,
+        ", ".join(sorted(set(found) - set(merged))) or "none",
+        conn.conn_id,
+    )
+    return {**found, **merged}

@@ -12,10 +12,23 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, BaseOperatorLink
 
 WINDOW_START = "{{ params.start or data_interval_start }}"
 WINDOW_END = "{{ params.end or data_interval_end }}"
+
+
+class CandlesLink(BaseOperatorLink):
+    """ "Candles" on a sync task: the chart page at the task's first symbol and timeframe."""
+
+    name = "Candles"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        from urllib.parse import urlencode
+
+        symbols = getattr(operator, "symbols", None) or [""]
+        query = {"symbol": symbols[0], "timeframe": getattr(operator, "timeframe", "1d")}
+        return "/candleflow/chart?" + urlencode(query)
 
 
 class SyncBarsOperator(BaseOperator):
@@ -28,6 +41,11 @@ class SyncBarsOperator(BaseOperator):
     Airflow's retries, and a retry redoes only the slices this run has not loaded yet (a
     cleared run redoes all). The log ends with the per-symbol table. A run's ``symbols``
     param narrows the chunk; a chunk with none of them is skipped.
+
+    ``conn_id`` names the provider's Airflow connection (``tradingview_default`` /
+    ``ccxt_default`` when omitted; ``candleflow.airflow.hooks``), ``warehouse_conn_id`` the
+    warehouse's Postgres connection (``candleflow_warehouse`` when omitted, then the one
+    policy of ``candleflow.airflow.connections``).
     """
 
     template_fields: Sequence[str] = (
@@ -38,6 +56,7 @@ class SyncBarsOperator(BaseOperator):
         "reject_threshold",
     )
     ui_color = "#d6eaf8"
+    operator_extra_links = (CandlesLink(),)
 
     def __init__(
         self,
@@ -47,6 +66,8 @@ class SyncBarsOperator(BaseOperator):
         symbol: str | None = None,
         provider: str = "tradingview",
         provider_options: dict[str, Any] | None = None,
+        conn_id: str | None = None,
+        warehouse_conn_id: str | None = None,
         start: str = WINDOW_START,
         end: str = WINDOW_END,
         reject_threshold: float | str = "{{ params.reject_threshold }}",
@@ -61,6 +82,8 @@ class SyncBarsOperator(BaseOperator):
         self.timeframe = timeframe
         self.provider = provider
         self.provider_options = provider_options or {}
+        self.conn_id = conn_id
+        self.warehouse_conn_id = warehouse_conn_id
         self.start = start
         self.end = end
         self.reject_threshold = reject_threshold
@@ -72,7 +95,7 @@ class SyncBarsOperator(BaseOperator):
 
         from candleflow import calendars
         from candleflow.airflow import metrics
-        from candleflow.airflow.connections import provider_options, warehouse_url
+        from candleflow.airflow.connections import provider_options
         from candleflow.airflow.failures import fail_permanent, raise_for_failures
         from candleflow.domain import to_utc
         from candleflow.errors import ConfigError
@@ -98,7 +121,7 @@ class SyncBarsOperator(BaseOperator):
                 start, end = to_utc(self.start, name="start"), to_utc(self.end, name="end")
                 settings = LoadSettings(
                     run_id=context["run_id"],
-                    url=warehouse_url(),
+                    url=_warehouse(self.warehouse_conn_id),
                     now=dt.datetime.now(dt.UTC),
                     reject_threshold=DEFAULT_REJECT_THRESHOLD
                     if threshold in (None, "", "None")
@@ -117,7 +140,9 @@ class SyncBarsOperator(BaseOperator):
                 end,
                 settings,
                 provider=self.provider,
-                provider_options=provider_options(self.provider, options),
+                provider_options=provider_options(
+                    self.provider, options, self.conn_id
+                ),
                 concurrency=self.concurrency,
                 resume=True,
                 catch_up=catches_up(context),
@@ -159,25 +184,31 @@ class SyncInstrumentsOperator(BaseOperator):
         symbols: list[str] | str,
         provider: str = "tradingview",
         provider_options: dict[str, Any] | None = None,
+        conn_id: str | None = None,
+        warehouse_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.symbols = symbols
         self.provider = provider
         self.provider_options = provider_options or {}
+        self.conn_id = conn_id
+        self.warehouse_conn_id = warehouse_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         from candleflow.airflow import lineage
-        from candleflow.airflow.connections import provider_options, warehouse_url
+        from candleflow.airflow.connections import provider_options
         from candleflow.airflow.failures import fail_permanent
         from candleflow.services.instruments import resolve_and_store
 
         with fail_permanent(self.task_id):
-            url = warehouse_url()
+            url = _warehouse(self.warehouse_conn_id)
             result = resolve_and_store(
                 self.symbols,
                 provider=self.provider,
-                provider_options=provider_options(self.provider, self.provider_options),
+                provider_options=provider_options(
+                    self.provider, self.provider_options, self.conn_id
+                ),
                 url=url,
             )
         lineage.instruments(result, url, self.provider, self.provider_options)
@@ -199,6 +230,19 @@ def with_session(provider: str, options: dict, session: str | None) -> dict | No
     if "session" not in inspect.signature(provider_class(provider).__init__).parameters:
         return None
     return {**options, "session": session}
+
+
+def _warehouse(conn_id: str | None) -> str:
+    """The warehouse URL: ``conn_id``'s (a Postgres connection) if given, else the one policy."""
+    from candleflow.airflow.connections import warehouse_hook_url, warehouse_url
+    from candleflow.errors import ConfigError
+
+    if not conn_id:
+        return warehouse_url()
+    url = warehouse_hook_url(conn_id)
+    if url is None:
+        raise ConfigError(f"no Airflow connection {conn_id!r} defined (the warehouse)")
+    return url
 
 
 def chunk_tasks(spec: Any, watchlist: Any, *, outlets: list[Any]) -> list[Any]:

@@ -14,7 +14,7 @@ exactly what one large window would.
   year), for the ``ohlcv_<tf>_history`` DAGs: one backfill run per month.
 - ``TradingSessionTimetable``: one daily-bars run per trading session of an exchange.
 
-Registered by ``plugins/candleflow_plugin.py`` so the scheduler can deserialise them.
+Registered by the plugin (``candleflow.airflow.plugin``) so the scheduler can deserialise them.
 """
 
 from __future__ import annotations

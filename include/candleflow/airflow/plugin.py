@@ -1,8 +1,9 @@
 """Candleflow's Airflow plugin: the trading-calendar timetables, the HTTP API and the chart.
 
-The classes live in the ``candleflow`` package (so DAG files import them without relying on
-the plugins folder being on ``sys.path``); registering them here lets the scheduler
-deserialise DAGs that use the timetables, and lets the api-server mount the API.
+Registered by the wheel's ``airflow.plugins`` entry point (``pyproject.toml``), so an
+Airflow that has Candleflow installed loads it with nothing copied into its plugins folder
+(``make up`` and the Docker image included). Registering the timetables lets the scheduler
+deserialise DAGs that use them, and lets the api-server mount the API.
 
 - ``fastapi_apps``: the API and chart page at ``/candleflow`` (``/candleflow/docs`` for the
   OpenAPI docs). Plugin apps are not behind Airflow's auth on their own; every data route

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import dag, task
+from airflow.sdk import DAG, dag, task
 
+from candleflow import watchlist
 from candleflow.airflow.failures import fails_permanently
 
 DEFAULT_ARGS = {
@@ -26,26 +27,28 @@ DEFAULT_ARGS = {
 }
 
 
-@dag(
-    schedule="@hourly",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["candleflow", "ops"],
-    is_paused_upon_creation=False,
-    doc_md=__doc__,
-)
-def warehouse_healthcheck():
-    @task
-    @fails_permanently
-    def check_warehouse(run_id: str | None = None) -> dict:
-        from candleflow.airflow.connections import warehouse_url
-        from candleflow.services.health import check_warehouse
+def build(wl: watchlist.Watchlist) -> DAG:
+    """The ``warehouse_healthcheck`` DAG (wiring only; the work is in candleflow.services)."""
 
-        return check_warehouse(warehouse_url(), run_id=run_id)
+    @dag(
+        schedule="@hourly",
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["candleflow", "ops"],
+        is_paused_upon_creation=False,
+        doc_md=__doc__,
+    )
+    def warehouse_healthcheck():
+        @task
+        @fails_permanently
+        def check_warehouse(run_id: str | None = None) -> dict:
+            from candleflow.airflow.connections import warehouse_url
+            from candleflow.services.health import check_warehouse
 
-    check_warehouse()
+            return check_warehouse(warehouse_url(), run_id=run_id)
 
+        check_warehouse()
 
-warehouse_healthcheck()
+    return warehouse_healthcheck()

@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Param, dag
+from airflow.sdk import DAG, Param, dag
 
 from candleflow import watchlist
 from candleflow.airflow.operators import chunk_tasks
 from candleflow.airflow.timetables import MonthlyTimetable
 from candleflow.assets import bars_asset
 
-WATCHLIST = watchlist.load()
 HISTORY_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 DEFAULT_ARGS = {
@@ -43,7 +42,7 @@ DEFAULT_ARGS = {
 }
 
 
-def history_dag(spec: watchlist.DagSpec):
+def history_dag(spec: watchlist.DagSpec, wl: watchlist.Watchlist) -> DAG:
     """Build the history DAG of one timeframe (wiring only; the work is in candleflow.services)."""
 
     @dag(
@@ -73,16 +72,17 @@ def history_dag(spec: watchlist.DagSpec):
                 "extended = pre- and post-market too (US equities), stored apart",
             ),
             "reject_threshold": Param(
-                WATCHLIST.reject_threshold, type="number", minimum=0, maximum=1
+                wl.reject_threshold, type="number", minimum=0, maximum=1
             ),
         },
         doc_md=__doc__,
     )
     def history():
-        chunk_tasks(spec, WATCHLIST, outlets=[bars_asset(spec.timeframe.name)])
+        chunk_tasks(spec, wl, outlets=[bars_asset(spec.timeframe.name)])
 
     return history()
 
 
-for _spec in watchlist.history_specs(WATCHLIST):
-    history_dag(_spec)
+def build(wl: watchlist.Watchlist) -> list[DAG]:
+    """One DAG per timeframe of the watchlist."""
+    return [history_dag(spec, wl) for spec in watchlist.history_specs(wl)]

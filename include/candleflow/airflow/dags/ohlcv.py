@@ -27,7 +27,8 @@ permanent), and a retry redoes only the symbols that did not succeed.
 - Daily bars of exchange-traded symbols follow the trading calendar (one run per session,
   none on weekends or holidays); 24x7 symbols get their own ``_24x7`` DAG.
 
-The watchlist is ``candleflow/watchlist.toml`` or the file ``CANDLEFLOW_WATCHLIST`` names.
+The watchlist is the file the DAG file gives ``watchlist_dags``, else the file
+``CANDLEFLOW_WATCHLIST`` names, else ``candleflow/watchlist.toml``.
 These DAGs start **paused**: each run calls the provider for every watchlist symbol, so
 unpause them once the watchlist is yours.
 """
@@ -36,14 +37,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Param, dag
+from airflow.sdk import DAG, Param, dag
 
 from candleflow import watchlist
 from candleflow.airflow.operators import chunk_tasks
 from candleflow.airflow.timetables import SettledIntervalTimetable, TradingSessionTimetable
 from candleflow.assets import bars_asset
 
-WATCHLIST = watchlist.load()
 HISTORY_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 DEFAULT_ARGS = {
@@ -55,7 +55,7 @@ DEFAULT_ARGS = {
 }
 
 
-def ohlcv_dag(spec: watchlist.DagSpec):
+def ohlcv_dag(spec: watchlist.DagSpec, wl: watchlist.Watchlist) -> DAG:
     """Build the DAG of one timeframe (wiring only; the work is in candleflow.services)."""
 
     @dag(
@@ -87,16 +87,17 @@ def ohlcv_dag(spec: watchlist.DagSpec):
                 "extended = pre- and post-market too (US equities), stored apart",
             ),
             "reject_threshold": Param(
-                WATCHLIST.reject_threshold, type="number", minimum=0, maximum=1
+                wl.reject_threshold, type="number", minimum=0, maximum=1
             ),
         },
         doc_md=__doc__,
     )
     def ohlcv():
-        chunk_tasks(spec, WATCHLIST, outlets=[bars_asset(spec.timeframe.name)])
+        chunk_tasks(spec, wl, outlets=[bars_asset(spec.timeframe.name)])
 
     return ohlcv()
 
 
-for _spec in watchlist.dag_specs(WATCHLIST):
-    ohlcv_dag(_spec)
+def build(wl: watchlist.Watchlist) -> list[DAG]:
+    """One DAG per timeframe of the watchlist."""
+    return [ohlcv_dag(spec, wl) for spec in watchlist.dag_specs(wl)]

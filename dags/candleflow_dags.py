@@ -1,0 +1,3 @@
+from candleflow.airflow import watchlist_dags
+
+globals().update(watchlist_dags())

@@ -1,0 +1,78 @@
+"""Live quote ticks, captured in bounded windows: one run collects for ``CAPTURE_SECONDS``.
+
+Each run streams the TradingView quote session for the watchlist symbols (or the ``symbols``
+param) into ``candleflow.ticks`` in micro-batches, then stops, flushing every tick it read.
+Runs follow each other back to back (every 5 minutes, one at a time, no catch-up: a missed
+window of live ticks cannot be fetched later). Reconnects inside a run are handled by the
+collector; a run that fails anyway is retried, and a retry only adds ticks (the key
+``(instrument, ts, seq)`` makes a replayed tick a duplicate, never a second row).
+
+A run with few ticks is normal outside exchange sessions. The run updates the ``TICKS``
+asset, which schedules ``bars_rollup``. Stopping a run (mark failed, a timeout, a worker
+shutdown) sends SIGTERM: the collector stores every tick it read before exiting, well within
+the 5 seconds the task supervisor waits before SIGKILL. The DAG starts paused: unpause it
+to capture.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import DAG, Param, dag, task
+
+from candleflow import watchlist
+from candleflow.airflow.failures import fails_permanently
+from candleflow.assets import TICKS
+
+CAPTURE_SECONDS = 270.0  # leaves the 5-minute slot room to start up and flush
+
+DEFAULT_ARGS = {
+    "owner": "candleflow",
+    "retries": 2,
+    "retry_delay": dt.timedelta(seconds=15),
+    "retry_exponential_backoff": True,
+}
+
+
+def build(wl: watchlist.Watchlist) -> DAG:
+    """The ``ticks_capture`` DAG (wiring only; the work is in candleflow.services)."""
+
+    @dag(
+        schedule="*/5 * * * *",
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["candleflow", "ticks"],
+        is_paused_upon_creation=True,  # a live stream every 5 minutes: yours to turn on
+        params={
+            "symbols": Param(  # "null" in the type: the Trigger form does not require it
+                [], type=["null", "array"], description="Subset of the watchlist; empty = all"
+            ),
+            "seconds": Param(CAPTURE_SECONDS, type="number", minimum=1, maximum=3600),
+        },
+        doc_md=__doc__,
+    )
+    def ticks_capture():
+        @task(outlets=[TICKS])
+        @fails_permanently
+        def capture_ticks(params: dict | None = None, run_id: str | None = None) -> dict:
+            from candleflow.airflow import metrics
+            from candleflow.airflow.connections import provider_options, warehouse_url
+            from candleflow.services.ticks.jobs import capture_ticks
+
+            params = params or {}
+            symbols = watchlist.select(watchlist.load(wl.path).symbols, params.get("symbols"))
+            result = capture_ticks(
+                symbols,
+                run_id=run_id,
+                duration=float(params["seconds"]),
+                url=warehouse_url(),
+                provider_options=provider_options("tradingview", {}),
+            )
+            metrics.ticks(result)
+            return result
+
+        capture_ticks()
+
+    return ticks_capture()
