@@ -58,6 +58,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         *((c, "text") for c in ("description", "type", "currency", "timezone", "session")),
         *(("price_scale", "int4"), ("provider", "text"), ("active", "bool")),
         *(("first_seen", "timestamptz"), ("last_seen", "timestamptz")),
+        ("series_session", "text"),
     ),
 }
 # The column a rule judges, where it judges one (not_null and the price rules span several).

@@ -140,9 +140,7 @@ class SyncBarsOperator(BaseOperator):
                 end,
                 settings,
                 provider=self.provider,
-                provider_options=provider_options(
-                    self.provider, options, self.conn_id
-                ),
+                provider_options=provider_options(self.provider, options, self.conn_id),
                 concurrency=self.concurrency,
                 resume=True,
                 catch_up=catches_up(context),

@@ -86,9 +86,7 @@ def ohlcv_dag(spec: watchlist.DagSpec, wl: watchlist.Watchlist) -> DAG:
                 description="Series to load: empty = each symbol's watchlist session; "
                 "extended = pre- and post-market too (US equities), stored apart",
             ),
-            "reject_threshold": Param(
-                wl.reject_threshold, type="number", minimum=0, maximum=1
-            ),
+            "reject_threshold": Param(wl.reject_threshold, type="number", minimum=0, maximum=1),
         },
         doc_md=__doc__,
     )
