@@ -7,7 +7,8 @@ do not fully cover (six hours of a session as a "daily" bar), so the first six c
 still diff against fetch. Prices are split-adjusted by default, as charts show them;
 --adjustment raw prints what traded (what fetch prints). A symbol the warehouse does not know
 is an error (exit 1) that suggests the closest stored ones: "no bars" would hide a typo such as
-nasdaq:aapl.
+nasdaq:aapl. --as-of prints the series as it was known at a past time (bar_revisions), so a
+backtest run then can be reproduced.
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ def bars_command(
             "total_return (splits and dividends)."
         ),
     ] = DEFAULT_ADJUSTMENT,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Print the series as it was known at this time (ISO date or datetime, UTC "
+            "when naive): bars loaded later left out, corrections since undone.",
+        ),
+    ] = None,
 ) -> None:
     """Print the stored bars of SYMBOL in [start, end), resampled when the timeframe is not
     stored; same columns as candleflow fetch, then complete."""
@@ -47,6 +56,7 @@ def bars_command(
     inputs.choice(fill, FILLS, "--fill")
     inputs.choice(adjustment, ADJUSTMENTS, "--adjustment")
     begin, finish = inputs.window(start, end)
+    known_at = inputs.timestamp(as_of, "--as-of") if as_of else None
     from candleflow import query
     from candleflow.cli import warehouse
     from candleflow.output import write_bars
@@ -59,6 +69,7 @@ def bars_command(
         finish,
         fill=fill,
         adjustment=adjustment,
+        as_of=known_at,
         url=url,  # type: ignore[arg-type]
     )
     if frame.empty:
