@@ -1,4 +1,4 @@
-"""Issue 22 items 0a and 5: reads use what covers each part of the window; corrections are
+"""Reads use what covers each part of the window; corrections are
 kept and reads can ask for the series as it was known at a time.
 
 Expected values are computed here from the loaded frames and ``exchange_calendars``, never

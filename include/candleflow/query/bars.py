@@ -58,27 +58,6 @@ _SERIES_AS_OF_SQL = _SERIES_TEMPLATE.format(
     bars="candleflow.bars_as_of($1::integer, $2, $3, $4, $5, $9) AS b\nWHERE true" + _SHADOW
 )
 
-# Where each timeframe that can serve a read is stored in the window: its first and last ts
-# (two index endpoint lookups per timeframe and source), in ``candidates`` order.
-_SPANS_TEMPLATE = """
-SELECT t.tf, min(x.first) AS first, max(x.last) AS last
-FROM unnest($2::text[]) WITH ORDINALITY AS t(tf, n)
-CROSS JOIN unnest($3::text[]) AS s(src)
-CROSS JOIN LATERAL (
-    SELECT (SELECT b.ts FROM {bars} ORDER BY b.ts LIMIT 1) AS first,
-           (SELECT b.ts FROM {bars} ORDER BY b.ts DESC LIMIT 1) AS last) AS x
-GROUP BY t.tf, t.n
-HAVING min(x.first) IS NOT NULL
-ORDER BY t.n
-"""
-_SPANS_SQL = _SPANS_TEMPLATE.format(
-    bars="candleflow.bars AS b WHERE b.instrument_id = $1 AND b.timeframe = t.tf"
-    " AND b.source = s.src AND b.ts >= $4 AND b.ts < $5"
-)
-_SPANS_AS_OF_SQL = _SPANS_TEMPLATE.format(
-    bars="candleflow.bars_as_of($1::integer, t.tf, s.src, $4, $5, $6) AS b"
-)
-
 _STORED_SQL = """
 SELECT t.tf
 FROM unnest($2::text[]) WITH ORDINALITY AS t(tf, n)
@@ -151,33 +130,6 @@ def stored_timeframe(
     cursor.execute(_STORED_SQL, parameters=(instrument_id, finest, sources))
     rows = cursor.fetch_arrow_table().column("tf").to_pylist()
     return Timeframe.parse(rows[0]) if rows else None
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """Where one timeframe is stored within a read's window: its first and last bar."""
-
-    tf: Timeframe
-    first: dt.datetime
-    last: dt.datetime
-
-
-def spans(
-    cursor,
-    instrument_id: int,
-    tf: Timeframe,
-    start: dt.datetime,
-    end: dt.datetime,
-    sources: list[str],
-    as_of: dt.datetime | None = None,
-) -> list[Span]:
-    """The timeframes of ``candidates(tf)`` stored in [start, end), in that order."""
-    sql, extra = (_SPANS_SQL, ()) if as_of is None else (_SPANS_AS_OF_SQL, (as_of,))
-    cursor.execute(sql, parameters=(instrument_id, candidates(tf), sources, start, end, *extra))
-    return [
-        Span(Timeframe.parse(r["tf"]), r["first"], r["last"])
-        for r in cursor.fetch_arrow_table().to_pylist()
-    ]
 
 
 def read_series(

@@ -1,4 +1,4 @@
-"""A read of one timeframe from what covers each part of the window (issue 22, item 0).
+"""A read of one timeframe from what covers each part of the window.
 
 Why per part: a series is often stored in several timeframes over different spans (five
 months of 1h history, today's 1m from the scheduled run or the tick rollup). Reading only
@@ -30,12 +30,60 @@ import pyarrow as pa
 
 from candleflow.domain import Timeframe
 from candleflow.query import adjust, resample
-from candleflow.query.bars import Series, Span, read_series, spans
+from candleflow.query.bars import Series, candidates, read_series
 
 log = logging.getLogger(__name__)
 
 DAY = Timeframe.parse("1d")
 _RANK = "_rank"
+
+# Where each timeframe that can serve a read is stored in the window: its first and last ts
+# (two index endpoint lookups per timeframe and source), in ``candidates`` order.
+_SPANS_TEMPLATE = """
+SELECT t.tf, min(x.first) AS first, max(x.last) AS last
+FROM unnest($2::text[]) WITH ORDINALITY AS t(tf, n)
+CROSS JOIN unnest($3::text[]) AS s(src)
+CROSS JOIN LATERAL (
+    SELECT (SELECT b.ts FROM {bars} ORDER BY b.ts LIMIT 1) AS first,
+           (SELECT b.ts FROM {bars} ORDER BY b.ts DESC LIMIT 1) AS last) AS x
+GROUP BY t.tf, t.n
+HAVING min(x.first) IS NOT NULL
+ORDER BY t.n
+"""
+_SPANS_SQL = _SPANS_TEMPLATE.format(
+    bars="candleflow.bars AS b WHERE b.instrument_id = $1 AND b.timeframe = t.tf"
+    " AND b.source = s.src AND b.ts >= $4 AND b.ts < $5"
+)
+_SPANS_AS_OF_SQL = _SPANS_TEMPLATE.format(
+    bars="candleflow.bars_as_of($1::integer, t.tf, s.src, $4, $5, $6) AS b"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Where one timeframe is stored within a read's window: its first and last bar."""
+
+    tf: Timeframe
+    first: dt.datetime
+    last: dt.datetime
+
+
+def spans(
+    cursor,
+    instrument_id: int,
+    tf: Timeframe,
+    start: dt.datetime,
+    end: dt.datetime,
+    sources: list[str],
+    as_of: dt.datetime | None = None,
+) -> list[Span]:
+    """The timeframes of ``candidates(tf)`` stored in [start, end), in that order."""
+    sql, extra = (_SPANS_SQL, ()) if as_of is None else (_SPANS_AS_OF_SQL, (as_of,))
+    cursor.execute(sql, parameters=(instrument_id, candidates(tf), sources, start, end, *extra))
+    return [
+        Span(Timeframe.parse(r["tf"]), r["first"], r["last"])
+        for r in cursor.fetch_arrow_table().to_pylist()
+    ]
 
 
 @dataclass(frozen=True, slots=True)

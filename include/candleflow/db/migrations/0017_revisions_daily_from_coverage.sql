@@ -1,4 +1,4 @@
--- Issue 22: corrections keep history (item 5) and daily bars from what covers each day (0a).
+-- Corrections keep history, and daily bars come from what covers each day.
 --
 -- 1. candleflow.bar_revisions: every version of a bar that a write replaced, with when, by
 --    which run and why. Kept by a statement trigger on bars (every writer: the loader's merge,
