@@ -125,7 +125,10 @@ def build_page(
     found = PAGES.get(key) if cacheable else None
     if found is not None:
         return found
-    window_end = page_window(start, end, tf, query.source_timeframe(symbol, tf), limit)
+    # the widest page first, then shortened by the finest timeframe stored in it
+    widest = page_window(start, end, tf, None, limit)
+    finest = query.source_timeframe(symbol, tf, start=start, end=widest)
+    window_end = page_window(start, end, tf, finest, limit)
     table = query.bars(
         [symbol],
         tf,

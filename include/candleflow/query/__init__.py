@@ -253,16 +253,28 @@ def bar_version(symbol: str, *, url: str | None = None) -> tuple | None:
 
 
 def source_timeframe(
-    symbol: str, timeframe: str | Timeframe, *, url: str | None = None
+    symbol: str,
+    timeframe: str | Timeframe,
+    *,
+    start: str | dt.datetime | None = None,
+    end: str | dt.datetime | None = None,
+    url: str | None = None,
 ) -> Timeframe | None:
     """The finest stored timeframe ``bars`` may read for ``symbol`` at ``timeframe`` (itself,
-    or one it is resampled from where itself is not stored); None when nothing usable is."""
+    or one it is resampled from where itself is not stored), at any time or, given ``start``
+    and ``end``, in that window; None when nothing usable is."""
     tf = Timeframe.parse(timeframe)
+    window = None if start is None or end is None else (_utc(start, "start"), _utc(end, "end"))
 
     def work(cursor) -> Timeframe | None:
         found = query_bars.series(cursor, [symbol])
         if not found:
             return None
-        return query_bars.stored_timeframe(cursor, found[0].instrument_id, tf, list(_SOURCES))
+        if window is None:
+            return query_bars.stored_timeframe(cursor, found[0].instrument_id, tf, list(_SOURCES))
+        from candleflow.query import compose
+
+        spans = compose.spans(cursor, found[0].instrument_id, tf, *window, list(_SOURCES))
+        return min((s.tf for s in spans), key=lambda t: t.delta, default=None)
 
     return _read(url, work)
