@@ -29,7 +29,7 @@ from psycopg2 import sql
 from candleflow.db import bars as bar_writer
 from candleflow.db import connection
 
-DB_NAME = "cf_bench_revisions"
+DB_NAME = os.environ.get("CANDLEFLOW_BENCH_REVISION_DB", "cf_bench_revisions")
 ROWS = int(os.environ.get("CANDLEFLOW_BENCH_REVISION_ROWS", "1000000"))
 TRIGGER = "bars_keep_revisions"
 PRICES = ("open", "high", "low", "close")
