@@ -563,6 +563,26 @@ def adjust_sync(d: dict) -> Iterator[Row]:
         )
 
 
+def revisions(d: dict) -> Iterator[Row]:
+    yield (
+        f"revisions: storage of {d['rows']:,} 1m bars after one full re-adjusting re-sync",
+        f"bar_revisions {d['revisions_bytes']:,} B ({d['revision_bytes_per_row']} B/bar),"
+        f" {d['revisions']:,} revisions",
+        f"bars {d['bars_bytes']:,} B ({d['bars_bytes_per_row']} B/bar)",
+        f"{d['storage_ratio']:.2f}x",
+        "report bytes; revisions only for bars that changed",
+        _met(d["revisions"] == d["rows"] and d["partial_revisions"] == d["partial_changed"]),
+    )
+    yield (
+        f"revisions: full re-sync of {d['rows']:,} changed bars, with revisions kept",
+        f"{d['resync_with_s']:.2f}s",
+        f"the same re-sync without the trigger {d['resync_without_s']:.2f}s",
+        f"{d['slowdown']:.2f}x",
+        "report",
+        _met(None),
+    )
+
+
 EXTRACTORS: dict[str, Callable[[dict], Iterator[Row]]] = {
     "tv_decode": tv_decode,
     "tv_fetch": tv_fetch,
@@ -583,6 +603,7 @@ EXTRACTORS: dict[str, Callable[[dict], Iterator[Row]]] = {
     "lineage": lineage,
     "adjust_read": adjust_read,
     "adjust_sync": adjust_sync,
+    "revisions": revisions,
 }
 
 

@@ -38,6 +38,7 @@ SCRIPTS = [
     "lineage",
     "adjust_read",
     "adjust_sync",
+    "revisions",
 ]
 
 

@@ -26,7 +26,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.api import Series, airflow_auth, load_series  # noqa: F401 - fixture
+from tests.support.api import (  # noqa: F401 - airflow_auth is a fixture
+    Series,
+    airflow_auth,
+    insert_bars,
+    insert_instrument,
+    load_series,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -52,8 +58,11 @@ IBM = Series("NYSE:IBM", "1h", dt.datetime(2024, 7, 2, 13, 30, tzinfo=UTC), 6, H
 MSFT = Series("NASDAQ:MSFT", "1m", dt.datetime(2024, 7, 2, 13, 30, tzinfo=UTC), 390, MINUTE)
 ETH = Series("BINANCE:ETHUSDT", "1m", dt.datetime(2024, 7, 2, tzinfo=UTC), 1440, MINUTE)
 XSS = Series("NYSE:XSS", "1d", dt.datetime(2024, 7, 1, 13, 30, tzinfo=UTC), 3, DAY)
+# Ten days of 1h history, then one day of 1m: a 1d chart shows all eleven days.
+SOL_HOURS = Series("BINANCE:SOLUSDT", "1h", dt.datetime(2024, 6, 1, tzinfo=UTC), 240, HOUR)
+SOL_MINUTES = Series("BINANCE:SOLUSDT", "1m", dt.datetime(2024, 6, 11, tzinfo=UTC), 1440, MINUTE)
 MARKUP = "<img src=x onerror=alert(1)>"
-INSTRUMENTS = 6  # BTC, AAPL, IBM, MSFT, ETH, XSS
+INSTRUMENTS = 7  # BTC, AAPL, IBM, MSFT, ETH, XSS, SOL
 PAGE = "/chart?symbol={symbol}&timeframe={tf}&start=2023-01-01&end=2024-12-31"
 
 
@@ -100,6 +109,9 @@ def server(db, airflow_auth) -> Iterator[str]:  # noqa: F811 - the imported fixt
     )
     load_series(db, ETH, description="Ethereum / TetherUS")
     load_series(db, XSS, description=MARKUP, type_="stock", timezone="America/New_York")
+    sol = insert_instrument(db, SOL_HOURS.symbol, description="Solana / TetherUS")
+    insert_bars(db, SOL_HOURS, sol)
+    insert_bars(db, SOL_MINUTES, sol)
     port = _free_port()
     config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
     uv = uvicorn.Server(config)
@@ -201,6 +213,20 @@ def test_incomplete_bars_are_drawn_apart_and_counted(server, browser, airflow_au
     assert _trace_names(page) == [IBM.symbol, "incomplete", "volume"]
     assert page.locator("#status").inner_text() == "1 bar (1 incomplete, drawn grey)"
     page.screenshot(path=str(ARTIFACTS / "chart_incomplete.png"))
+    context.close()
+
+
+def test_a_daily_chart_over_hourly_history_and_a_day_of_minutes_shows_every_day(
+    server,
+    browser,
+    airflow_auth,  # noqa: F811
+):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    context.add_cookies([{"name": "_token", "value": airflow_auth.valid(), "url": server}])
+    page = context.new_page()
+    page.goto(server + PAGE.format(symbol=SOL_HOURS.symbol, tf="1d"))
+    state = _drawn(page)
+    assert state["barCount"] == 11 and state["incomplete"] == 0  # not the 1m day alone
     context.close()
 
 

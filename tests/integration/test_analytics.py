@@ -24,6 +24,7 @@ VIEWS = (
     "corporate_actions",
     "adjustment_factors",
     "adjusted_bars",
+    "bar_revisions",
 )
 READER_PASSWORD = "reader-test-secret"
 

@@ -62,6 +62,13 @@ AdjustmentQuery = Annotated[
         json_schema_extra={"enum": list(params.ADJUSTMENTS)},
     ),
 ]
+AsOfQuery = Annotated[
+    str | None,
+    Query(
+        description="The series as it was known at this time (" + params.TIME_HINT + "; UTC "
+        "when naive): bars loaded later left out, corrected bars with their values then"
+    ),
+]
 LimitQuery = Annotated[
     int, Query(description=f"Bars per page, 1 to {params.MAX_LIMIT}; see `next`")
 ]
@@ -103,6 +110,7 @@ def build_page(
     *,
     cacheable: bool,
     adjustment: params.Adjustment = params.DEFAULT_ADJUSTMENT,
+    as_of: dt.datetime | None = None,
 ) -> Page:
     """The page's body, from the cache while the instrument's bars are unchanged (runs on
     one of the API's threads: it blocks on the database)."""
@@ -112,13 +120,24 @@ def build_page(
     version = query.bar_version(symbol)  # first: the page is at least as new as this
     if version is None:
         raise params.NotFound(f"symbol: unknown symbol {symbol!r}; see GET /api/v1/instruments")
-    key = (pool.resolve(None), symbol, tf.name, start, end, fill, adjustment, limit, version)
+    key = (pool.resolve(None), symbol, tf.name, start, end, fill, adjustment, as_of, limit)
+    key += (version,)
     found = PAGES.get(key) if cacheable else None
     if found is not None:
         return found
-    window_end = page_window(start, end, tf, query.source_timeframe(symbol, tf), limit)
+    # the widest page first, then shortened by the finest timeframe stored in it
+    widest = page_window(start, end, tf, None, limit)
+    finest = query.source_timeframe(symbol, tf, start=start, end=widest)
+    window_end = page_window(start, end, tf, finest, limit)
     table = query.bars(
-        [symbol], tf, start, window_end, fill=fill, adjustment=adjustment, output="arrow"
+        [symbol],
+        tf,
+        start,
+        window_end,
+        fill=fill,
+        adjustment=adjustment,
+        as_of=as_of,
+        output="arrow",
     )
     rows, following = paginate(table, start, window_end, end, limit)
     head = {
@@ -128,6 +147,7 @@ def build_page(
         "end": params.iso(end),
         "fill": fill,
         "adjustment": adjustment,
+        "as_of": params.iso(as_of) if as_of else None,
         "count": len(rows),
         "next": params.iso(following) if following else None,
     }
@@ -148,6 +168,7 @@ async def get_bars(
     fill: FillQuery = None,
     adjustment: AdjustmentQuery = params.DEFAULT_ADJUSTMENT,
     limit: LimitQuery = params.DEFAULT_LIMIT,
+    as_of: AsOfQuery = None,
 ) -> Response:
     """OHLCV bars of ``symbol``; ts is the bar start (UTC), a bar covers [ts, ts + timeframe).
 
@@ -156,17 +177,28 @@ async def get_bars(
     ``raw`` or ``total_return``; the volume is divided by the split factor. An unknown symbol
     is a 404; a known one with no bars in the range is an empty page. Without ``start`` the
     range is the 500 bar lengths before ``end`` (default: now). Send the ``ETag`` of a
-    previous answer as ``If-None-Match`` to get a 304 when it is unchanged.
+    previous answer as ``If-None-Match`` to get a 304 when it is unchanged. ``as_of`` reads
+    the series as it was known then (point in time: later loads and corrections undone).
     """
     tf = params.timeframe(timeframe)
     begin, finish = params.time_range(start, end, tf)
     limits.window(begin, finish)
     size, mode = params.limit(limit), params.fill(fill)
     adjust = params.adjustment(adjustment)
+    known_at = params.timestamp(as_of, "as_of")
     params.symbol(symbol)
     # A range ending "now" differs on every request: not worth keeping.
     page = await capacity.run(
-        build_page, symbol, tf, begin, finish, mode, size, cacheable=bool(end), adjustment=adjust
+        build_page,
+        symbol,
+        tf,
+        begin,
+        finish,
+        mode,
+        size,
+        cacheable=bool(end),
+        adjustment=adjust,
+        as_of=known_at,
     )
     headers = {"ETag": page.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
     if encode.matches(request.headers.get("if-none-match"), page.etag):

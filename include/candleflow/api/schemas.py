@@ -66,6 +66,11 @@ class BarsPage(BaseModel):
     end: str = Field(json_schema_extra={"format": "date-time"})
     fill: str | None
     adjustment: str = Field(description="raw, splits (the default) or total_return")
+    as_of: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="The time the series is read as known at; null: as stored now",
+    )
     count: int
     next: str | None = Field(
         json_schema_extra={"format": "date-time"},

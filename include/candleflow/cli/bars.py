@@ -8,7 +8,8 @@ still diff against fetch. Prices are split-adjusted by default, as charts show t
 --adjustment raw prints what traded (what fetch prints); --session extended prints the
 extended-hours series (what fetch --session extended prints), never mixed with the regular
 one. A symbol the warehouse does not know is an error (exit 1) that suggests the closest
-stored ones: "no bars" would hide a typo such as nasdaq:aapl.
+stored ones: "no bars" would hide a typo such as nasdaq:aapl. --as-of prints the series as
+it was known at a past time (bar_revisions), so a backtest run then can be reproduced.
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ def bars_command(
         ),
     ] = DEFAULT_ADJUSTMENT,
     session: SessionOpt = "regular",
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Print the series as it was known at this time (ISO date or datetime, UTC "
+            "when naive): bars loaded later left out, corrections since undone.",
+        ),
+    ] = None,
 ) -> None:
     """Print the stored bars of SYMBOL in [start, end), resampled when the timeframe is not
     stored; same columns as candleflow fetch, then complete."""
@@ -49,6 +58,7 @@ def bars_command(
     inputs.choice(fill, FILLS, "--fill")
     inputs.choice(adjustment, ADJUSTMENTS, "--adjustment")
     begin, finish = inputs.window(start, end)
+    known_at = inputs.timestamp(as_of, "--as-of") if as_of else None
     from candleflow import query
     from candleflow.cli import warehouse
     from candleflow.output import write_bars
@@ -62,6 +72,7 @@ def bars_command(
         fill=fill,
         adjustment=adjustment,
         session=session,
+        as_of=known_at,
         url=url,  # type: ignore[arg-type]
     )
     if frame.empty:

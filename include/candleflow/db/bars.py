@@ -71,6 +71,7 @@ def upsert_bars(
     *,
     run_id: str,
     source: Literal["provider", "rollup"] = "provider",
+    reason: str | None = None,
 ) -> LoadCounts:
     """Insert new bars, update changed ones, leave equal ones untouched; exact counts.
 
@@ -87,6 +88,10 @@ def upsert_bars(
     the frame is staged and merged (``_merge``). The emptiness check is only race-free
     under ``lock_series`` in READ COMMITTED; without it a concurrent writer of the same bars
     makes this COPY fail with a unique violation (a retry, never a duplicate).
+
+    Every bar the merge changes keeps its old values in ``bar_revisions`` (a trigger,
+    migration 0017), with ``reason`` ('re-adjustment' for a re-adjusting re-sync; default:
+    'provider correction').
     """
     tf = Timeframe.parse(timeframe).name
     if source not in SOURCES:
@@ -102,6 +107,8 @@ def upsert_bars(
         cur.execute(bars_sql.SERIES_OVERLAPS, key | bounds)
         (overlaps,) = cur.fetchone()
     if overlaps:
+        with conn.cursor() as cur:  # read by the revisions trigger, for this transaction
+            cur.execute(bars_sql.REVISION_REASON, {"reason": reason or ""})
         inserted, updated = _merge(conn, frame, key | bounds | {"run_id": run_id})
         path = "merge"
     else:

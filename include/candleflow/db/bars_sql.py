@@ -16,6 +16,9 @@ SELECT EXISTS (SELECT FROM candleflow.bars WHERE instrument_id = %(instrument_id
                AND ts BETWEEN %(lo)s AND %(hi)s)
 """
 
+#: Why the bars a merge replaces were replaced (``bar_revisions.reason``; '' is the default).
+REVISION_REASON = "SELECT set_config('candleflow.revision_reason', %(reason)s, true)"
+
 
 def _row(alias: str) -> sql.Composable:
     """``alias.open, ..., alias.filled``: the compared values of a bar."""

@@ -15,9 +15,13 @@ Rules where a consumer has to know them:
   ``source="provider"`` or ``"rollup"`` reads one source alone. The ``source`` column says
   which one each row came from (``fill`` for bars added by ``fill``); ``complete`` is true
   for every stored bar, of either source (its interval has closed).
-- **Resample on read.** When no bar of ``timeframe`` is stored for a symbol (at any time, in
-  the chosen sources), its bars are built from the finest stored timeframe that divides it
-  (``query_bars.candidates``): first open, max high, min low, last close, summed volume
+- **Resample on read, from what covers each part.** Where bars of ``timeframe`` are stored
+  (from the first to the end of the last one in the window) they are returned as stored.
+  Before and after that span, each bar is built from the finest stored timeframe that
+  covers its interval completely (``query_bars.candidates``), else from the finest that has
+  any of it (``complete`` false); weeks and months from the daily series chosen that way.
+  So five months of 1h history and one day of 1m read as 1d give every day (``query.compose``).
+  A bar is built as first open, max high, min low, last close, summed volume
   (NULL when all are NULL). Intraday buckets are anchored at the session open (XNYS 1h bars
   at 09:30, 10:30 New York) or at UTC midnight for 24x7 markets; a daily bar is one exchange
   session stamped at its open (24x7: the UTC day); weekly buckets start on Monday and
@@ -42,6 +46,9 @@ Rules where a consumer has to know them:
   factors after its session date and divides the volume by it, ``"total_return"`` also
   applies the dividends' factors, ``"raw"`` returns what traded. The stored bars are
   adjusted before resampling, so a week holding a split is built from days in one scale.
+- **As of.** ``as_of=T`` returns the series as it was known at T: a bar loaded after T is
+  left out, a bar corrected after T has the values it had then (``candleflow.bar_revisions``
+  keeps every replaced version, migration 0017). Without it, the bars as stored now.
 - **Types.** ``ts`` is ``datetime64[us, UTC]`` (Arrow ``timestamp[us, UTC]``); a NULL volume
   is NaN in pandas and null in Arrow and polars; ``complete`` is a boolean.
 """
@@ -146,6 +153,7 @@ def bars(
     source: Source | None = None,
     adjustment: Adjustment = "splits",
     session: Session = "regular",
+    as_of: str | dt.datetime | None = None,
     url: str | None = None,
 ) -> Any:
     """Bars of ``symbols`` in [start, end), sorted by (symbol, ts); see the module docstring.
@@ -165,11 +173,21 @@ def bars(
         raise ValueError(f"bad output {output!r}; expected one of {', '.join(_OUTPUTS)}")
     wanted = [symbols] if isinstance(symbols, str) else list(symbols)
     begin, finish = _utc(start, "start"), _utc(end, "end")
+    known_at = None if as_of is None else _utc(as_of, "as_of")
     sources = [source] if source else list(_SOURCES)
     tables = _read(
         url,
         lambda cursor: query_bars.read_bars(
-            cursor, wanted, tf, begin, finish, fill, sources, adjustment=mode, session=session
+            cursor,
+            wanted,
+            tf,
+            begin,
+            finish,
+            fill,
+            sources,
+            adjustment=mode,
+            session=session,
+            as_of=known_at,
         ),
     )
     table = pa.concat_tables(tables) if tables else query_bars.empty()
@@ -254,16 +272,28 @@ def bar_version(symbol: str, *, url: str | None = None) -> tuple | None:
 
 
 def source_timeframe(
-    symbol: str, timeframe: str | Timeframe, *, url: str | None = None
+    symbol: str,
+    timeframe: str | Timeframe,
+    *,
+    start: str | dt.datetime | None = None,
+    end: str | dt.datetime | None = None,
+    url: str | None = None,
 ) -> Timeframe | None:
-    """The stored timeframe ``bars`` reads for ``symbol`` at ``timeframe``: itself when
-    stored, else the finest one it is resampled from; None when nothing usable is stored."""
+    """The finest stored timeframe ``bars`` may read for ``symbol`` at ``timeframe`` (itself,
+    or one it is resampled from where itself is not stored), at any time or, given ``start``
+    and ``end``, in that window; None when nothing usable is."""
     tf = Timeframe.parse(timeframe)
+    window = None if start is None or end is None else (_utc(start, "start"), _utc(end, "end"))
 
     def work(cursor) -> Timeframe | None:
         found = query_bars.series(cursor, [symbol])
         if not found:
             return None
-        return query_bars.stored_timeframe(cursor, found[0].instrument_id, tf, list(_SOURCES))
+        if window is None:
+            return query_bars.stored_timeframe(cursor, found[0].instrument_id, tf, list(_SOURCES))
+        from candleflow.query import compose
+
+        spans = compose.spans(cursor, found[0].instrument_id, tf, *window, list(_SOURCES))
+        return min((s.tf for s in spans), key=lambda t: t.delta, default=None)
 
     return _read(url, work)

@@ -33,22 +33,30 @@ SCHEMA = pa.schema(  # the bar columns take their types from the one spec, domai
 # read only where no provider bar covers any of its interval: intraday, no provider bar
 # within one bar length of its ts ($7 seconds); daily and longer ($8, the exchange timezone),
 # none of the same session date (providers stamp days at UTC midnight or at the open).
-_SERIES_SQL = """
+_SERIES_TEMPLATE = """
 SELECT b.ts, b.open, b.high, b.low, b.close, b.volume
-FROM candleflow.bars AS b
-WHERE b.instrument_id = $1 AND b.timeframe = $2 AND b.source = $3
-  AND b.ts >= $4 AND b.ts < $5
+FROM {bars}
+ORDER BY b.ts
+"""
+_SHADOW = """
   AND NOT ($6::boolean AND EXISTS (
       SELECT 1 FROM candleflow.bars AS p
-      WHERE p.instrument_id = b.instrument_id AND p.timeframe = b.timeframe
+      WHERE p.instrument_id = $1 AND p.timeframe = $2
         AND p.source = 'provider'
         AND p.ts > b.ts - $7::bigint * interval '1 second'
         AND p.ts < b.ts + $7::bigint * interval '1 second'
         AND ($8::text IS NULL
              OR ((p.ts + interval '12 hours') AT TIME ZONE $8)::date
-                = ((b.ts + interval '12 hours') AT TIME ZONE $8)::date)))
-ORDER BY b.ts
-"""
+                = ((b.ts + interval '12 hours') AT TIME ZONE $8)::date)))"""
+_SERIES_SQL = _SERIES_TEMPLATE.format(
+    bars="candleflow.bars AS b\nWHERE b.instrument_id = $1 AND b.timeframe = $2 AND b.source = $3"
+    "\n  AND b.ts >= $4 AND b.ts < $5" + _SHADOW
+)
+# The same as it was known at $9 (``candleflow.bars_as_of``, migration 0017: the stored bar,
+# or the revision it replaced after $9). The rollup shadow is judged on today's provider bars.
+_SERIES_AS_OF_SQL = _SERIES_TEMPLATE.format(
+    bars="candleflow.bars_as_of($1::integer, $2, $3, $4, $5, $9) AS b\nWHERE true" + _SHADOW
+)
 
 _STORED_SQL = """
 SELECT t.tf
@@ -123,17 +131,26 @@ def candidates(tf: Timeframe) -> list[str]:
 def stored_timeframe(
     cursor, instrument_id: int, tf: Timeframe, sources: list[str]
 ) -> Timeframe | None:
-    """The timeframe to read for ``tf``: ``tf`` when any such bar is stored, else the first
-    stored one of ``candidates(tf)``; None when nothing usable is stored."""
-    cursor.execute(_STORED_SQL, parameters=(instrument_id, candidates(tf), sources))
+    """The finest timeframe a read of ``tf`` may use (``tf`` itself or one of
+    ``candidates(tf)``, stored at any time); None when nothing usable is stored. What bounds
+    the rows a read can touch (the API's page window, the export's chunks)."""
+    finest = sorted(candidates(tf), key=lambda name: Timeframe.parse(name).delta)
+    cursor.execute(_STORED_SQL, parameters=(instrument_id, finest, sources))
     rows = cursor.fetch_arrow_table().column("tf").to_pylist()
     return Timeframe.parse(rows[0]) if rows else None
 
 
 def read_series(
-    cursor, item: Series, tf: Timeframe, start: dt.datetime, end: dt.datetime, sources: list[str]
+    cursor,
+    item: Series,
+    tf: Timeframe,
+    start: dt.datetime,
+    end: dt.datetime,
+    sources: list[str],
+    as_of: dt.datetime | None = None,
 ) -> pa.Table:
-    """The bars of one series in [start, end), ts-ordered, with ``symbol`` and ``source``.
+    """The bars of one series in [start, end), ts-ordered, with ``symbol`` and ``source``;
+    ``as_of``: as they were known at that time (bar revisions, migration 0017).
 
     Why one query per source: the common case (provider bars only) stays the plain range
     read, and the constant ``source`` column is built in Arrow instead of sent per row.
@@ -142,10 +159,11 @@ def read_series(
     reach, zone = _overlap(tf, item.market)
     for source in sources:
         shadowed = source == "rollup" and "provider" in sources
-        cursor.execute(
-            _SERIES_SQL,
-            parameters=(item.instrument_id, tf.name, source, start, end, shadowed, reach, zone),
-        )
+        values = (item.instrument_id, tf.name, source, start, end, shadowed, reach, zone)
+        if as_of is None:
+            cursor.execute(_SERIES_SQL, parameters=values)
+        else:
+            cursor.execute(_SERIES_AS_OF_SQL, parameters=(*values, as_of))
         table = cursor.fetch_arrow_table()
         if len(table) or not pieces:
             pieces.append(_with_constants(table, item.market.symbol, source))
@@ -173,6 +191,7 @@ def read_bars(
     sources: list[str],
     adjustment: str = "raw",
     session: str = "regular",
+    as_of: dt.datetime | None = None,
 ) -> list[pa.Table]:
     """One table per known symbol of ``wanted``: read, adjusted, resampled and filled as asked.
 
@@ -180,25 +199,19 @@ def read_bars(
     on a new connection when a pooled one turns out to be broken (it only reads).
     """
     # pandas work, only for resample and fill
+    from candleflow.query import compose
     from candleflow.query import resample as query_resample
 
     tables = []
     for item in series(cursor, wanted, actions=adjustment != "raw", session=session):
-        stored = stored_timeframe(cursor, item.instrument_id, tf, sources)
-        if stored is None:
+        read = compose.Read(cursor, item, sources, adjustment, as_of)
+        found = read.best(tf, start, end)
+        if found is None:
             continue
-        table = read_series(cursor, item, stored, start, end, sources)
-        # the stored bars, before any resampling
-        table = adjust.apply(table, item.actions, stored, item.market.timezone, adjustment)
-        if stored == tf and fill is None:
-            tables.append(table)
+        if isinstance(found, pa.Table) and fill is None:
+            tables.append(found)
             continue
-        frame = table.drop_columns("symbol").to_pandas()
-        if stored != tf:
-            log.info(
-                "resampling %s %s from %s (%d bars)", item.market.symbol, tf, stored, len(frame)
-            )
-            frame = query_resample.resample(frame, item.market, stored, tf)
+        frame = found.drop_columns("symbol").to_pandas() if isinstance(found, pa.Table) else found
         if fill is not None:
             frame = query_resample.fill(frame, item.market, tf, fill)
         arrow = pa.Table.from_pandas(frame, schema=SCHEMA.remove(0), preserve_index=False)
