@@ -14,6 +14,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from candleflow.airflow.links import DataDocsLink
+
 WINDOW_START = "{{ params.start or data_interval_start }}"
 WINDOW_END = "{{ params.end or data_interval_end }}"
 
@@ -38,6 +40,7 @@ class SyncBarsOperator(BaseOperator):
         "reject_threshold",
     )
     ui_color = "#d6eaf8"
+    operator_extra_links = (DataDocsLink(),)
 
     def __init__(
         self,

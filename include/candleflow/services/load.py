@@ -178,11 +178,27 @@ def store_slice(
         write_audit(conn, AuditRecord(**audit))
     # step timings for metrics (not audit columns, so added after the row is written)
     audit.update(validate_s=validate_s, load_s=time.perf_counter() - loading)
+    audit["docs_s"] = _data_docs(result, settings.run_id, symbol, tf, start, end)
     _log(audit, tf, reachable)
     if failure is not None:
         failure.audit = audit  # the chunk's result keeps the rejected window's rules
         raise failure
     return audit
+
+
+def _data_docs(result, run_id, symbol, tf, start, end) -> float:
+    """Write the slice's Data Docs page from the result in hand (``validation.docs``); its
+    seconds. A page that cannot be written is logged, never a failed load."""
+    from candleflow.validation import docs
+
+    began = time.perf_counter()
+    try:
+        docs.write_page(
+            result, run_id=run_id, symbol=symbol, timeframe=tf.name, start=start, end=end
+        )
+    except OSError as exc:
+        log.warning("Data Docs page of %s %s not written: %s", symbol, tf, exc)
+    return time.perf_counter() - began
 
 
 def _store_empty(
