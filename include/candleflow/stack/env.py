@@ -124,11 +124,17 @@ def reader_login() -> str:
             f"BI login: {roles.READER_ROLE} on the Unix socket only "
             f"(set {listen.LISTEN_ENV}=127.0.0.1:5433 for TCP)"
         )
+    running = listen.running_port(embedded.pgdata())
+    if running is not None and running != where.port:
+        return (
+            f"BI login: the running server does not listen on {where} yet; restart it "
+            "(candleflow db stop, then candleflow db start)"
+        )
     host = "127.0.0.1" if where.host in ("0.0.0.0", "*", "::") else where.host  # noqa: S104
     # a password the user chose is theirs to know: not echoed
     shown = f"${roles.PASSWORD_ENV}" if os.environ.get(roles.PASSWORD_ENV) else reader_password()
     return (
-        f"BI login: host {host} port {embedded.port()} database {config.WAREHOUSE_DB} "
+        f"BI login: host {host} port {where.port} database {config.WAREHOUSE_DB} "
         f"user {roles.READER_ROLE} password {shown}"
     )
 
