@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from candleflow.airflow.links import DataDocsLink
 from candleflow.api.app import create_app
 from candleflow.api.data_docs import PREFIX
+from candleflow.db import docs_store as docs
 from candleflow.services.sync import sync
 from candleflow.testing import ReplayServer
-from candleflow.validation import docs
 from tests.support.api import airflow_auth  # noqa: F401 - a fixture
 
 START = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)

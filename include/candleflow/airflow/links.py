@@ -21,7 +21,7 @@ class DataDocsLink(BaseOperatorLink):
     name = "Data Docs"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        from candleflow.api.data_docs import PREFIX
+        from candleflow.db.docs_store import SERVED_AT as PREFIX
 
         query = [("symbol", s) for s in getattr(operator, "symbols", None) or ()]
         timeframe = getattr(operator, "timeframe", None)

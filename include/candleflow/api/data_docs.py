@@ -24,10 +24,10 @@ from fastapi.responses import HTMLResponse
 
 from candleflow.api import capacity, params
 from candleflow.api.auth import authenticated_user
+from candleflow.db.docs_store import SERVED_AT as PREFIX  # noqa: F401 - re-exported
 
 router = APIRouter(prefix="/data-docs", dependencies=[Depends(authenticated_user)])
-PREFIX = "/candleflow/data-docs"  # where the plugin mounts this router (links within are
-# relative, so the same app works wherever it is mounted)
+# Links within are relative, so the same app works wherever it is mounted.
 
 
 def _index(title: str, pages: list[dict[str, str]], label) -> HTMLResponse:
@@ -52,7 +52,7 @@ async def run_index(
 
 
 def _run_index(run_id: str, symbol: list[str] | None, timeframe: str | None) -> HTMLResponse:
-    from candleflow.validation import docs
+    from candleflow.db import docs_store as docs
 
     pages = docs.run_pages(run_id, symbols=symbol or (), timeframe=timeframe)
     return _index(
@@ -66,7 +66,7 @@ async def symbol_index(symbol: str, timeframe: str | None = None) -> HTMLRespons
 
 
 def _symbol_index(symbol: str, timeframe: str | None) -> HTMLResponse:
-    from candleflow.validation import docs
+    from candleflow.db import docs_store as docs
 
     pages = docs.symbol_pages(symbol, timeframe=timeframe)
     return _index(
@@ -80,7 +80,7 @@ async def page(path: str) -> HTMLResponse:
 
 
 def _page(path: str) -> HTMLResponse:
-    from candleflow.validation import docs
+    from candleflow.db import docs_store as docs
 
     text = docs.read_page(path)
     if text is None:

@@ -187,14 +187,17 @@ def store_slice(
 
 
 def _data_docs(result, run_id, symbol, tf, start, end) -> float:
-    """Write the slice's Data Docs page from the result in hand (``validation.docs``); its
-    seconds. A page that cannot be written is logged, never a failed load."""
+    """Write the slice's Data Docs page from the result in hand (``validation.docs``) into
+    the store (``db.docs_store``); its seconds. A page that cannot be written is logged,
+    never a failed load."""
+    from candleflow.db import docs_store
     from candleflow.validation import docs
 
     began = time.perf_counter()
     try:
-        docs.write_page(
-            result, run_id=run_id, symbol=symbol, timeframe=tf.name, start=start, end=end
+        page = docs.render(result, run_id=run_id, symbol=symbol, timeframe=tf.name)
+        docs_store.write_page(
+            page, run_id=run_id, symbol=symbol, timeframe=tf.name, start=start, end=end
         )
     except OSError as exc:
         log.warning("Data Docs page of %s %s not written: %s", symbol, tf, exc)
