@@ -14,11 +14,16 @@ percent-encoded, so a run id or symbol cannot leave the store; readers pass the 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 from candleflow import config
+
+log = logging.getLogger(__name__)
 
 STORE_ENV = "CANDLEFLOW_DATA_DOCS_DIR"
 SERVED_AT = "/candleflow/data-docs"  # where the plugin's API serves the store
@@ -47,6 +52,36 @@ def write_page(text: str, *, run_id: str, symbol: str, timeframe: str, start, en
     tmp.write_text(text)
     tmp.replace(path)
     return path
+
+
+_QUEUE: dict = {"writer": None, "pending": []}
+_LOCK = threading.Lock()
+
+
+def write_later(text: str, **where) -> None:
+    """``write_page`` on one background thread. Why: a new file costs a few milliseconds of
+    disk latency on a busy machine, as much as loading a symbol's hour; the load's path only
+    renders and queues. ``flush`` (the chunk's end) waits for the queue."""
+    with _LOCK:
+        if _QUEUE["writer"] is None:
+            _QUEUE["writer"] = ThreadPoolExecutor(1, thread_name_prefix="cf-data-docs")
+        _QUEUE["pending"].append(_QUEUE["writer"].submit(write_page, text, **where))
+
+
+def flush() -> int:
+    """Wait for the queued pages; a page that could not be written is logged, never raised
+    (a load does not fail for its page). Returns the pages written."""
+    with _LOCK:
+        pending: list[Future] = _QUEUE["pending"]
+        _QUEUE["pending"] = []
+    written = 0
+    for future in pending:
+        try:
+            future.result()
+            written += 1
+        except OSError as exc:
+            log.warning("Data Docs page not written: %s", exc)
+    return written
 
 
 def run_pages(run_id: str, *, symbols=(), timeframe: str | None = None) -> list[dict[str, str]]:

@@ -187,20 +187,18 @@ def store_slice(
 
 
 def _data_docs(result, run_id, symbol, tf, start, end) -> float:
-    """Write the slice's Data Docs page from the result in hand (``validation.docs``) into
-    the store (``db.docs_store``); its seconds. A page that cannot be written is logged,
-    never a failed load."""
+    """Render the slice's Data Docs page from the result in hand (``validation.docs``) and
+    queue it for the store (``db.docs_store``: written off the load's path, the chunk's end
+    waits for it); the seconds this took. A page that cannot be written is logged, never a
+    failed load."""
     from candleflow.db import docs_store
     from candleflow.validation import docs
 
     began = time.perf_counter()
-    try:
-        page = docs.render(result, run_id=run_id, symbol=symbol, timeframe=tf.name)
-        docs_store.write_page(
-            page, run_id=run_id, symbol=symbol, timeframe=tf.name, start=start, end=end
-        )
-    except OSError as exc:
-        log.warning("Data Docs page of %s %s not written: %s", symbol, tf, exc)
+    page = docs.render(result, run_id=run_id, symbol=symbol, timeframe=tf.name)
+    docs_store.write_later(
+        page, run_id=run_id, symbol=symbol, timeframe=tf.name, start=start, end=end
+    )
     return time.perf_counter() - began
 
 
