@@ -18,7 +18,33 @@ from typing import Any
 MAX_ROWS = 500  # failing rows shown per page; the rest are counted (all in rejected_bars)
 
 
+class _Html(str):
+    """Cells already rendered (an expectation's static part, shared by a batch's windows)."""
+
+
+_STATIC: dict[int, tuple[dict, _Html]] = {}  # id(outcome) -> (outcome, its cells)
+
+
+def _static_cells(outcome: dict) -> _Html:
+    """The type, rule and arguments cells of one GX outcome, rendered once per batch: the
+    windows of a batch share its result, so their pages share these cells."""
+    hit = _STATIC.get(id(outcome))
+    if hit is not None and hit[0] is outcome:
+        return hit[1]
+    if len(_STATIC) > 4096:
+        _STATIC.clear()
+    meta = outcome.get("meta") or {}
+    kwargs = {k: v for k, v in (outcome.get("kwargs") or {}).items() if k != "batch_id"}
+    cells = _Html(
+        "".join(_cell(v) for v in (outcome.get("expectation_type"), meta.get("rule") or "", kwargs))
+    )
+    _STATIC[id(outcome)] = (outcome, cells)
+    return cells
+
+
 def _cell(value: Any) -> str:
+    if isinstance(value, _Html):
+        return value
     if isinstance(value, (dict, list)):
         value = json.dumps(value, default=str)
     return f"<td>{html.escape('' if value is None else str(value))}</td>"
@@ -38,7 +64,6 @@ def _expectations(result: Any) -> list[list[Any]]:
     rows = []
     for outcome in (result.gx_result or {}).get("expectations") or []:
         meta = outcome.get("meta") or {}
-        kwargs = {k: v for k, v in (outcome.get("kwargs") or {}).items() if k != "batch_id"}
         own = mine.get(meta.get("check")) if meta.get("check") else None
         success = own["success"] if own else outcome.get("success")
         observed = (
@@ -49,9 +74,7 @@ def _expectations(result: Any) -> list[list[Any]]:
         rows.append(
             [
                 "passed" if success else "FAILED",
-                outcome.get("expectation_type"),
-                meta.get("rule") or "",
-                kwargs,
+                _static_cells(outcome),
                 observed,
                 checked if own else (outcome.get("result") or {}).get("element_count"),
                 outcome.get("severity"),
