@@ -14,6 +14,10 @@ Why: lineage must not slow the loads down. Each figure has its anchor from the s
   ``execute`` that hold its START and COMPLETE (timed from the task log), on minus off, plus
   the OpenLineage plugin's import in a fresh interpreter, on minus off. Anchor: the wall time
   with it off.
+- **Data Docs**, in the same chunks: the seconds spent rendering each validated slice's page
+  on the load's path (``validation.docs.render``) and writing it on the store's background
+  thread (``db.docs_store.write_page``), timed by wrappers, beside ``sync_chunk``'s duration
+  (which includes waiting for the last writes), with the pages' count and size.
 - **Off**: what a chunk does for lineage and metrics whatever the setting (``Quality.fetched``
   and ``observe`` per slice, i.e. a null count of the frame), per symbol, beside the chunk's
   time per symbol.
@@ -43,10 +47,12 @@ os.environ["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
 import harness  # noqa: E402 - after the transport is set: Airflow reads it once
 
 from candleflow.airflow.lineage import chunk_lineage  # noqa: E402
+from candleflow.db import docs_store as docs  # noqa: E402
 from candleflow.services.chunk import sync_chunk  # noqa: E402
 from candleflow.services.results import Quality  # noqa: E402
 from candleflow.services.sync import settings_for  # noqa: E402
 from candleflow.testing import ReplayServer, synthetic  # noqa: E402
+from candleflow.validation import docs as pages  # noqa: E402
 
 DB = "cf_bench_lineage"
 META = "cf_bench_lineage_meta"
@@ -54,6 +60,32 @@ START = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)
 END = dt.datetime(2024, 3, 5, tzinfo=dt.UTC)
 SIZES = (1, 100, 500)
 REPEATS = 5
+
+
+DOCS = {"render_s": 0.0, "write_s": 0.0, "pages": 0}
+os.environ.setdefault(docs.STORE_ENV, str(EVENTS.parent / "data_docs"))
+
+
+def _timed(work, key: str):
+    """``work`` adding its seconds to ``DOCS[key]`` (and each write, a page)."""
+
+    def timed(*args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return work(*args, **kwargs)
+        finally:
+            DOCS[key] += time.perf_counter() - began
+            DOCS["pages"] += key == "write_s"
+
+    return timed
+
+
+docs.write_page = _timed(docs.write_page, "write_s")
+pages.render = _timed(pages.render, "render_s")
+
+
+def _store_bytes(run_id: str) -> int:
+    return sum(p.stat().st_size for p in docs.store().glob(f"{run_id}/*/*/*.html"))
 
 
 def emit(adapter, lineage) -> int:
@@ -80,7 +112,9 @@ def in_process(url: str, srv: ReplayServer) -> list[dict]:
         symbols = harness.universe(n)
         settings = settings_for(run_id=f"bench_{n}", url=url, now=END + dt.timedelta(hours=1))
         options = {"url": srv.url}
+        DOCS.update(render_s=0.0, write_s=0.0, pages=0)
         result = sync_chunk(symbols, "1h", START, END, settings, provider_options=options)
+        written = dict(DOCS)
         build, send, size = [], [], 0
         for _ in range(REPEATS):
             began = time.perf_counter()
@@ -99,6 +133,11 @@ def in_process(url: str, srv: ReplayServer) -> list[dict]:
                 "lineage_share": round(
                     (statistics.median(build) + statistics.median(send)) / result.duration_s, 4
                 ),
+                "data_docs_render_s": round(written["render_s"], 4),
+                "data_docs_write_s": round(written["write_s"], 4),
+                "data_docs_pages": written["pages"],
+                "data_docs_bytes": _store_bytes(f"bench_{n}"),
+                "data_docs_share": round(written["render_s"] / result.duration_s, 4),
             }
         )
         print(rows[-1], flush=True)

@@ -513,6 +513,19 @@ def lineage(d: dict) -> Iterator[Row]:
             "<= 5%",
             _met(r["lineage_share"] <= 0.05),
         )
+    for r in d["in_process"]:
+        if r["symbols"] < 100 or "data_docs_render_s" not in r:
+            continue
+        yield (
+            f"Data Docs: rendering the pages of a {r['symbols']}-symbol chunk on the load's path"
+            f" ({r['data_docs_pages']} pages, {r['data_docs_bytes'] / 1e6:.2f} MB; writing them"
+            f" {r['data_docs_write_s']:.2f}s on the store's own thread)",
+            f"{r['data_docs_render_s']:.2f}s",
+            f"sync_chunk's own work {r['sync_chunk_s']:.1f}s (pages included)",
+            f"{r['data_docs_share']:.1%}",
+            "<= 5%",
+            _met(r["data_docs_share"] <= 0.05),
+        )
     e2e = d.get("end_to_end")
     if e2e:
         off = sum(e2e["walls"]["off"]) / len(e2e["walls"]["off"])

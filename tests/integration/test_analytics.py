@@ -1,8 +1,10 @@
-"""The ``analytics`` views and the read-only role ``candleflow_reader`` (migrations 0003, 0009)."""
+"""The ``analytics`` views and the read-only role ``candleflow_reader`` (migrations 0003, 0009,
+0019)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from urllib.parse import quote, urlsplit
 
 import pandas as pd
@@ -25,8 +27,12 @@ VIEWS = (
     "adjustment_factors",
     "adjusted_bars",
     "bar_revisions",
+    "rejected_bars",
+    "rejected_ticks",
+    "load_outcomes",
 )
 READER_PASSWORD = "reader-test-secret"
+HOUR_DELTA = dt.timedelta(hours=1)
 
 
 def rows(db, sql: str, params=()) -> list[tuple]:
@@ -330,3 +336,49 @@ def test_a_bad_reader_setting_names_the_variable(db, monkeypatch, variable, valu
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError, match=f"{variable}={value!r}; expected"):
         roles.configure_reader_from_env(db)
+
+
+def test_rejected_rows_and_load_outcomes_are_readable_by_the_reader(db, reader):
+    iid = add_instrument(db, "BINANCE:BTCUSDT")
+    ts = dt.datetime(2024, 3, 1, 10, tzinfo=dt.UTC)
+    summary = {"gx_success": False, "rules": {"high_low": 2, "ohlc_finite": 0, "gap": 1}}
+    with db, db.cursor() as cur:
+        cur.execute(
+            "INSERT INTO candleflow.rejected_bars (run_id, instrument_id, symbol, timeframe, ts,"
+            " rules, raw, provider) VALUES ('run-7', %s, 'BINANCE:BTCUSDT', '1h', %s,"
+            " ARRAY['high_low', 'ohlc_order'], '{\"high\": 1.0, \"low\": 5.0}', 'ccxt')",
+            (iid, ts),
+        )
+        cur.execute(
+            "INSERT INTO candleflow.rejected_ticks (run_id, instrument_id, symbol, ts, rules,"
+            " raw) VALUES ('tick-run', %s, 'BINANCE:BTCUSDT', %s, ARRAY['price_positive'],"
+            " '{\"price\": -1}')",
+            (iid, ts),
+        )
+        cur.execute(
+            "INSERT INTO candleflow.load_audit (run_id, instrument_id, symbol, timeframe,"
+            " provider, window_start, window_end, rows_fetched, rows_rejected, outcome, error,"
+            " validation, started_at) VALUES ('run-7', %s, 'BINANCE:BTCUSDT', '1h', 'ccxt', %s,"
+            " %s, 10, 2, 'rejected', '2 of 10 bars rejected', %s, %s)",
+            (iid, ts, ts + HOUR_DELTA, json.dumps({"summary": summary, "gx_result": {}}), ts),
+        )
+    with reader.cursor() as cur:
+        cur.execute(
+            "SELECT symbol, exchange, timeframe, ts, rules, run_id FROM analytics.rejected_bars"
+        )
+        assert cur.fetchall() == [
+            ("BINANCE:BTCUSDT", "BINANCE", "1h", ts, "high_low, ohlc_order", "run-7")
+        ]
+        cur.execute("SELECT symbol, ts, rules, run_id FROM analytics.rejected_ticks")
+        assert cur.fetchall() == [("BINANCE:BTCUSDT", ts, "price_positive", "tick-run")]
+        cur.execute(
+            "SELECT run_id, symbol, outcome, validation_success, rows_rejected, rules_fired,"
+            " error FROM analytics.load_outcomes"
+        )
+        assert cur.fetchall() == [
+            ("run-7", "BINANCE:BTCUSDT", "rejected", False, 2, "gap 1, high_low 2",
+             "2 of 10 bars rejected")
+        ]  # fmt: skip
+        # the loads' own validation JSON (under "summary") now reaches load_history too
+        cur.execute("SELECT validation_success FROM analytics.load_history")
+        assert cur.fetchall() == [(False,)]

@@ -14,6 +14,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
+from candleflow.airflow.links import DataDocsLink
+
 WINDOW_START = "{{ params.start or data_interval_start }}"
 WINDOW_END = "{{ params.end or data_interval_end }}"
 
@@ -56,7 +58,7 @@ class SyncBarsOperator(BaseOperator):
         "reject_threshold",
     )
     ui_color = "#d6eaf8"
-    operator_extra_links = (CandlesLink(),)
+    operator_extra_links = (CandlesLink(), DataDocsLink())
 
     def __init__(
         self,

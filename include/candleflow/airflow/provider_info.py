@@ -94,5 +94,5 @@ def get_provider_info() -> dict:
             for name in ("TradingView", "ccxt")
         ],
         "connection-types": [TRADINGVIEW, CCXT],
-        "extra-links": [f"{OPERATORS}.CandlesLink"],
+        "extra-links": [f"{OPERATORS}.CandlesLink", "candleflow.airflow.links.DataDocsLink"],
     }

@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from candleflow.api import bars, docs, pages, routes
+from candleflow.api import bars, data_docs, docs, pages, routes
 from candleflow.api.capacity import Busy
 from candleflow.api.params import BadParameter, NotFound
 from candleflow.errors import DatabaseUnavailable
@@ -93,6 +93,7 @@ def create_app(*, swagger_ui: bool | None = None) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(bars.router)
     app.include_router(pages.router)
+    app.include_router(data_docs.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
 
     @app.get("/health", tags=["health"], response_model=dict[str, str])

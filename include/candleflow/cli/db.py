@@ -30,11 +30,13 @@ def _require_embedded() -> None:
 def db_start() -> None:
     """Start the embedded PostgreSQL server (a no-op when it already runs)."""
     from candleflow.db import connection, embedded
+    from candleflow.stack import env as stack_env
 
     _require_embedded()
     state = embedded.start()
     connection.ensure_database(embedded.url())
     typer.echo(f"embedded PostgreSQL running (pid {state.pid}, socket {state.socket_dir})")
+    typer.echo(stack_env.reader_login())
 
 
 @app.command("stop")
@@ -91,7 +93,8 @@ def db_migrate() -> None:
     conn = connection.connect(url)
     try:
         applied = migrate.migrate(conn)
-        roles.configure_reader_from_env(conn)
+        own = warehouse.embedded_reader_password() if warehouse.is_embedded(url) else None
+        roles.configure_reader_from_env(conn, default_password=own)
         version = migrate.current_version(conn)
     finally:
         conn.close()

@@ -43,12 +43,19 @@ def migrate_embedded(url: str) -> list[int]:
     try:
         applied = migrate.migrate(conn)
         if applied:
-            roles.configure_reader_from_env(conn)
+            roles.configure_reader_from_env(conn, default_password=embedded_reader_password())
     finally:
         conn.close()
     if applied:
         log.info("migrated the embedded warehouse: applied %s", applied)
     return applied
+
+
+def embedded_reader_password() -> str:
+    """The BI login's password on the embedded server (``stack.env.reader_password``)."""
+    from candleflow.stack import env
+
+    return env.reader_password()
 
 
 def resolve(*, start_embedded: bool = True) -> str:

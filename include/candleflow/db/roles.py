@@ -8,7 +8,8 @@ Migrations are plain SQL and must not hold a secret or read the environment, so
 candleflow db migrate (and make up, and the CLI's own migration of the embedded server) call
 configure_reader_from_env afterwards:
 
-- CANDLEFLOW_READER_PASSWORD becomes the role's password, hashed on the client
+- CANDLEFLOW_READER_PASSWORD (on the embedded server, else a password generated once and
+  kept in the home's ``secrets.json``) becomes the role's password, hashed on the client
   (SCRAM-SHA-256, libpq's PQencryptPasswordConn), so the plain text never reaches the
   server, its statement log or pg_stat_activity;
 - CANDLEFLOW_READER_STATEMENT_TIMEOUT (default 60s) caps each statement of a BI session:
@@ -99,11 +100,12 @@ def set_reader_limits(conn, timeout: str, limit: int, *, role: str = READER_ROLE
     )
 
 
-def configure_reader_from_env(conn) -> bool:
+def configure_reader_from_env(conn, *, default_password: str | None = None) -> bool:
     """Apply the reader's settings from the environment and commit (see the module
-    docstring); True when a password was set."""
+    docstring); True when a password was set. ``default_password`` is used when
+    CANDLEFLOW_READER_PASSWORD is unset (the embedded server's generated one)."""
     timeout, limit = reader_limits()
-    password = os.environ.get(PASSWORD_ENV)
+    password = os.environ.get(PASSWORD_ENV) or default_password
     with conn:
         set_reader_limits(conn, timeout, limit)
         if password:

@@ -126,3 +126,16 @@ def stored_timeframes(symbol: str, *, url: str | None = None) -> pd.DataFrame:
         (symbol, list(TIMEFRAMES)),
         url,
     )
+
+
+def rejected_count(symbol: str, timeframe: str, start, end, *, url: str | None = None) -> int:
+    """Rejected bars of one series that start in ``[start, end)`` (the chart's count)."""
+    frame = _frame(
+        """
+        SELECT count(*) AS n FROM candleflow.rejected_bars
+        WHERE symbol = $1 AND timeframe = $2 AND ts >= $3 AND ts < $4
+        """,
+        (symbol, timeframe, start, end),
+        url,
+    )
+    return int(frame["n"].iloc[0])

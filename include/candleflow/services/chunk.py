@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from candleflow.db import connection
+from candleflow.db import connection, docs_store
 from candleflow.domain import Timeframe
 from candleflow.providers import IDataProvider, get_provider
 from candleflow.services import action_checks, batches, catchup, load, window
@@ -124,6 +124,7 @@ def sync_chunk(
             )
             writers = Lanes(min(lanes, max(1, len(jobs))), ctx, room=min(reach, len(jobs)))
             _run(jobs, pool, prov, writers, reach, helper)
+        docs_store.flush()  # the slices' Data Docs pages are on disk when the chunk returns
     finally:
         if not isinstance(provider, IDataProvider):
             prov.close()

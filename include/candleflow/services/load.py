@@ -182,11 +182,28 @@ def store_slice(
         write_audit(conn, AuditRecord(**audit))
     # step timings for metrics (not audit columns, so added after the row is written)
     audit.update(validate_s=validate_s, load_s=time.perf_counter() - loading)
+    audit["docs_s"] = _data_docs(result, settings.run_id, symbol, tf, start, end)
     _log(audit, tf, reachable)
     if failure is not None:
         failure.audit = audit  # the chunk's result keeps the rejected window's rules
         raise failure
     return audit
+
+
+def _data_docs(result, run_id, symbol, tf, start, end) -> float:
+    """Render the slice's Data Docs page from the result in hand (``validation.docs``) and
+    queue it for the store (``db.docs_store``: written off the load's path, the chunk's end
+    waits for it); the seconds this took. A page that cannot be written is logged, never a
+    failed load."""
+    from candleflow.db import docs_store
+    from candleflow.validation import docs
+
+    began = time.perf_counter()
+    page = docs.render(result, run_id=run_id, symbol=symbol, timeframe=tf.name)
+    docs_store.write_later(
+        page, run_id=run_id, symbol=symbol, timeframe=tf.name, start=start, end=end
+    )
+    return time.perf_counter() - began
 
 
 def _store_empty(

@@ -95,10 +95,48 @@ def load_secrets() -> dict[str, str]:
             "jwt_secret": secrets.token_urlsafe(64),  # HS512 wants >= 64 bytes
             "api_secret_key": secrets.token_urlsafe(32),
             "admin_password": secrets.token_urlsafe(12),
+            "reader_password": secrets.token_urlsafe(16),
         }
         if write_private(path, json.dumps(values, indent=2), replace=False):
             return values
-    return json.loads(path.read_text())
+    values = json.loads(path.read_text())
+    if "reader_password" not in values:  # a home made before the BI login had a password
+        values["reader_password"] = secrets.token_urlsafe(16)
+        write_private(path, json.dumps(values, indent=2))
+    return values
+
+
+def reader_password() -> str:
+    """The BI login's password on the embedded server: ``CANDLEFLOW_READER_PASSWORD`` when
+    set, else the one generated once for this home (``secrets.json``)."""
+    from candleflow.db import roles
+
+    return os.environ.get(roles.PASSWORD_ENV) or load_secrets()["reader_password"]
+
+
+def reader_login() -> str:
+    """The line that tells a BI user how to log in (printed beside the admin's login)."""
+    from candleflow.db import embedded, listen, roles
+
+    where = listen.configured()
+    if where is None:
+        return (
+            f"BI login: {roles.READER_ROLE} on the Unix socket only "
+            f"(set {listen.LISTEN_ENV}=127.0.0.1:5433 for TCP)"
+        )
+    running = listen.running_port(embedded.pgdata())
+    if running is not None and running != where.port:
+        return (
+            f"BI login: the running server does not listen on {where} yet; restart it "
+            "(candleflow db stop, then candleflow db start)"
+        )
+    host = "127.0.0.1" if where.host in ("0.0.0.0", "*", "::") else where.host  # noqa: S104
+    # a password the user chose is theirs to know: not echoed
+    shown = f"${roles.PASSWORD_ENV}" if os.environ.get(roles.PASSWORD_ENV) else reader_password()
+    return (
+        f"BI login: host {host} port {where.port} database {config.WAREHOUSE_DB} "
+        f"user {roles.READER_ROLE} password {shown}"
+    )
 
 
 def sqlalchemy_url(libpq_url: str) -> str:

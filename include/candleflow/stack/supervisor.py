@@ -83,8 +83,10 @@ def prepare(port: int) -> dict[str, str]:
     conn = connection.connect(warehouse)
     try:
         applied = migrate.migrate(conn)
-        roles.set_reader_password_from_env(conn)
-        if config.configured_database_url() is None:  # the embedded server's databases are ours
+        embedded = config.configured_database_url() is None
+        own = stack_env.reader_password() if embedded else None
+        roles.configure_reader_from_env(conn, default_password=own)
+        if embedded:  # the embedded server's databases are ours
             with conn:
                 reader_guard.confine(conn, ["postgres", "template1", config.AIRFLOW_DB])
     finally:
@@ -214,6 +216,7 @@ def _announce(port: int, api: Component) -> None:
     password = stack_env.load_secrets()["admin_password"]
     print(
         f"\nAirflow UI: {url}  (login: {stack_env.ADMIN_USER} / {password})\n"
+        f"{stack_env.reader_login()}\n"
         f"TradingView: {_tradingview()}\n"
         f"Logs: {config.home() / 'logs'}   Stop: Ctrl-C\n",
         flush=True,

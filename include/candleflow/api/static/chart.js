@@ -232,11 +232,30 @@
       const partly = incomplete ? " (" + incomplete + " incomplete, drawn grey)" : "";
       say(bars.length ? plural(bars.length, "bar") + partly
         : "No bars stored for " + symbol + " in this range");
+      showRejected(symbol, timeframe, start, until, mine);
     } catch (error) {
       if (mine !== latest) return;
       clear(); // the chart of the previous request must not stand under this error
       setState("error", { error: String(error.message || error) });
       say(symbol + " " + timeframe + ": " + status.error, true);
+    }
+  }
+
+  // The series' rejected bars in the range, linking to their Data Docs pages (the rules
+  // they broke and their values); hidden when there are none.
+  async function showRejected(symbol, timeframe, start, end, mine) {
+    const link = $("rejected");
+    link.hidden = true;
+    try {
+      const q = new URLSearchParams({ timeframe, start, end });
+      const info = await api("data-docs/symbols/" + encodeURIComponent(symbol) + "/rejected?" + q);
+      if (mine !== latest || !info.rejected) return;
+      link.textContent = plural(info.rejected, "rejected bar");
+      link.href = info.href;
+      link.hidden = false;
+      chart.dataset.rejected = String(info.rejected);
+    } catch (error) {
+      link.hidden = true; // the chart stands without the count
     }
   }
 
