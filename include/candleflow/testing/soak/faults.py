@@ -111,22 +111,26 @@ class Injector:
         fault.detail = f"down {WAREHOUSE_DOWN_S:.0f}s"
 
     def _collector_ti(self) -> str | None:
+        """The running capture's task instance id, "" when none runs; None: no answer."""
         path = f"/api/v2/dags/{TICKS_DAG}/dagRuns/~/taskInstances?state=running"
         try:
             running = self.stack.api(path)["task_instances"]
         except OSError:
             return None
-        return running[0]["id"] if running else None
+        return running[0]["id"] if running else ""
 
     def _kill_task(self, collector: bool, fault: Fault) -> None:
         deadline = time.monotonic() + TARGET_WAIT_S
+        home = self.stack.home
         while time.monotonic() < deadline:
             ti = self._collector_ti()
-            if collector:
-                pids = task_pids(ti) if ti else []
+            if ti is None:  # the api-server is restarting: we cannot tell them apart
+                pids = []
+            elif collector:
+                pids = task_pids(home, ti) if ti else []
             else:
-                theirs = set(task_pids(ti)) if ti else set()
-                pids = [p for p in task_pids() if p not in theirs]
+                theirs = set(task_pids(home, ti)) if ti else set()
+                pids = [p for p in task_pids(home) if p not in theirs]
             if pids:
                 os.kill(pids[0], signal.SIGKILL)
                 fault.detail = f"pid {pids[0]}"

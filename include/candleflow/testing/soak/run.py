@@ -81,14 +81,21 @@ def _stop(cf: stack.Stack) -> set[str]:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         running = _pages(cf, f"{TIS}?state=running", "task_instances")
-        if not running and not stack.task_pids():
+        if not running and not stack.task_pids(cf.home):
             break
         time.sleep(3)
     time.sleep(10)  # killed tasks' supervisors report and exit
     return stopped
 
 
-def soak(minutes: float, symbols: int = 200, seed: int = 7, kinds=faults.KINDS, log=print):
+def soak(
+    minutes: float,
+    symbols: int = 200,
+    seed: int = 7,
+    kinds=faults.KINDS,
+    backfill: tuple[str, str] = BACKFILL,
+    log=print,
+) -> Report:
     names = universe(symbols)
     server = ReplayServer(seed=seed, any_symbol=True, tick_interval=2.0)
     server.state.market_quotes = True
@@ -98,8 +105,8 @@ def soak(minutes: float, symbols: int = 200, seed: int = 7, kinds=faults.KINDS, 
         base_connections = watch.connections(url)
         for dag_id in ("ohlcv_1m", "ohlcv_1h", "ticks_capture"):
             cf.unpause(dag_id)
-        body = {"dag_id": "ohlcv_1h_history", "from_date": BACKFILL[0], "to_date": BACKFILL[1]}
-        backfill = cf.post("/api/v2/backfills", dict(body, max_active_runs=2))
+        body = {"dag_id": "ohlcv_1h_history", "from_date": backfill[0], "to_date": backfill[1]}
+        created = cf.post("/api/v2/backfills", dict(body, max_active_runs=2))
         cf.unpause("ohlcv_1h_history")
         _settle(cf, None, dt.datetime.now(dt.UTC), log)  # warm-up: the first 1m run is in
         seen = watch.Watch()
@@ -107,7 +114,10 @@ def soak(minutes: float, symbols: int = 200, seed: int = 7, kinds=faults.KINDS, 
 
         def sample() -> None:
             while not sampling.wait(SAMPLE_S):
-                seen.sample(cf.components())
+                try:
+                    seen.sample(cf.components())
+                except (OSError, ValueError) as exc:  # one missed sample, not a failed soak
+                    log(f"RSS sample missed: {exc}")
 
         threading.Thread(target=sample, daemon=True).start()
         seconds = minutes * 60
@@ -115,7 +125,7 @@ def soak(minutes: float, symbols: int = 200, seed: int = 7, kinds=faults.KINDS, 
         injector = faults.Injector(cf, server)
         log(f"stack up; {len(plan)} faults over {minutes:g} min")
         faults.run_schedule(injector, plan, time.monotonic(), log)
-        _settle(cf, backfill["id"], injector.faults[-1].ended, log)
+        _settle(cf, created["id"], injector.faults[-1].ended, log)
         stopped = _stop(cf)
         sampling.set()
         seen.connections = (base_connections, watch.connections(url))

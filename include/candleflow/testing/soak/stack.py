@@ -91,7 +91,15 @@ class Stack:
 
     def components(self) -> dict[str, int]:
         """Each component's current pid (the supervisor rewrites the file on restarts)."""
-        entries = json.loads((self.home / "airflow-processes.json").read_text())
+        path = self.home / "airflow-processes.json"
+        for _ in range(10):  # caught mid-rewrite: read again
+            try:
+                entries = json.loads(path.read_text())
+                break
+            except ValueError:
+                time.sleep(0.1)
+        else:
+            entries = json.loads(path.read_text())
         return {name: int(e["pid"] if isinstance(e, dict) else e) for name, e in entries.items()}
 
     def warehouse_url(self) -> str:
@@ -106,19 +114,25 @@ class Stack:
         return done.stdout
 
 
-def task_pids(ti_id: str | None = None) -> list[int]:
-    """Pids of running task processes (of one task instance when ``ti_id`` is given)."""
+def task_pids(home: Path, ti_id: str | None = None) -> list[int]:
+    """Pids of this stack's running task processes (of one task instance with ``ti_id``).
+
+    This stack's: the environment names its home. Other stacks may run on the machine (other
+    tests, other people); their tasks are not ours to kill."""
     title = "airflow worker -- " + (ti_id or "")
+    marker = f"CANDLEFLOW_HOME={home}".encode()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            if not cmdline.replace(b"\0", b" ").decode(errors="replace").startswith(title):
+                continue
+            if marker in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                found.append(int(entry))
         except OSError:
             continue
-        if cmdline.replace(b"\0", b" ").decode(errors="replace").startswith(title):
-            found.append(int(entry))
     return found
 
 
