@@ -174,10 +174,12 @@ def rollup(url: str, markets: dict, symbols: list[str]) -> Count:
     )
     stored = pd.DataFrame(rows, columns=expected.columns)
     stored["ts"] = pd.to_datetime(stored["ts"], utc=True)
-    last = expected.groupby("symbol")["ts"].transform("max")  # the forming minute: not closed
-    expected = expected[expected["ts"] < last]
-    stored = stored.merge(expected[["symbol"]].drop_duplicates(), on="symbol")
-    stored = stored[stored["ts"] < stored.groupby("symbol")["ts"].transform("max")]
+    # the last minute of each symbol may still be forming: left out on both sides
+    cutoff = expected.groupby("symbol")["ts"].max().rename("cutoff").reset_index()
+    expected = expected.merge(cutoff, on="symbol")
+    expected = expected[expected["ts"] < expected["cutoff"]].drop(columns="cutoff")
+    stored = stored.merge(cutoff, on="symbol")
+    stored = stored[stored["ts"] < stored["cutoff"]].drop(columns="cutoff")
     return _compare(expected, stored, ["symbol", "ts"], [*OHLC, "volume"])
 
 
