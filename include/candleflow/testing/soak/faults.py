@@ -121,16 +121,17 @@ class Injector:
 
     def _kill_task(self, collector: bool, fault: Fault) -> None:
         deadline = time.monotonic() + TARGET_WAIT_S
-        home = self.stack.home
         while time.monotonic() < deadline:
+            self.stack.components()  # a restarted scheduler's session is ours too
+            ours = self.stack.sessions
             ti = self._collector_ti()
             if ti is None:  # the api-server is restarting: we cannot tell them apart
                 pids = []
             elif collector:
-                pids = task_pids(home, ti) if ti else []
+                pids = task_pids(ours, ti) if ti else []
             else:
-                theirs = set(task_pids(home, ti)) if ti else set()
-                pids = [p for p in task_pids(home) if p not in theirs]
+                theirs = set(task_pids(ours, ti)) if ti else set()
+                pids = [p for p in task_pids(ours) if p not in theirs]
             if pids:
                 os.kill(pids[0], signal.SIGKILL)
                 fault.detail = f"pid {pids[0]}"

@@ -81,7 +81,7 @@ def _stop(cf: stack.Stack) -> set[str]:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         running = _pages(cf, f"{TIS}?state=running", "task_instances")
-        if not running and not stack.task_pids(cf.home):
+        if not running and not stack.task_pids(cf.sessions):
             break
         time.sleep(3)
     time.sleep(10)  # killed tasks' supervisors report and exit

@@ -40,6 +40,7 @@ class Stack:
         self.port = env["CANDLEFLOW_AIRFLOW_PORT"]
         self.home = Path(env["CANDLEFLOW_HOME"])
         self.token = ""
+        self.sessions: set[int] = set()  # every component pid seen: their sessions
 
     def request(self, path: str, body: dict | None = None, method: str = "GET", timeout=30):
         headers = {"Content-Type": "application/json"}
@@ -100,7 +101,9 @@ class Stack:
                 time.sleep(0.1)
         else:
             entries = json.loads(path.read_text())
-        return {name: int(e["pid"] if isinstance(e, dict) else e) for name, e in entries.items()}
+        pids = {name: int(e["pid"] if isinstance(e, dict) else e) for name, e in entries.items()}
+        self.sessions |= set(pids.values())
+        return pids
 
     def warehouse_url(self) -> str:
         return self.cli("db", "url").strip()
@@ -114,25 +117,32 @@ class Stack:
         return done.stdout
 
 
-def task_pids(home: Path, ti_id: str | None = None) -> list[int]:
+def session(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
+
+
+def task_pids(sessions: set[int], ti_id: str | None = None) -> list[int]:
     """Pids of this stack's running task processes (of one task instance with ``ti_id``).
 
-    This stack's: the environment names its home. Other stacks may run on the machine (other
-    tests, other people); their tasks are not ours to kill."""
+    This stack's: the process is in the session of one of its schedulers (each component
+    starts a session of its own; a task keeps its scheduler's session even when it has a
+    process group of its own, and Airflow's process titles overwrite the environment, so
+    that cannot tell). Other stacks' tasks are not ours to kill."""
     title = "airflow worker -- " + (ti_id or "")
-    marker = f"CANDLEFLOW_HOME={home}".encode()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            if not cmdline.replace(b"\0", b" ").decode(errors="replace").startswith(title):
-                continue
-            if marker in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
-                found.append(int(entry))
         except OSError:
             continue
+        named = cmdline.replace(b"\0", b" ").decode(errors="replace").startswith(title)
+        if named and session(int(entry)) in sessions:
+            found.append(int(entry))
     return found
 
 

@@ -1,7 +1,7 @@
 """Leaks and growth of the stack's processes: RSS samples, process and connection counts.
 
-A leaked process is one of this stack's (its environment names the stack's home) that no
-component's process group holds any more: what a killed parent leaves behind. Database
+A leaked process is one in the session of one of this stack's components (each starts its
+own) that no current component's process group holds: what a killed parent leaves behind. Database
 connections are counted before the DAGs run and after the faults stop and the stack settles
 (``CONNECTION_SLACK`` for pools warming up). The RSS of
 each long-lived component (sampled through the soak, whatever pid a restart gave it) is
@@ -28,22 +28,6 @@ def rss_mib(pid: int) -> float | None:
         return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20
     except (OSError, IndexError, ValueError):
         return None
-
-
-def stack_processes(home: str) -> list[int]:
-    """Pids whose environment names this stack's ``CANDLEFLOW_HOME``: it and its children."""
-    marker = f"CANDLEFLOW_HOME={home}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-        except OSError:
-            continue
-        if marker in environ.split(b"\0"):
-            found.append(int(entry))
-    return found
 
 
 def connections(url: str) -> int:
@@ -88,16 +72,20 @@ class Watch:
 
 
 def orphans(stack) -> list[str]:
-    """This stack's processes outside every component's process group (postgres aside)."""
+    """Processes in a session of this stack's components (any seen during the soak) that no
+    current component's process group holds: what a killed parent left behind."""
     groups = {*stack.components().values(), stack.proc.pid}
     found = []
-    for pid in stack_processes(str(stack.home)):
-        try:
-            group = os.getpgid(pid)
-            name = Path(f"/proc/{pid}/comm").read_text().strip()
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, ProcessLookupError):
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
             continue
-        if group not in groups and name not in ("postgres", "pg_ctl"):
+        pid = int(entry)
+        try:
+            if os.getsid(pid) not in stack.sessions or os.getpgid(pid) in groups:
+                continue
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if cmd:  # a zombie has none: its parent reaps it
             found.append(f"leftover process {pid}: {cmd[:80]}")
     return found
