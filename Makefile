@@ -13,13 +13,14 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 # fresh process would otherwise recompile Airflow and Great Expectations from source.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: up test lint bench install browser clean-venv help compose-check
+.PHONY: up test lint bench soak install browser clean-venv help compose-check
 
 help:
 	@echo "make up     - install, start PostgreSQL and Airflow (UI on http://localhost:8080)"
 	@echo "make test   - install and run the test suite"
 	@echo "make lint   - ruff check and format check"
 	@echo "make bench  - run the benchmarks and write benchmarks/README.md"
+	@echo "make soak   - the stack under 20 minutes of injected faults, then checked (SOAK_MINUTES)"
 	@echo "make compose-check - the scale-out check: build the images, run docker-compose.yaml for real"
 
 $(UV):
@@ -63,6 +64,13 @@ lint: install
 
 bench: install
 	$(VENV)/bin/python benchmarks/run_all.py
+
+# The soak (candleflow.testing.soak; docs/reliability.md): the make up stack with a few
+# hundred symbols under a seeded schedule of faults for SOAK_MINUTES (default 20), then every
+# bar and tick checked against the replay server. Not part of make test (which runs a short
+# one, tests/e2e/test_soak.py). Its figures go to benchmarks/results/soak.json.
+soak: install
+	SOAK_RESULTS=benchmarks/results/soak.json $(VENV)/bin/python -m candleflow.testing.soak
 
 clean-venv:
 	rm -rf $(VENV) $(BOOT)

@@ -596,6 +596,34 @@ def revisions(d: dict) -> Iterator[Row]:
     )
 
 
+def api_load(d: dict) -> Iterator[Row]:
+    growth, errors = d["rss_growth"], d["errors"]
+    yield (
+        f"API on the `make up` stack, {d['clients']} clients for {d['seconds']:.0f} s",
+        f"{errors} errors, {d['busy_503']} busy 503 of {sum(d['responses'].values()):,}"
+        f" ({d['requests_per_s']:.0f}/s)",
+        f"api-server RSS {d['rss_mib_after_warmup']:.0f} -> {d['rss_mib_end']:.0f} MiB"
+        " after warm-up",
+        f"{growth:+.1%} RSS",
+        "0 errors, RSS growth <= 10 %",
+        _met(errors == 0 and growth <= 0.10),
+    )
+
+
+def soak(d: dict) -> Iterator[Row]:
+    kinds = d["recovery"]
+    worst = {k: v["worst_s"] for k, v in kinds.items()}
+    yield (
+        f"soak ({d['minutes']:g} min, {d['faults']} faults of {len(kinds)} kinds)",
+        f"lost/dup/wrong: bars {d['bars']}, ticks {d['ticks']}, rollup {d['rollup']}",
+        f"worst recovery: warehouse {worst.get('warehouse:restart', '-')} s, scheduler "
+        f"{worst.get('kill:scheduler', '-')} s",
+        "",
+        ">= 30 faults of >= 6 kinds, 0 lost/dup/wrong, recovered",
+        _met(d["passed"] and d["faults"] >= 30 and len(kinds) >= 6),
+    )
+
+
 EXTRACTORS: dict[str, Callable[[dict], Iterator[Row]]] = {
     "tv_decode": tv_decode,
     "tv_fetch": tv_fetch,
@@ -606,6 +634,7 @@ EXTRACTORS: dict[str, Callable[[dict], Iterator[Row]]] = {
     "collector": collector,
     "query": query,
     "api": api,
+    "api_load": api_load,
     "dag": dag,
     "storage": storage,
     "scale": scale,
@@ -617,6 +646,7 @@ EXTRACTORS: dict[str, Callable[[dict], Iterator[Row]]] = {
     "adjust_read": adjust_read,
     "adjust_sync": adjust_sync,
     "revisions": revisions,
+    "soak": soak,
 }
 
 

@@ -28,6 +28,7 @@ SCRIPTS = [
     "collector",
     "query",
     "api",
+    "api_load",
     "dag",
     "storage",
     "scale",

@@ -84,7 +84,7 @@ class QuoteHandler:
                 t0=float(self.conn.now()),
                 step=self.conn.options.virtual_tick_step,
             )
-            if self.conn.options.scenario == "market":  # one market per server (testing.market)
+            if self.conn.options.scenario == "market" or self.conn.state.market_quotes:
                 shared = market(self.conn.state, key, lambda stream=stream: stream)
                 values, stream = shared.subscribe(qs, session.fields, self.conn.options.trades)
             else:

@@ -110,6 +110,9 @@ class ServerState:
         self.seed, self.bar_cap, self.options, self.fixed_now = seed, bar_cap, options, now
         self.any_symbol = any_symbol
         self.history = history  # the lean-aapl scenario's real daily bars, else None
+        # Quotes from the market peer whatever a connection's scenario: the soak injects
+        # bar faults while its tick oracle stays one market per symbol (testing.soak).
+        self.market_quotes = False
         self.stats = ServerStats()
         self._once: set[tuple[str, str]] = set()
         self._rejections: collections.Counter[str] = collections.Counter()
