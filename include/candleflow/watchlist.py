@@ -233,10 +233,6 @@ def select(
     return [s for s in watchlist_symbols if s in set(requested)]
 
 
-# Kept for one release: the exchange -> calendar map lives in candleflow.calendars.
-EXCHANGE_CALENDARS: dict[str, str] = {k: v.calendar for k, v in calendars.EXCHANGES.items()}
-
-
 @dataclass(frozen=True)
 class Chunk:
     """Symbols one chunk task loads through one provider connection."""

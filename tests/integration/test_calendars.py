@@ -71,7 +71,6 @@ def test_the_one_map_knows_every_exchange_either_map_knew():
     assert calendars.calendar_name("XETR:SAP") == "XETR"
     assert calendars.calendar_name("TSX:RY") == "XTSE"
     assert calendars.calendar_name("BINANCE:BTCUSDT") is None
-    assert watchlist.EXCHANGE_CALENDARS["LSE"] == "XLON"  # the old name still answers
 
 
 def test_one_session_parser_reads_tradingview_strings_and_names_bad_input():

@@ -129,42 +129,6 @@ class SyncBarsOperator(BaseOperator):
         return self.get_openlineage_facets_on_complete(task_instance)
 
 
-class SyncInstrumentsOperator(BaseOperator):
-    """Resolve symbols through a provider into ``candleflow.instruments``."""
-
-    template_fields: Sequence[str] = ("symbols", "provider_options")
-
-    def __init__(
-        self,
-        *,
-        symbols: list[str] | str,
-        provider: str = "tradingview",
-        provider_options: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.symbols = symbols
-        self.provider = provider
-        self.provider_options = provider_options or {}
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        from candleflow.airflow import lineage
-        from candleflow.airflow.connections import provider_options, warehouse_url
-        from candleflow.airflow.failures import fail_permanent
-        from candleflow.services.instruments import resolve_and_store
-
-        with fail_permanent(self.task_id):
-            url = warehouse_url()
-            result = resolve_and_store(
-                self.symbols,
-                provider=self.provider,
-                provider_options=provider_options(self.provider, self.provider_options),
-                url=url,
-            )
-        lineage.instruments(result, url, self.provider, self.provider_options)
-        return result
-
-
 def chunk_tasks(spec: Any, watchlist: Any, *, outlets: list[Any]) -> list[Any]:
     """The chunk tasks of one OHLCV or history DAG: one mapped task per provider.
 

@@ -33,7 +33,7 @@ import datetime as dt
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from candleflow.domain import UTC, Instrument, Tick, Timeframe
@@ -239,12 +239,6 @@ class TradingViewProvider(IDataProvider):
             what=f"search {text!r}",
             on_retry=lambda: None,
         )
-
-    def stream_tick_rows(
-        self, symbols: Iterable[str], *, stop: threading.Event
-    ) -> Iterator[list[TickRow]]:
-        """Deprecated name of ``stream_tick_batches`` (the collector's old fast path)."""
-        yield from self.stream_tick_batches(symbols, stop=stop)
 
     def _stream_tick_batches(
         self, symbols: list[str], stop: threading.Event
