@@ -20,6 +20,7 @@ BASE = {
     "calendars",
     "errors",
     "config",
+    "retry",
     "assets",
     "watchlist",
     "output",
