@@ -243,7 +243,8 @@ def test_heartbeats_are_echoed_so_the_server_keeps_the_socket(fresh_server):
 
 def test_http_429_once_is_retried(fresh_server):
     start, end = btc_window(100, 50)
-    with make_provider(url_with(fresh_server.url, scenario="http_429")) as tv:
+    # The server asks for 1 s (Retry-After); a max_backoff below that would give up at once.
+    with make_provider(url_with(fresh_server.url, scenario="http_429"), max_backoff=1.0) as tv:
         got = tv.fetch_bars("BINANCE:BTCUSDT", "1h", start, end)
     assert_same_bars(got, oracle("BINANCE:BTCUSDT", "1h", start, end))
 
