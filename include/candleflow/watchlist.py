@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from candleflow import calendars
+from candleflow import calendars, config
 from candleflow.domain import DEFAULT_REJECT_THRESHOLD, Timeframe, check_symbol
 from candleflow.errors import ConfigError
 
@@ -187,7 +186,7 @@ def _sources(data: dict, provider: str, options: dict, path: Path) -> tuple[Sour
 
 def load(path: str | Path | None = None) -> Watchlist:
     """Parse and check a watchlist; errors name the file and the bad entry."""
-    path = Path(path or os.environ.get(ENV) or DEFAULT)
+    path = Path(path or config.setting(ENV) or DEFAULT)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

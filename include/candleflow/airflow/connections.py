@@ -53,7 +53,7 @@ def in_airflow() -> bool:
     runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
     if getattr(runner, "SUPERVISOR_COMMS", None) is not None:
         return True
-    return os.environ.get("_AIRFLOW_PROCESS_CONTEXT") in ("server", "client")
+    return config.setting("_AIRFLOW_PROCESS_CONTEXT") in ("server", "client")
 
 
 def airflow_connection(conn_id: str) -> Any | None:
@@ -105,10 +105,10 @@ def _is_libpq_keyword(key: str) -> bool:
 def connection_may_exist() -> bool:
     """Whether the ``candleflow_warehouse`` connection could be defined for this process (see
     the module docstring): inside Airflow, or where its variable or a secrets backend is set."""
-    if in_airflow() or os.environ.get(CONN_ENV) or os.environ.get(SECRETS_BACKEND_ENV):
+    if in_airflow() or config.setting(CONN_ENV) or config.setting(SECRETS_BACKEND_ENV):
         return True
     cfg = configparser.ConfigParser(interpolation=None)
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    home = config.setting("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
     try:
         cfg.read(os.path.join(home, "airflow.cfg"), encoding="utf-8")
     except (configparser.Error, UnicodeDecodeError):

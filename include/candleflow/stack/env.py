@@ -70,7 +70,7 @@ def write_private(path: Path, text: str, *, replace: bool = True) -> bool:
 
 def api_host() -> str:
     """Where the api-server listens: ``CANDLEFLOW_AIRFLOW_HOST``, else 127.0.0.1."""
-    return os.environ.get(HOST_ENV) or DEFAULT_HOST
+    return config.setting(HOST_ENV, DEFAULT_HOST)
 
 
 def client_url(port: int) -> str:

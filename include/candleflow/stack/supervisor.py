@@ -16,7 +16,6 @@ retries; the warehouse being down is a transient error).
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -230,7 +229,7 @@ def _tradingview() -> str:
         own = watchlist.load().provider_options.get("url")
     except ValueError:  # the DAGs report a broken watchlist themselves
         own = None
-    url = os.environ.get(URL_ENV)
+    url = config.setting(URL_ENV)
     if own:
         return f"{own} (the watchlist's provider_options.url)"
     if url:

@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from candleflow import config
 from candleflow.domain import UTC, Instrument, Tick, Timeframe
 from candleflow.providers.base import Capability, IDataProvider, TickRow
 from candleflow.providers.tradingview.actions import fetch_actions
@@ -104,8 +104,8 @@ class TradingViewProvider(IDataProvider):
             raise ValueError(f"paging must be 'range' or 'count', got {paging!r}")
         if max_bars is not None and (isinstance(max_bars, bool) or int(max_bars) < 1):
             raise ValueError(f"max_bars must be a positive number of bars or None, got {max_bars}")
-        self.url = url or os.environ.get(URL_ENV) or DEFAULT_URL
-        self.search_url = search_url or os.environ.get(SEARCH_URL_ENV) or DEFAULT_SEARCH_URL
+        self.url = url or config.setting(URL_ENV, DEFAULT_URL)
+        self.search_url = search_url or config.setting(SEARCH_URL_ENV, DEFAULT_SEARCH_URL)
         self.timeout = float(timeout)
         self.page_size = page_size
         self.paging = paging
@@ -285,7 +285,7 @@ class TradingViewProvider(IDataProvider):
 
     def _auth_token(self) -> str:
         if self._token is None:
-            self._token = self._token_option or os.environ.get(TOKEN_ENV) or ANONYMOUS_TOKEN
+            self._token = self._token_option or config.setting(TOKEN_ENV, ANONYMOUS_TOKEN)
             log.info(
                 "tradingview auth: %s",
                 "anonymous" if self._token == ANONYMOUS_TOKEN else "token configured",
