@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from candleflow import watchlist as watchlists
-from candleflow.db import connection
+from candleflow.db import checks, connection
 from candleflow.domain import UTC, split_symbol
 from candleflow.errors import CandleflowError
 
@@ -86,13 +86,7 @@ def check_freshness(
     with connection.transaction(url) as conn, conn.cursor() as cur:
         for spec in watchlists.dag_specs(watchlist):
             for symbol in spec.symbols:
-                cur.execute(
-                    "SELECT i.id, i.timezone, (SELECT max(ts) FROM candleflow.bars b"
-                    " WHERE b.instrument_id = i.id AND b.timeframe = %s)"
-                    " FROM candleflow.instruments i WHERE i.symbol = %s",
-                    (spec.timeframe.name, symbol),
-                )
-                row = cur.fetchone()
+                row = checks.newest_bar(cur, symbol, spec.timeframe.name)
                 if row is None or row[2] is None:
                     continue  # a series never loaded has nothing to be fresh about yet
                 instrument_id, timezone, newest = row
@@ -100,18 +94,14 @@ def check_freshness(
                 is_stale = want is not None and newest < want
                 lag = (want - newest).total_seconds() if is_stale else 0.0
                 lags[spec.timeframe.name] = max(lags.get(spec.timeframe.name, 0.0), lag)
-                cur.execute(
-                    "INSERT INTO candleflow.freshness_checks (run_id, instrument_id, timeframe,"
-                    " newest_ts, expected_ts, is_stale, lag) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        run_id,
-                        instrument_id,
-                        spec.timeframe.name,
-                        newest,
-                        want,
-                        is_stale,
-                        (want - newest) if is_stale else None,
-                    ),
+                checks.record_freshness(
+                    cur,
+                    instrument_id,
+                    spec.timeframe.name,
+                    run_id=run_id,
+                    newest=newest,
+                    expected=want,
+                    lag=(want - newest) if is_stale else None,
                 )
                 checked += 1
                 if is_stale:

@@ -26,10 +26,10 @@ import psycopg2
 
 from candleflow.db import locks
 from candleflow.db.connection import connect
+from candleflow.db.instruments import ensure_instrument
 from candleflow.db.ticks import advance_streams, stream_positions
 from candleflow.errors import DatabaseUnavailable, TransientError
 from candleflow.retry import Backoff
-from candleflow.services.instruments import ensure_instrument
 from candleflow.services.ticks.identity import StreamIdentity
 from candleflow.services.ticks.stats import CollectorStats
 from candleflow.services.ticks.store import store_tick_batch
