@@ -38,9 +38,9 @@ import datetime as dt
 from airflow.sdk import Param, dag
 
 from candleflow import watchlist
+from candleflow.airflow.assets import bars_asset
 from candleflow.airflow.operators import chunk_tasks
 from candleflow.airflow.timetables import SettledIntervalTimetable, TradingSessionTimetable
-from candleflow.assets import bars_asset
 
 WATCHLIST = watchlist.load()
 HISTORY_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
