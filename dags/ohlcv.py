@@ -41,6 +41,7 @@ from candleflow import watchlist
 from candleflow.airflow.assets import bars_asset
 from candleflow.airflow.operators import chunk_tasks
 from candleflow.airflow.timetables import SettledIntervalTimetable, TradingSessionTimetable
+from candleflow.dag_specs import DagSpec, dag_specs
 
 WATCHLIST = watchlist.load()
 HISTORY_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -54,7 +55,7 @@ DEFAULT_ARGS = {
 }
 
 
-def ohlcv_dag(spec: watchlist.DagSpec):
+def ohlcv_dag(spec: DagSpec):
     """Build the DAG of one timeframe (wiring only; the work is in candleflow.services)."""
 
     @dag(
@@ -90,5 +91,5 @@ def ohlcv_dag(spec: watchlist.DagSpec):
     return ohlcv()
 
 
-for _spec in watchlist.dag_specs(WATCHLIST):
+for _spec in dag_specs(WATCHLIST):
     ohlcv_dag(_spec)

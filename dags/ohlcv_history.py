@@ -30,6 +30,7 @@ from candleflow import watchlist
 from candleflow.airflow.assets import bars_asset
 from candleflow.airflow.operators import chunk_tasks
 from candleflow.airflow.timetables import MonthlyTimetable
+from candleflow.dag_specs import DagSpec, history_specs
 
 WATCHLIST = watchlist.load()
 HISTORY_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -43,7 +44,7 @@ DEFAULT_ARGS = {
 }
 
 
-def history_dag(spec: watchlist.DagSpec):
+def history_dag(spec: DagSpec):
     """Build the history DAG of one timeframe (wiring only; the work is in candleflow.services)."""
 
     @dag(
@@ -77,5 +78,5 @@ def history_dag(spec: watchlist.DagSpec):
     return history()
 
 
-for _spec in watchlist.history_specs(WATCHLIST):
+for _spec in history_specs(WATCHLIST):
     history_dag(_spec)

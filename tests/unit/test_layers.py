@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "include" / "candleflow"
 VOCABULARY = ("domain", "adjustments", "calendars", "errors", "config", "retry", "watchlist")
-VOCABULARY += ("output",)
+VOCABULARY += ("dag_specs", "output")
 
 
 def table() -> dict[str, tuple[set[str], bool]]:

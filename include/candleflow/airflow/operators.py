@@ -132,7 +132,7 @@ class SyncBarsOperator(BaseOperator):
 def chunk_tasks(spec: Any, watchlist: Any, *, outlets: list[Any]) -> list[Any]:
     """The chunk tasks of one OHLCV or history DAG: one mapped task per provider.
 
-    Mapped over a literal list of chunks (``watchlist.DagSpec.chunks``), so a run starts
+    Mapped over a literal list of chunks (``dag_specs.DagSpec.chunks``), so a run starts
     loading at once, without a task that lists symbols first. TradingView chunks share the
     ``tradingview`` pool (it throttles connections per IP); others use the default pool.
     """

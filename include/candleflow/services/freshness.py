@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from candleflow import watchlist as watchlists
+from candleflow.dag_specs import DagSpec, dag_specs
 from candleflow.db import checks, connection
 from candleflow.domain import UTC, split_symbol
 from candleflow.errors import CandleflowError
@@ -31,7 +32,7 @@ class StaleData(CandleflowError):
     """Series are behind their calendar. Handled by whoever gets the alert: look at the loads."""
 
 
-def _due_at(spec: watchlists.DagSpec, ends, margin: dt.timedelta):
+def _due_at(spec: DagSpec, ends, margin: dt.timedelta):
     """When bars ending at ``ends`` must be loaded: the end of the DAG interval they close in.
 
     The OHLCV DAGs load the bars that closed in ``(start, end]`` and run ``settle`` after
@@ -84,7 +85,7 @@ def check_freshness(
     lags: dict[str, float] = {}
     checked = 0
     with connection.transaction(url) as conn, conn.cursor() as cur:
-        for spec in watchlists.dag_specs(watchlist):
+        for spec in dag_specs(watchlist):
             for symbol in spec.symbols:
                 row = checks.newest_bar(cur, symbol, spec.timeframe.name)
                 if row is None or row[2] is None:
