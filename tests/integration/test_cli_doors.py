@@ -357,10 +357,10 @@ def test_a_failed_removal_leaves_everything_in_place(db_url, db, tv):
 
 @pytest.fixture
 def connection_db_url(server_url, template_db):
-    from tests.conftest import _create_database, drop_database
+    from tests.support.databases import create_database, drop_database
 
     name = f"cf_test_conn_{uuid.uuid4().hex[:12]}"
-    yield _create_database(server_url, name, template=template_db)
+    yield create_database(server_url, name, template=template_db)
     drop_database(server_url, name)
 
 
