@@ -20,6 +20,7 @@ from candleflow.db import bars as bar_writer
 from candleflow.domain import Instrument
 from candleflow.services.freshness import check_freshness
 from candleflow.validation import validate_bars
+from tests.support.query import add_instrument
 
 LONDON = "Europe/London"
 VOD = Instrument("LSE:VOD", timezone=LONDON, session="0800-1630")
@@ -51,17 +52,6 @@ def session_minutes(days: list[str]) -> pd.DatetimeIndex:
     """Every regular-session minute (08:00-16:29 London) of ``days``, in UTC."""
     pieces = [pd.date_range(f"{d} 08:00", f"{d} 16:29", freq="1min", tz=LONDON) for d in days]
     return pd.DatetimeIndex(np.concatenate(pieces)).tz_convert("UTC")
-
-
-def add_instrument(db, symbol: str, timezone: str, session: str) -> int:
-    exchange, ticker = symbol.split(":")
-    with db, db.cursor() as cur:
-        cur.execute(
-            "INSERT INTO candleflow.instruments (symbol, exchange, ticker, timezone, session)"
-            " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            (symbol, exchange, ticker, timezone, session),
-        )
-        return cur.fetchone()[0]
 
 
 def test_the_one_map_knows_every_exchange_either_map_knew():
