@@ -70,6 +70,15 @@ def template_db(server_url: str) -> str:
 
 
 @pytest.fixture
+def connection_db_url(server_url: str, template_db: str):
+    """A second migrated warehouse: what a ``candleflow_warehouse`` connection names, beside
+    the ``db_url`` of ``CANDLEFLOW_DATABASE_URL``."""
+    name = f"cf_test_conn_{uuid.uuid4().hex[:12]}"
+    yield create_database(server_url, name, template=template_db)
+    drop_database(server_url, name)
+
+
+@pytest.fixture
 def empty_db_url(server_url: str):
     """A new, empty (never migrated) database."""
     name = f"cf_test_{uuid.uuid4().hex[:12]}"

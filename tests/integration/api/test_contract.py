@@ -3,7 +3,6 @@ warehouse the Airflow connection names."""
 
 from __future__ import annotations
 
-import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
@@ -65,18 +64,6 @@ def test_api_contract(case, stored, token):
             response_schema_conformance,
         ],
     )
-
-
-@pytest.fixture
-def connection_db_url(server_url, template_db):
-    """A second migrated warehouse: what the candleflow_warehouse connection names."""
-    import uuid
-
-    from tests.support.databases import create_database, drop_database
-
-    name = f"cf_test_conn_{uuid.uuid4().hex[:12]}"
-    yield create_database(server_url, name, template=template_db)
-    drop_database(server_url, name)
 
 
 def test_the_api_reads_the_warehouse_the_airflow_connection_names(
