@@ -3,7 +3,7 @@
 Why: the API is served inside Airflow's api-server (the plugin at ``/candleflow``), next
 to the UI; a crowd of notebooks or chart pages must get answers or the documented
 ``503 busy`` (``api.capacity``: Retry-After, try again), never another error, and the
-api-server must not grow while it serves them. Target (issue 25): 0 errors other than 503
+api-server must not grow while it serves them. Target: 0 errors other than 503
 busy; RSS growth <= 10 %.
 
 Setup: a ``candleflow up`` stack (``stack.running``) against the replay server, two

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from candleflow.db import connection, embedded, migrate
+from tests.support.api import airflow_auth  # noqa: F401 - the fixture, for every test
+from tests.support.databases import create_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[1]
 TIERS = ("unit", "integration", "dags", "e2e")
@@ -54,45 +56,10 @@ def server_url():
         embedded.stop()
 
 
-def _admin(server_url: str):
-    return connection.connect(server_url, autocommit=True)
-
-
-def _create_database(server_url: str, name: str, template: str | None = None) -> str:
-    from psycopg2 import sql
-
-    conn = _admin(server_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-            query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-            if template:
-                query += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
-            cur.execute(query)
-    finally:
-        conn.close()
-    return connection.admin_url(server_url, name)
-
-
-def drop_database(server_url: str, name: str) -> None:
-    from psycopg2 import sql
-
-    conn = _admin(server_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="session")
 def template_db(server_url: str) -> str:
     """A freshly migrated database that per-test databases are cloned from."""
-    url = _create_database(server_url, TEMPLATE)
+    url = create_database(server_url, TEMPLATE)
     conn = connection.connect(url)
     try:
         migrate.migrate(conn)
@@ -103,10 +70,19 @@ def template_db(server_url: str) -> str:
 
 
 @pytest.fixture
+def connection_db_url(server_url: str, template_db: str):
+    """A second migrated warehouse: what a ``candleflow_warehouse`` connection names, beside
+    the ``db_url`` of ``CANDLEFLOW_DATABASE_URL``."""
+    name = f"cf_test_conn_{uuid.uuid4().hex[:12]}"
+    yield create_database(server_url, name, template=template_db)
+    drop_database(server_url, name)
+
+
+@pytest.fixture
 def empty_db_url(server_url: str):
     """A new, empty (never migrated) database."""
     name = f"cf_test_{uuid.uuid4().hex[:12]}"
-    yield _create_database(server_url, name)
+    yield create_database(server_url, name)
     drop_database(server_url, name)
 
 
@@ -114,7 +90,7 @@ def empty_db_url(server_url: str):
 def db_url(server_url: str, template_db: str, monkeypatch: pytest.MonkeyPatch):
     """A migrated database of this test's own; services see it as the warehouse."""
     name = f"cf_test_{uuid.uuid4().hex[:12]}"
-    url = _create_database(server_url, name, template=template_db)
+    url = create_database(server_url, name, template=template_db)
     monkeypatch.setenv("CANDLEFLOW_DATABASE_URL", url)
     yield url
     drop_database(server_url, name)
@@ -134,7 +110,7 @@ def airflow_env(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> di
     from candleflow.stack import env as stack_env
 
     home = tmp_path_factory.mktemp("airflow_home")
-    meta = _create_database(server_url, f"cf_test_airflow_{os.getpid()}")
+    meta = create_database(server_url, f"cf_test_airflow_{os.getpid()}")
     env = stack_env.airflow_env()
     env.update(
         {

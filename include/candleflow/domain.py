@@ -1,12 +1,12 @@
 """Value types shared by providers, validation, the loader and the query module.
 
 One vocabulary everywhere: an ``Instrument`` is identified by its ``symbol``
-(``EXCHANGE:TICKER``); a ``Bar``'s ``ts`` is its **start** in UTC and it covers
-``[ts, ts + timeframe)``; a ``Tick`` is one quote or trade update. Beside the types live the
-ideas every layer must read the same way, each in one place: ``to_utc`` (the one timestamp
-parser), the column specs ``BARS``/``TICKS`` (PostgreSQL and Arrow types derive from them),
-the choice enums the CLI (Typer) and the HTTP API (FastAPI) both offer, and the default
-reject threshold.
+(``EXCHANGE:TICKER``); a bar (a row of a ``BARS`` frame) has ``ts``, its **start** in UTC,
+and covers ``[ts, ts + timeframe)``; a ``Tick`` is one quote or trade update. Beside the
+types live the ideas every layer must read the same way, each in one place: ``to_utc`` (the
+one timestamp parser), the column specs ``BARS``/``TICKS`` (PostgreSQL and Arrow types
+derive from them), the choice enums the CLI (Typer) and the HTTP API (FastAPI) both offer,
+and the default reject threshold.
 """
 
 from __future__ import annotations
@@ -337,26 +337,6 @@ class Instrument:
     @property
     def ticker(self) -> str:
         return split_symbol(self.symbol)[1]
-
-
-@dataclass(frozen=True, slots=True)
-class Bar:
-    """One OHLCV bar; ``ts`` is its start in UTC and it covers ``[ts, ts + timeframe)``.
-
-    Frames (``BAR_COLUMNS``) carry bars in bulk; a ``Bar`` is one of their rows for code
-    that handles bars one at a time (``Bar(*row)`` of ``frame.itertuples(index=False)``).
-    """
-
-    ts: dt.datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.ts.tzinfo is None:
-            raise ValueError(f"Bar ts {self.ts!r} is naive; expected a UTC datetime")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,11 @@
-"""The watchlist: which symbols to load, at which timeframes, from which providers, in chunks.
+"""The watchlist: which symbols to load, at which timeframes, from which providers.
 
 Read at DAG parse time (it is a small local TOML file, no I/O beyond that), so that one
 OHLCV DAG and one history DAG per configured timeframe can be generated, each mapped over
 chunks of symbols. ``CANDLEFLOW_WATCHLIST`` points at another file; the default ships with
 the package (``watchlist.toml``, which documents every setting).
+
+The DAGs generated from it (their ids, schedules and chunks) are ``candleflow.dag_specs``.
 
 Providers: ``provider``/``provider_options`` at the top are the default; a symbol may name
 its own (``{ symbol = "BINANCE:BTCUSDT", provider = "ccxt" }``), and each ``[[sources]]``
@@ -15,13 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from candleflow import calendars
+from candleflow import calendars, config
 from candleflow.domain import DEFAULT_REJECT_THRESHOLD, Timeframe, check_session, check_symbol
 from candleflow.errors import ConfigError
 
@@ -29,7 +30,6 @@ DEFAULT = Path(__file__).with_name("watchlist.toml")
 ENV = "CANDLEFLOW_WATCHLIST"
 DEFAULT_CHUNK_SIZE = 100  # symbols per chunk task; see docs/backfills.md for the measurements
 DEFAULT_CONCURRENCY = 4  # fetches in flight per chunk
-SETTLE_GRACE = dt.timedelta(seconds=30)  # a run is due this long after its interval ends
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ def _sources(data: dict, provider: str, options: dict, path: Path) -> tuple[Sour
 
 def load(path: str | Path | None = None) -> Watchlist:
     """Parse and check a watchlist; errors name the file and the bad entry."""
-    path = Path(path or os.environ.get(ENV) or DEFAULT)
+    path = Path(path or config.setting(ENV) or DEFAULT)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -244,102 +244,3 @@ def select(
     if unknown:
         raise ConfigError(f"symbols not on the watchlist: {', '.join(unknown)}")
     return [s for s in watchlist_symbols if s in set(requested)]
-
-
-# Kept for one release: the exchange -> calendar map lives in candleflow.calendars.
-EXCHANGE_CALENDARS: dict[str, str] = {k: v.calendar for k, v in calendars.EXCHANGES.items()}
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """Symbols one chunk task loads through one provider connection."""
-
-    provider: str
-    symbols: tuple[str, ...]
-    options: dict = field(default_factory=dict)
-
-    def as_kwargs(self) -> dict[str, Any]:
-        """The mapped arguments of one chunk task (``expand_kwargs``)."""
-        return {"symbols": list(self.symbols), "provider_options": dict(self.options)}
-
-
-@dataclass(frozen=True)
-class DagSpec:
-    """One generated OHLCV DAG: its id, timeframe, symbols and how it is scheduled."""
-
-    dag_id: str
-    timeframe: Timeframe
-    symbols: tuple[str, ...]
-    every: dt.timedelta
-    settle: dt.timedelta
-    calendar: str | None
-    offset: dt.timedelta = dt.timedelta(0)
-    chunks: tuple[Chunk, ...] = ()
-    history_months: int | None = None  # set on history DAGs: months per run
-
-
-def chunks(watchlist: Watchlist, symbols: tuple[str, ...], size: int) -> tuple[Chunk, ...]:
-    """``symbols`` cut into chunks of at most ``size``, never mixing providers."""
-    out, wanted = [], set(symbols)
-    for source in watchlist.sources:
-        mine = [s for s in source.symbols if s in wanted]
-        for i in range(0, len(mine), size):
-            out.append(Chunk(source.provider, tuple(mine[i : i + size]), source.options))
-    return tuple(out)
-
-
-def _offset(sched: TimeframeSchedule, calendar: str | None) -> dt.timedelta:
-    """The grid shift of an intraday DAG: its calendar's bars close at the session open's
-    minute (XNYS 1h bars close at :30), so its intervals end there too."""
-    if sched.offset is not None:
-        return sched.offset % sched.every
-    exchange = next((e for e in calendars.EXCHANGES.values() if e.calendar == calendar), None)
-    if exchange is None or not sched.timeframe.intraday or dt.timedelta(hours=1) % sched.every:
-        return dt.timedelta(0)  # an offset longer than DST's hour would move twice a year
-    opens = calendars.parse_session(exchange.session)[0].opens
-    return dt.timedelta(minutes=opens) % sched.every
-
-
-def dag_specs(watchlist: Watchlist) -> list[DagSpec]:
-    """``ohlcv_<tf>`` per timeframe; a calendar timeframe splits off ``ohlcv_<tf>_24x7``
-    for the symbols that do not trade on that calendar."""
-    specs = []
-    for sched in watchlist.timeframes:
-        tf, size = sched.timeframe, sched.chunk_size or watchlist.chunk_size
-        on_calendar = tuple(
-            s
-            for s in watchlist.symbols
-            if sched.calendar and calendars.calendar_name(s) == sched.calendar
-        )
-        rest = tuple(s for s in watchlist.symbols if s not in on_calendar)
-        for dag_id, symbols, calendar in (
-            (f"ohlcv_{tf}", on_calendar, sched.calendar),
-            (f"ohlcv_{tf}_24x7" if on_calendar else f"ohlcv_{tf}", rest, None),
-        ):
-            if not symbols:
-                continue
-            daily = calendar if calendar and not tf.intraday else None
-            specs.append(
-                DagSpec(
-                    dag_id, tf, symbols, sched.every, SETTLE_GRACE, daily,
-                    _offset(sched, calendar), chunks(watchlist, symbols, size),
-                )
-            )  # fmt: skip
-    return specs
-
-
-def history_specs(watchlist: Watchlist) -> list[DagSpec]:
-    """``ohlcv_<tf>_history`` per timeframe with history: every symbol, ``history`` months a run."""
-    specs = []
-    for s in watchlist.timeframes:
-        if s.history_months is None or not watchlist.symbols:
-            continue
-        size = s.chunk_size or watchlist.chunk_size
-        specs.append(
-            DagSpec(
-                f"ohlcv_{s.timeframe}_history", s.timeframe, watchlist.symbols, s.every,
-                SETTLE_GRACE, None, dt.timedelta(0), chunks(watchlist, watchlist.symbols, size),
-                s.history_months,
-            )
-        )  # fmt: skip
-    return specs

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
 import uuid
 
 import pytest
 
 from candleflow.db import connection
 from candleflow.testing import ReplayServer
+from tests.support.dag_runs import airflow, dags_test, watchlist_file
 
 SYMBOLS = ("NASDAQ:AAPL", "BINANCE:BTCUSDT")
 CONN_ID = "candleflow_warehouse"
@@ -54,10 +54,7 @@ def env(airflow_env, airflow_bin, warehouse, tmp_path_factory):
     folder = tmp_path_factory.mktemp("conn_only")
     no_home = folder / "not-a-folder"
     no_home.write_text("CANDLEFLOW_HOME points here so the embedded server cannot start\n")
-    watchlist = folder / "watchlist.toml"
-    watchlist.write_text(
-        f'provider = "tradingview"\nsymbols = {json.dumps(list(SYMBOLS))}\n[timeframes.1h]\n'
-    )
+    watchlist = watchlist_file(folder, SYMBOLS)
     with ReplayServer(seed=5) as srv:
         env = dict(
             airflow_env,
@@ -72,23 +69,6 @@ def env(airflow_env, airflow_bin, warehouse, tmp_path_factory):
             yield env
         finally:
             airflow(airflow_bin, env, "connections", "delete", CONN_ID)
-
-
-def airflow(airflow_bin: str, env: dict, *args: str) -> str:
-    result = subprocess.run(
-        [airflow_bin, *args], env=env, capture_output=True, text=True, timeout=600
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    return output
-
-
-def dags_test(airflow_bin: str, env: dict, dag_id: str, *extra: str, conf: dict | None = None):
-    args = ["dags", "test", dag_id, *extra]
-    if conf is not None:
-        args += ["--conf", json.dumps(conf)]
-    output = airflow(airflow_bin, env, *args)
-    assert "state=success" in output, output[-4000:]
 
 
 def rows(url: str, query: str, params: tuple = ()) -> list[tuple]:
@@ -123,7 +103,7 @@ def test_instruments_sync(env, airflow_bin, warehouse):
 
 def test_ohlcv(env, airflow_bin, warehouse):
     conf = {"start": "2024-03-04T00:00:00+00:00", "end": "2024-03-05T00:00:00+00:00"}
-    dags_test(airflow_bin, env, "ohlcv_1h", "2024-03-05T12:00:00+00:00", conf=conf)
+    dags_test(airflow_bin, env, "ohlcv_1h", "2024-03-05T12:00:00+00:00", conf)
     loaded = rows(
         warehouse,
         "SELECT i.symbol, count(*) FROM candleflow.bars b JOIN candleflow.instruments i"

@@ -13,7 +13,7 @@ import datetime as dt
 import pytest
 from psycopg2.extensions import parse_dsn
 
-from candleflow.assets import bars_asset
+from candleflow.airflow.assets import bars_asset
 from candleflow.db import connection
 from candleflow.testing import ReplayServer
 from candleflow.validation import FLAG_RULES, REJECT_RULES

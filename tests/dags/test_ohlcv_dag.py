@@ -9,13 +9,12 @@ of the interval (S, E] holds the bars whose end ``ts + 1h`` is in (S, E].
 from __future__ import annotations
 
 import datetime as dt
-import json
-import subprocess
 
 import pandas as pd
 import pytest
 
-from candleflow.testing import ReplayServer, synthetic
+from candleflow.testing import ReplayServer
+from tests.support import dag_runs
 
 SYMBOLS = ("NASDAQ:AAPL", "BINANCE:BTCUSDT", "SP:SPX")
 START = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)
@@ -26,19 +25,6 @@ COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
 pytestmark = pytest.mark.timeout(900)
 
 
-def _env(airflow_env, db_url, tmp_path, srv, symbols, extra: str = "") -> dict:
-    watchlist = tmp_path / "watchlist.toml"
-    watchlist.write_text(
-        f'provider = "tradingview"\nsymbols = {json.dumps(list(symbols))}\n{extra}[timeframes.1h]\n'
-    )
-    return dict(
-        airflow_env,
-        CANDLEFLOW_WATCHLIST=str(watchlist),
-        CANDLEFLOW_TRADINGVIEW_URL=srv.url,
-        CANDLEFLOW_DATABASE_URL=db_url,
-    )
-
-
 @pytest.fixture
 def server():
     with ReplayServer(seed=5) as srv:
@@ -47,24 +33,16 @@ def server():
 
 @pytest.fixture
 def dag_env(airflow_env, db_url, tmp_path, server):
-    return _env(airflow_env, db_url, tmp_path, server, SYMBOLS)
+    return dag_runs.dag_env(airflow_env, db_url, tmp_path, server.url, SYMBOLS)
 
 
 def dags_test(airflow_bin, env, logical_date: str, conf=None, dag_id="ohlcv_1h", state="success"):
-    args = [airflow_bin, "dags", "test", dag_id, logical_date]
-    if conf:
-        args += ["--conf", json.dumps(conf)]
-    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=800)
-    out = result.stdout + result.stderr
-    assert f"state={state}" in out, out[-6000:]
-    return out
+    return dag_runs.dags_test(airflow_bin, env, dag_id, logical_date, conf, state)
 
 
 def closed(symbol: str, lo: dt.datetime, hi: dt.datetime) -> pd.DataFrame:
     """The served 1h bars of ``symbol`` that closed in (lo, hi]."""
-    bars = synthetic.bars(symbol, "1h", lo - dt.timedelta(hours=1), hi, seed=5)
-    ends = bars["ts"] + HOUR
-    return bars[(ends > lo) & (ends <= hi)].reset_index(drop=True)
+    return dag_runs.closed_bars(symbol, lo, hi, seed=5)
 
 
 def stored(db, symbol: str) -> pd.DataFrame:
@@ -125,7 +103,7 @@ def test_a_bad_symbol_fails_the_chunk_once_after_the_others_are_stored(
     airflow_env, db_url, tmp_path, server, airflow_bin, db
 ):
     symbols = ("NASDAQ:AAPL", "NASDAQ:BADSYM", "BINANCE:BTCUSDT")
-    env = _env(airflow_env, db_url, tmp_path, server, symbols)
+    env = dag_runs.dag_env(airflow_env, db_url, tmp_path, server.url, symbols)
     conf = {"start": START.isoformat(), "end": END.isoformat()}
     out = dags_test(airflow_bin, env, "2024-03-06T12:00:00+00:00", conf, state="failed")
     assert "NASDAQ:BADSYM" in out and "failed permanently" in out
@@ -182,7 +160,7 @@ def test_a_watchlist_session_and_the_session_param_load_the_extended_series_apar
     from candleflow.domain import Timeframe
 
     symbols = '["NASDAQ:AAPL", "BINANCE:BTCUSDT", { symbol = "NASDAQ:AAPL", session = "extended" }]'
-    env = _env(airflow_env, db_url, tmp_path, server, ())
+    env = dag_runs.dag_env(airflow_env, db_url, tmp_path, server.url, ())
     (tmp_path / "watchlist.toml").write_text(
         f'provider = "tradingview"\nsymbols = {symbols}\n[timeframes.1h]\n'
     )

@@ -26,13 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.api import (  # noqa: F401 - airflow_auth is a fixture
-    Series,
-    airflow_auth,
-    insert_bars,
-    insert_instrument,
-    load_series,
-)
+from tests.support.api import Series, insert_bars, insert_instrument, load_series
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -83,7 +77,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(db, airflow_auth) -> Iterator[str]:  # noqa: F811 - the imported fixture
+def server(db, airflow_auth) -> Iterator[str]:
     """The app under uvicorn in a thread, on the test's database with two known series."""
     import uvicorn
 
@@ -147,7 +141,7 @@ def _drawn(page) -> dict:
     return state
 
 
-def test_the_chart_draws_every_stored_bar(server, browser, airflow_auth):  # noqa: F811
+def test_the_chart_draws_every_stored_bar(server, browser, airflow_auth):
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     context.add_cookies([{"name": "_token", "value": airflow_auth.valid(), "url": server}])
     page = context.new_page()
@@ -167,7 +161,7 @@ def test_the_chart_draws_every_stored_bar(server, browser, airflow_auth):  # noq
     context.close()
 
 
-def test_a_session_market_and_a_token_in_the_fragment(server, browser, airflow_auth):  # noqa: F811
+def test_a_session_market_and_a_token_in_the_fragment(server, browser, airflow_auth):
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
     url = server + PAGE.format(symbol=AAPL.symbol, tf="1d") + "#token=" + airflow_auth.valid()
@@ -190,7 +184,7 @@ def _trace_names(page) -> list[str]:
     return page.evaluate("() => document.getElementById('chart').data.map((t) => t.name)")
 
 
-def test_short_data_opens_in_its_finest_stored_timeframe(server, browser, airflow_auth):  # noqa: F811
+def test_short_data_opens_in_its_finest_stored_timeframe(server, browser, airflow_auth):
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     context.add_cookies([{"name": "_token", "value": airflow_auth.valid(), "url": server}])
     page = context.new_page()
@@ -202,7 +196,7 @@ def test_short_data_opens_in_its_finest_stored_timeframe(server, browser, airflo
     context.close()
 
 
-def test_incomplete_bars_are_drawn_apart_and_counted(server, browser, airflow_auth):  # noqa: F811
+def test_incomplete_bars_are_drawn_apart_and_counted(server, browser, airflow_auth):
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     context.add_cookies([{"name": "_token", "value": airflow_auth.valid(), "url": server}])
     page = context.new_page()
@@ -219,7 +213,7 @@ def test_incomplete_bars_are_drawn_apart_and_counted(server, browser, airflow_au
 def test_a_daily_chart_over_hourly_history_and_a_day_of_minutes_shows_every_day(
     server,
     browser,
-    airflow_auth,  # noqa: F811
+    airflow_auth,
 ):
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     context.add_cookies([{"name": "_token", "value": airflow_auth.valid(), "url": server}])
@@ -230,7 +224,7 @@ def test_a_daily_chart_over_hourly_history_and_a_day_of_minutes_shows_every_day(
     context.close()
 
 
-def _page(browser, server, airflow_auth, errors: list[str] | None = None):  # noqa: F811
+def _page(browser, server, airflow_auth, errors: list[str] | None = None):
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     context.add_cookies([{"name": "_token", "value": airflow_auth.valid(), "url": server}])
     page = context.new_page()
@@ -256,7 +250,7 @@ def _x_labels(page) -> list[dict]:
     )
 
 
-def test_a_one_bar_axis_is_labelled_in_days_not_sub_milliseconds(server, browser, airflow_auth):  # noqa: F811
+def test_a_one_bar_axis_is_labelled_in_days_not_sub_milliseconds(server, browser, airflow_auth):
     context, page = _page(browser, server, airflow_auth)
     page.goto(server + PAGE.format(symbol=IBM.symbol, tf="1d"))
     assert _drawn(page)["barCount"] == 1
@@ -269,7 +263,7 @@ def test_a_one_bar_axis_is_labelled_in_days_not_sub_milliseconds(server, browser
 
 
 @pytest.mark.parametrize("series", [MSFT, ETH], ids=["session-1m", "24x7-1m"])
-def test_1m_axis_labels_stay_inside_the_chart(series, server, browser, airflow_auth):  # noqa: F811
+def test_1m_axis_labels_stay_inside_the_chart(series, server, browser, airflow_auth):
     context, page = _page(browser, server, airflow_auth)
     page.goto(server + PAGE.format(symbol=series.symbol, tf="1m"))
     assert _drawn(page)["barCount"] == series.count
@@ -281,7 +275,7 @@ def test_1m_axis_labels_stay_inside_the_chart(series, server, browser, airflow_a
     context.close()
 
 
-def test_an_error_never_stands_above_the_previous_chart(server, browser, airflow_auth):  # noqa: F811
+def test_an_error_never_stands_above_the_previous_chart(server, browser, airflow_auth):
     context, page = _page(browser, server, airflow_auth)
     page.goto(server + PAGE.format(symbol=BTC.symbol, tf="1h"))
     _drawn(page)
@@ -296,7 +290,7 @@ def test_an_error_never_stands_above_the_previous_chart(server, browser, airflow
     context.close()
 
 
-def test_the_symbol_box_offers_the_warehouse_instruments(server, browser, airflow_auth):  # noqa: F811
+def test_the_symbol_box_offers_the_warehouse_instruments(server, browser, airflow_auth):
     context, page = _page(browser, server, airflow_auth)
     page.goto(server + PAGE.format(symbol=BTC.symbol, tf="1h"))
     _drawn(page)
@@ -326,7 +320,7 @@ def test_the_symbol_box_offers_the_warehouse_instruments(server, browser, airflo
     context.close()
 
 
-def test_markup_in_a_description_is_shown_as_text(server, browser, airflow_auth):  # noqa: F811
+def test_markup_in_a_description_is_shown_as_text(server, browser, airflow_auth):
     errors: list[str] = []
     context, page = _page(browser, server, airflow_auth, errors)
     page.goto(server + PAGE.format(symbol=XSS.symbol, tf="1d"))

@@ -38,7 +38,7 @@ import requests
 from candleflow.db import connection
 from candleflow.stack import env as stack_env
 from candleflow.testing import ReplayServer, synthetic
-from tests.conftest import _create_database, drop_database
+from tests.support.databases import create_database, drop_database
 
 SYMBOLS = (
     "NASDAQ:AAPL",
@@ -201,7 +201,7 @@ def stack(server_url, db_url, tmp_path, airflow_bin) -> Iterator[Stack]:
     """The processes of a CeleryExecutor deployment, stopped (process groups) in a finally."""
     _redis_or_skip()
     meta_name = f"cf_test_dist_{uuid.uuid4().hex[:10]}"
-    meta_url = _create_database(server_url, meta_name)
+    meta_url = create_database(server_url, meta_name)
     port = _free_port()
     home = tmp_path / "airflow_home"
     logs = tmp_path / "logs"

@@ -211,7 +211,7 @@ def test_an_action_bumps_the_version_and_writing_it_again_changes_nothing(db_url
 
 
 def test_intraday_bars_split_at_the_exchanges_midnight_and_days_are_built_adjusted(db_url, db):
-    from tests.integration.test_query import NY, add_instrument, load, make_bars, session_minutes
+    from tests.support.query import NY, add_instrument, load, make_bars, session_minutes
 
     iid = add_instrument(db, "NYSE:XYZ", NY, "0930-1600")
     minutes = make_bars(session_minutes(["2024-07-01", "2024-07-02", "2024-07-03"]), base=400)

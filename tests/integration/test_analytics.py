@@ -13,7 +13,7 @@ from psycopg2 import errors
 
 from candleflow.db import connection, roles
 from candleflow.errors import ConfigError, DatabaseUnavailable
-from tests.integration.test_query import NY, add_instrument, load, make_bars, session_minutes
+from tests.support.query import NY, add_instrument, load, make_bars, session_minutes
 
 VIEWS = (
     "bars",

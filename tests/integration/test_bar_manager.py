@@ -7,10 +7,10 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from candleflow.db.instruments import ensure_instrument
 from candleflow.db.ticks import insert_ticks
 from candleflow.domain import Instrument
 from candleflow.managers import BarManager
-from candleflow.services.instruments import ensure_instrument
 from candleflow.services.ticks.imports import import_ticks, read_tick_file
 from tests.support.shared_data import shared_data
 

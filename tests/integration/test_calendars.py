@@ -20,6 +20,7 @@ from candleflow.db import bars as bar_writer
 from candleflow.domain import Instrument
 from candleflow.services.freshness import check_freshness
 from candleflow.validation import validate_bars
+from tests.support.query import add_instrument
 
 LONDON = "Europe/London"
 VOD = Instrument("LSE:VOD", timezone=LONDON, session="0800-1630")
@@ -53,17 +54,6 @@ def session_minutes(days: list[str]) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(np.concatenate(pieces)).tz_convert("UTC")
 
 
-def add_instrument(db, symbol: str, timezone: str, session: str) -> int:
-    exchange, ticker = symbol.split(":")
-    with db, db.cursor() as cur:
-        cur.execute(
-            "INSERT INTO candleflow.instruments (symbol, exchange, ticker, timezone, session)"
-            " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            (symbol, exchange, ticker, timezone, session),
-        )
-        return cur.fetchone()[0]
-
-
 def test_the_one_map_knows_every_exchange_either_map_knew():
     for prefix in ("NASDAQ", "NYSE", "AMEX", "ARCA", "NYSEARCA", "BATS", "SP", "TVC"):
         assert calendars.calendar_name(f"{prefix}:X") == "XNYS"
@@ -71,7 +61,6 @@ def test_the_one_map_knows_every_exchange_either_map_knew():
     assert calendars.calendar_name("XETR:SAP") == "XETR"
     assert calendars.calendar_name("TSX:RY") == "XTSE"
     assert calendars.calendar_name("BINANCE:BTCUSDT") is None
-    assert watchlist.EXCHANGE_CALENDARS["LSE"] == "XLON"  # the old name still answers
 
 
 def test_one_session_parser_reads_tradingview_strings_and_names_bad_input():

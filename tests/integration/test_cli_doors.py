@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -353,15 +352,6 @@ def test_a_failed_removal_leaves_everything_in_place(db_url, db, tv):
 
 
 # --- the warehouse: the candleflow_warehouse connection first ------------------------------
-
-
-@pytest.fixture
-def connection_db_url(server_url, template_db):
-    from tests.conftest import _create_database, drop_database
-
-    name = f"cf_test_conn_{uuid.uuid4().hex[:12]}"
-    yield _create_database(server_url, name, template=template_db)
-    drop_database(server_url, name)
 
 
 def test_the_cli_writes_to_the_warehouse_the_airflow_connection_names(

@@ -1,5 +1,6 @@
-"""``services.instruments``: the row is written only when a value changed, a known instrument is
-read without a row lock, and a fresh one is not resolved from the provider again."""
+"""``services.instruments`` and its writer ``db.instruments``: the row is written only when a
+value changed, a known instrument is read without a row lock, and a fresh one is not resolved
+from the provider again."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import datetime as dt
 import pytest
 
 from candleflow.db import connection
+from candleflow.db.instruments import ensure_instrument, load_instrument
 from candleflow.domain import Instrument
 from candleflow.errors import (
     AuthenticationError,
@@ -19,8 +21,6 @@ from candleflow.errors import (
 from candleflow.providers import get_provider
 from candleflow.services.instruments import (
     RESOLVE_MAX_AGE,
-    ensure_instrument,
-    load_instrument,
     resolve_and_store,
     resolve_instrument,
     resolve_instruments,

@@ -18,7 +18,8 @@ import time
 import pytest
 
 from candleflow.db import connection
-from candleflow.services.instruments import ensure_instrument, resolve_and_store
+from candleflow.db.instruments import ensure_instrument
+from candleflow.services.instruments import resolve_and_store
 from candleflow.services.sync import sync
 from candleflow.testing import ReplayServer
 

@@ -18,7 +18,7 @@ from psycopg2 import errors
 
 from candleflow.db import connection, migrate, reader_guard, roles
 from candleflow.errors import DatabaseUnavailable
-from tests.conftest import _create_database, drop_database
+from tests.support.databases import create_database, drop_database
 
 PASSWORD = "guard-test-secret"
 LIMIT = "1s"
@@ -127,7 +127,7 @@ def test_the_reader_is_kept_to_the_warehouse_database(warehouse, server_url):
     url, database, admin = warehouse
     names = [f"cf_test_other_{uuid.uuid4().hex[:8]}" for _ in range(2)]
     for name in names:
-        _create_database(server_url, name)
+        create_database(server_url, name)
     try:
         # a database of ours (the embedded server's postgres, template1, airflow): no login
         reader_guard.confine(admin, [names[0]])

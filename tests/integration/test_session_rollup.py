@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 from candleflow import query
+from candleflow.db.instruments import ensure_instrument
 from candleflow.db.ticks import insert_ticks
 from candleflow.managers import BarManager
-from candleflow.services.instruments import ensure_instrument
 from candleflow.services.sync import sync
 from candleflow.testing import ReplayServer
 from tests.support.shared_data import shared_data

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from candleflow.db.instruments import ensure_instrument
 from candleflow.domain import Instrument
 from candleflow.managers import BarManager
-from candleflow.services.instruments import ensure_instrument
 from candleflow.services.ticks.imports import import_ticks, read_tick_file
 from tests.support.shared_data import shared_data
 

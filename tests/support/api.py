@@ -4,7 +4,7 @@ Tokens are minted and checked exactly as the api-server does it: the configured 
 manager signs with ``[api_auth] jwt_secret`` (``generate_jwt``) and validates with
 ``get_user_from_token``, whose revocation check reads the metadata database. So this
 process is pointed at the test session's migrated metadata database and given the same
-secret the ``airflow_env`` subprocesses get. Test modules import the fixtures they use.
+secret the ``airflow_env`` subprocesses get. The conftest offers ``airflow_auth`` to every test.
 """
 
 from __future__ import annotations
@@ -141,3 +141,14 @@ def insert_bars(conn, series: Series, instrument_id: int, *, base: float = 100.0
 def load_series(conn, series: Series, **instrument) -> Series:
     insert_bars(conn, series, insert_instrument(conn, series.symbol, **instrument))
     return series
+
+
+HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
+BTC = Series("BINANCE:BTCUSDT", "1h", dt.datetime(2024, 1, 1, tzinfo=UTC), 300, HOUR)
+AAPL = Series("NASDAQ:AAPL", "1d", dt.datetime(2024, 1, 2, 14, 30, tzinfo=UTC), 40, DAY)
+
+
+def bars_url(symbol: str = BTC.symbol, **query) -> str:
+    """A bars request of the API (1h of the first day of ``BTC`` unless ``query`` says)."""
+    query = {"timeframe": "1h", "start": "2024-01-01", "end": "2024-01-02", **query}
+    return f"/api/v1/bars/{symbol}?" + "&".join(f"{k}={v}" for k, v in query.items())

@@ -1,5 +1,6 @@
-"""Real DAG runs for the lineage and metrics tests: ``airflow dags test`` with a watchlist of
-the test's own, the replay server as TradingView and the test's database as the warehouse."""
+"""Real DAG runs for the DAG tests: ``airflow dags test`` with a watchlist of the test's own,
+the replay server as TradingView and the test's database as the warehouse. The one home of
+these helpers for every test that runs a DAG (OHLCV, lineage, metrics, connection only)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,20 @@ import pandas as pd
 from candleflow.testing import synthetic
 
 
-def dag_env(airflow_env: dict, db_url: str, folder: Path, tv_url: str, symbols, **extra) -> dict:
-    """Airflow's environment for a run over ``symbols`` (1h bars), plus ``extra`` variables."""
+def watchlist_file(folder: Path, symbols) -> Path:
+    """A TradingView watchlist of ``symbols`` at 1h."""
     watchlist = folder / "watchlist.toml"
     watchlist.write_text(
         f'provider = "tradingview"\nsymbols = {json.dumps(list(symbols))}\n[timeframes.1h]\n'
     )
+    return watchlist
+
+
+def dag_env(airflow_env: dict, db_url: str, folder: Path, tv_url: str, symbols, **extra) -> dict:
+    """Airflow's environment for a run over ``symbols`` (1h bars), plus ``extra`` variables."""
     env = dict(
         airflow_env,
-        CANDLEFLOW_WATCHLIST=str(watchlist),
+        CANDLEFLOW_WATCHLIST=str(watchlist_file(folder, symbols)),
         CANDLEFLOW_TRADINGVIEW_URL=tv_url,
         CANDLEFLOW_DATABASE_URL=db_url,
     )
@@ -37,6 +43,16 @@ def openlineage_file(path: Path, **options: str) -> dict[str, str]:
     return {"AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport), **options}
 
 
+def airflow(airflow_bin: str, env: dict, *args: str) -> str:
+    """An ``airflow`` command that must succeed; its output."""
+    result = subprocess.run(
+        [airflow_bin, *args], env=env, capture_output=True, text=True, timeout=600
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    return output
+
+
 def dags_test(
     airflow_bin: str,
     env: dict,
@@ -45,8 +61,9 @@ def dags_test(
     conf=None,
     state="success",
 ) -> str:
+    """``airflow dags test`` of one run, which must end in ``state``; its output."""
     args = [airflow_bin, "dags", "test", dag_id, *([logical_date] if logical_date else [])]
-    if conf:
+    if conf is not None:
         args += ["--conf", json.dumps(conf)]
     result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=800)
     out = result.stdout + result.stderr

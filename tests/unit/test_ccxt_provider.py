@@ -253,7 +253,7 @@ def test_each_transient_fault_is_retried_and_the_window_completes(stub, kind):
 
 def test_retry_after_sets_the_wait(stub, caplog):
     stub.fail("429", times=1, retry_after=1)
-    with caplog.at_level(logging.WARNING, logger="candleflow.providers.ccxt.retry"):
+    with caplog.at_level(logging.WARNING, logger="candleflow.retry"):
         provider(stub).fetch_bars(XRPETH, "1m", "2019-10-11T00:00Z", "2019-10-11T01:00Z")
     assert "retrying in 1.00s" in caplog.text  # backoff alone would be 0.01s
 

@@ -120,23 +120,6 @@ def test_staging_types_and_arrow_schemas_derive_from_the_column_specs():
     assert not spec.field("close").nullable and spec.field("volume").nullable
 
 
-def test_a_bar_is_a_row_of_a_bar_frame():
-    frame = pd.DataFrame(
-        {
-            "ts": pd.to_datetime(["2024-01-01"], utc=True),
-            "open": [1.0],
-            "high": [2.0],
-            "low": [0.5],
-            "close": [1.5],
-            "volume": [10.0],
-        }
-    )[list(domain.BAR_COLUMNS)]
-    (bar,) = (domain.Bar(*row) for row in frame.itertuples(index=False))
-    assert (bar.open, bar.close, bar.volume) == (1.0, 1.5, 10.0)
-    with pytest.raises(ValueError, match="naive; expected a UTC datetime"):
-        domain.Bar(dt.datetime(2024, 1, 1), 1, 1, 1, 1)
-
-
 @pytest.mark.parametrize(
     ("symbol", "why"),
     [

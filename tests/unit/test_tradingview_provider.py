@@ -243,7 +243,8 @@ def test_heartbeats_are_echoed_so_the_server_keeps_the_socket(fresh_server):
 
 def test_http_429_once_is_retried(fresh_server):
     start, end = btc_window(100, 50)
-    with make_provider(url_with(fresh_server.url, scenario="http_429")) as tv:
+    # The server asks for 1 s (Retry-After); a max_backoff below that would give up at once.
+    with make_provider(url_with(fresh_server.url, scenario="http_429"), max_backoff=1.0) as tv:
         got = tv.fetch_bars("BINANCE:BTCUSDT", "1h", start, end)
     assert_same_bars(got, oracle("BINANCE:BTCUSDT", "1h", start, end))
 
@@ -389,17 +390,16 @@ def test_stream_unknown_symbol_raises(server):
 
 
 def test_tick_batches_are_the_ticks_of_stream_ticks_as_rows(server):
-    """The collector's path (``stream_tick_batches``, the base class's template method) and
-    its old name ``stream_tick_rows`` carry the same ticks as ``stream_ticks``."""
+    """The collector's path (``stream_tick_batches``, the base class's template method) carries
+    the same ticks as ``stream_ticks``."""
     url = url_with(server.url, tick_interval=0.01)
-    for method in ("stream_tick_batches", "stream_tick_rows"):
-        stop = threading.Event()
-        rows: list[tuple] = []
-        with make_provider(url) as tv:
-            for batch in getattr(tv, method)(["BINANCE:BTCUSDT", "SP:SPX"], stop=stop):
-                rows += batch
-                if len(rows) >= 40:
-                    stop.set()
-        ticks = [Tick(r[0], dt.datetime.fromtimestamp(r[1], tz=UTC), *r[2:]) for r in rows]
-        assert {t.symbol for t in ticks} == {"BINANCE:BTCUSDT", "SP:SPX"}
-        assert_tick_stream_sound(ticks)
+    stop = threading.Event()
+    rows: list[tuple] = []
+    with make_provider(url) as tv:
+        for batch in tv.stream_tick_batches(["BINANCE:BTCUSDT", "SP:SPX"], stop=stop):
+            rows += batch
+            if len(rows) >= 40:
+                stop.set()
+    ticks = [Tick(r[0], dt.datetime.fromtimestamp(r[1], tz=UTC), *r[2:]) for r in rows]
+    assert {t.symbol for t in ticks} == {"BINANCE:BTCUSDT", "SP:SPX"}
+    assert_tick_stream_sound(ticks)

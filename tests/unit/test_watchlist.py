@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from candleflow import watchlist
+from candleflow import dag_specs, watchlist
 
 
 def load(tmp_path, text: str) -> watchlist.Watchlist:
@@ -35,7 +35,7 @@ history = "3mo"
 
 def test_chunks_never_mix_providers_and_keep_the_watchlist_order(tmp_path):
     wl = load(tmp_path, MIXED)
-    (hourly,) = [s for s in watchlist.dag_specs(wl) if s.dag_id == "ohlcv_1h"]
+    (hourly,) = [s for s in dag_specs.dag_specs(wl) if s.dag_id == "ohlcv_1h"]
     chunks = [(c.provider, c.symbols, c.options) for c in hourly.chunks]
     assert chunks == [
         ("tradingview", ("NASDAQ:AAPL", "NASDAQ:MSFT"), {"max_bars": 5000}),
@@ -50,11 +50,11 @@ def test_chunks_never_mix_providers_and_keep_the_watchlist_order(tmp_path):
 
 def test_a_calendar_splits_daily_bars_and_history_dags_take_every_symbol(tmp_path):
     wl = load(tmp_path, MIXED)
-    specs = {s.dag_id: s for s in watchlist.dag_specs(wl)}
+    specs = {s.dag_id: s for s in dag_specs.dag_specs(wl)}
     assert specs["ohlcv_1d"].calendar == "XNYS"
     assert set(specs["ohlcv_1d"].symbols) == {"NASDAQ:AAPL", "NASDAQ:MSFT", "NYSE:IBM"}
     assert specs["ohlcv_1d_24x7"].calendar is None
-    history = {s.dag_id: s for s in watchlist.history_specs(wl)}
+    history = {s.dag_id: s for s in dag_specs.history_specs(wl)}
     assert set(history) == {"ohlcv_1h_history", "ohlcv_1d_history"}
     assert history["ohlcv_1d_history"].history_months == 3
     assert history["ohlcv_1h_history"].history_months == 1
@@ -66,7 +66,7 @@ def test_an_intraday_calendar_dag_ends_its_intervals_when_its_bars_close(tmp_pat
         tmp_path,
         'symbols = ["NASDAQ:AAPL", "BINANCE:BTCUSDT"]\n[timeframes.1h]\ncalendar = "XNYS"\n',
     )
-    specs = {s.dag_id: s for s in watchlist.dag_specs(wl)}
+    specs = {s.dag_id: s for s in dag_specs.dag_specs(wl)}
     # XNYS opens at 09:30 New York: its hourly bars close at :30 UTC, winter and summer.
     assert specs["ohlcv_1h"].offset == dt.timedelta(minutes=30)
     assert specs["ohlcv_1h"].calendar is None  # intraday: clock intervals, not sessions
@@ -79,8 +79,8 @@ def test_history_can_be_turned_off_and_the_offset_set_by_hand(tmp_path):
         tmp_path,
         'symbols = ["BINANCE:BTCUSDT"]\n[timeframes.1h]\nhistory = false\noffset = "15m"\n',
     )
-    assert watchlist.history_specs(wl) == []
-    (spec,) = watchlist.dag_specs(wl)
+    assert dag_specs.history_specs(wl) == []
+    (spec,) = dag_specs.dag_specs(wl)
     assert spec.offset == dt.timedelta(minutes=15)
 
 
@@ -111,7 +111,7 @@ def test_bad_entries_are_refused_naming_the_file_and_the_entry(tmp_path, text, m
 def test_the_default_watchlist_loads(tmp_path):
     wl = watchlist.load(watchlist.DEFAULT)
     assert wl.chunk_size == watchlist.DEFAULT_CHUNK_SIZE
-    assert {s.dag_id for s in watchlist.dag_specs(wl)} >= {"ohlcv_1h", "ohlcv_1d"}
+    assert {s.dag_id for s in dag_specs.dag_specs(wl)} >= {"ohlcv_1h", "ohlcv_1d"}
 
 
 @pytest.mark.parametrize(
@@ -160,7 +160,7 @@ def test_a_symbol_is_listed_once_per_session_and_its_extended_series_is_a_chunk_
         "\n[provider_options]\nmax_bars = 5000\n[timeframes.30m]\n",
     )
     assert wl.symbols == ("NASDAQ:AAPL", "NYSE:IBM")
-    (spec,) = watchlist.dag_specs(wl)
+    (spec,) = dag_specs.dag_specs(wl)
     chunks = [(c.symbols, c.options) for c in spec.chunks]
     assert chunks == [
         (("NASDAQ:AAPL", "NYSE:IBM"), {"max_bars": 5000}),

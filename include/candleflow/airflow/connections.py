@@ -27,15 +27,12 @@ import os
 import sys
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlencode
 
 from candleflow import config
 from candleflow.db import connection
-from candleflow.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-POSTGRES_CONN_TYPES = ("postgres", "postgresql")
 CONN_ENV = "AIRFLOW_CONN_" + config.WAREHOUSE_CONN_ID.upper()
 SECRETS_BACKEND_ENV = "AIRFLOW__SECRETS__BACKEND"
 
@@ -53,7 +50,7 @@ def in_airflow() -> bool:
     runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
     if getattr(runner, "SUPERVISOR_COMMS", None) is not None:
         return True
-    return os.environ.get("_AIRFLOW_PROCESS_CONTEXT") in ("server", "client")
+    return config.setting("_AIRFLOW_PROCESS_CONTEXT") in ("server", "client")
 
 
 def airflow_connection(conn_id: str) -> Any | None:
@@ -67,52 +64,13 @@ def airflow_connection(conn_id: str) -> Any | None:
         return None
 
 
-def postgres_url(conn: Any, *, database: str | None = None) -> str:
-    """A libpq URL for a Postgres connection, built the way ``PostgresHook.get_conn`` does.
-
-    ``schema`` is the database (default ``candleflow``); a socket folder as host is
-    percent-encoded; extras that are libpq parameters (``sslmode``, ``options``, ...) become
-    query parameters, hook-only extras (``cursor``, ``iam``, ...) are left out.
-    """
-    if conn.conn_type not in POSTGRES_CONN_TYPES:
-        raise ConfigError(
-            f"connection {conn.conn_id!r} has type {conn.conn_type!r}; "
-            f"expected one of {', '.join(POSTGRES_CONN_TYPES)}"
-        )
-    userinfo = quote(conn.login or "", safe="")
-    if conn.password:
-        userinfo += ":" + quote(conn.password, safe="")
-    netloc = (userinfo + "@" if userinfo else "") + quote(conn.host or "", safe="")
-    if conn.port:
-        netloc += f":{int(conn.port)}"
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    ignored = PostgresHook.ignored_extra_options
-    extras = {k: v for k, v in conn.extra_dejson.items() if k not in ignored}
-    query = urlencode({k: str(v) for k, v in extras.items() if _is_libpq_keyword(k)})
-    database = quote(database or conn.schema or config.WAREHOUSE_DB, safe="")
-    return f"postgresql://{netloc}/{database}" + (f"?{query}" if query else "")
-
-
-def _is_libpq_keyword(key: str) -> bool:
-    """Whether libpq itself knows ``key`` (asked through its own conninfo parser)."""
-    import psycopg2
-    from psycopg2.extensions import parse_dsn
-
-    try:
-        parse_dsn(f"{key}=x")
-    except psycopg2.ProgrammingError:
-        return False
-    return True
-
-
 def connection_may_exist() -> bool:
     """Whether the ``candleflow_warehouse`` connection could be defined for this process (see
     the module docstring): inside Airflow, or where its variable or a secrets backend is set."""
-    if in_airflow() or os.environ.get(CONN_ENV) or os.environ.get(SECRETS_BACKEND_ENV):
+    if in_airflow() or config.setting(CONN_ENV) or config.setting(SECRETS_BACKEND_ENV):
         return True
     cfg = configparser.ConfigParser(interpolation=None)
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    home = config.setting("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
     try:
         cfg.read(os.path.join(home, "airflow.cfg"), encoding="utf-8")
     except (configparser.Error, UnicodeDecodeError):

@@ -38,7 +38,7 @@ class WarehouseHook(PostgresHook):
     hook_name = "Candleflow warehouse (Postgres)"
 
     def url(self) -> str:
-        from candleflow.airflow.connections import postgres_url
+        from candleflow.airflow.postgres_url import postgres_url
 
         return postgres_url(self.connection, database=self.database)
 

@@ -173,48 +173,6 @@ def catches_up(context: Any) -> bool:
     return scheduled and not (params.get("start") or params.get("end"))
 
 
-class SyncInstrumentsOperator(BaseOperator):
-    """Resolve symbols through a provider into ``candleflow.instruments``."""
-
-    template_fields: Sequence[str] = ("symbols", "provider_options")
-
-    def __init__(
-        self,
-        *,
-        symbols: list[str] | str,
-        provider: str = "tradingview",
-        provider_options: dict[str, Any] | None = None,
-        conn_id: str | None = None,
-        warehouse_conn_id: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.symbols = symbols
-        self.provider = provider
-        self.provider_options = provider_options or {}
-        self.conn_id = conn_id
-        self.warehouse_conn_id = warehouse_conn_id
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        from candleflow.airflow import lineage
-        from candleflow.airflow.connections import provider_options
-        from candleflow.airflow.failures import fail_permanent
-        from candleflow.services.instruments import resolve_and_store
-
-        with fail_permanent(self.task_id):
-            url = _warehouse(self.warehouse_conn_id)
-            result = resolve_and_store(
-                self.symbols,
-                provider=self.provider,
-                provider_options=provider_options(
-                    self.provider, self.provider_options, self.conn_id
-                ),
-                url=url,
-            )
-        lineage.instruments(result, url, self.provider, self.provider_options)
-        return result
-
-
 def with_session(provider: str, options: dict, session: str | None) -> dict | None:
     """A chunk's provider options for a run's ``session`` param: unchanged when the param is
     empty (each chunk loads its watchlist series), else with ``session`` set; None when the
@@ -248,7 +206,7 @@ def _warehouse(conn_id: str | None) -> str:
 def chunk_tasks(spec: Any, watchlist: Any, *, outlets: list[Any]) -> list[Any]:
     """The chunk tasks of one OHLCV or history DAG: one mapped task per provider.
 
-    Mapped over a literal list of chunks (``watchlist.DagSpec.chunks``), so a run starts
+    Mapped over a literal list of chunks (``dag_specs.DagSpec.chunks``), so a run starts
     loading at once, without a task that lists symbols first. TradingView chunks share the
     ``tradingview`` pool (it throttles connections per IP); others use the default pool.
     """

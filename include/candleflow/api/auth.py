@@ -29,7 +29,6 @@ Airflow is imported lazily: it is heavy, and ``import candleflow.api`` must stay
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import Any
@@ -37,9 +36,11 @@ from typing import Any
 from fastapi import HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from candleflow import config
+
 log = logging.getLogger(__name__)
 
-REVOCATION_TTL_S = float(os.environ.get("CANDLEFLOW_API_REVOCATION_TTL", "2"))
+REVOCATION_TTL_S = config.number("CANDLEFLOW_API_REVOCATION_TTL", 2.0)
 _MAX_REMEMBERED = 10_000
 _passed: dict[str, tuple[float, Any]] = {}  # token -> (monotonic deadline, user)
 _passed_lock = threading.Lock()

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-MAX_BYTES = int(float(os.environ.get("CANDLEFLOW_API_CACHE_MB", "64")) * 2**20)
+from candleflow import config
+
+MAX_BYTES = int(config.number("CANDLEFLOW_API_CACHE_MB", 64.0) * 2**20)
 
 
 @dataclass(frozen=True, slots=True)

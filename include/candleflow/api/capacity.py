@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -27,11 +26,12 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from candleflow import config
 from candleflow.api import heap, warehouse
 
 T = TypeVar("T")
-CONCURRENCY = int(os.environ.get("CANDLEFLOW_API_CONCURRENCY", "4"))
-QUEUE_TIMEOUT_S = float(os.environ.get("CANDLEFLOW_API_QUEUE_TIMEOUT", "10"))
+CONCURRENCY = config.integer("CANDLEFLOW_API_CONCURRENCY", 4)
+QUEUE_TIMEOUT_S = config.number("CANDLEFLOW_API_QUEUE_TIMEOUT", 10.0)
 
 _limiters: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 import time
+
+from candleflow import config
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def settle() -> None:
         if _done:
             return
         _done = True
-        if os.environ.get(ENV, "1") == "0":
+        if not config.flag(ENV, True):
             return
         began = time.perf_counter()
         gc.collect()

@@ -31,7 +31,7 @@ _STAMP = "%Y%m%dT%H%M%SZ"
 
 
 def store() -> Path:
-    return Path(os.environ.get(STORE_ENV) or config.home() / "data_docs")
+    return Path(config.setting(STORE_ENV) or config.home() / "data_docs")
 
 
 def _name(text: str) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Literal
 
 from psycopg2 import sql
 
+from candleflow import config
 from candleflow.domain import TIMEFRAMES
 from candleflow.errors import ConfigError
 
@@ -102,7 +102,7 @@ def parse_rules(text: str | None) -> dict[str, Rule]:
 
 
 def rules_from_env() -> dict[str, Rule]:
-    return parse_rules(os.environ.get(RETENTION_ENV))
+    return parse_rules(config.setting(RETENTION_ENV))
 
 
 def expired(
@@ -183,7 +183,7 @@ def apply_retention(
     for partition, rule in expired(rules, partitions, now):
         with conn:
             if rule.action == "export":
-                out = export_dir or os.environ.get(EXPORT_DIR_ENV)
+                out = export_dir or config.setting(EXPORT_DIR_ENV)
                 if not out:
                     raise ConfigError(
                         f"{RETENTION_ENV} exports {rule.target} but {EXPORT_DIR_ENV} is not set"

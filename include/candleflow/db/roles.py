@@ -21,11 +21,11 @@ configure_reader_from_env afterwards:
 from __future__ import annotations
 
 import logging
-import os
 import re
 
 from psycopg2 import sql
 
+from candleflow import config
 from candleflow.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -58,13 +58,12 @@ def set_reader_password(conn, password: str, *, role: str = READER_ROLE) -> None
 
 def reader_limits(environ: dict[str, str] | None = None) -> tuple[str, int]:
     """``(statement_timeout, connection limit)`` from the environment, checked."""
-    env = os.environ if environ is None else environ
-    timeout = (env.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT).strip()
+    timeout = config.setting(TIMEOUT_ENV, DEFAULT_TIMEOUT, env=environ)
     if not _DURATION.match(timeout):
         raise ConfigError(
             f"{TIMEOUT_ENV}={timeout!r}; expected a duration like 60s, 2min or 30000ms"
         )
-    raw = (env.get(LIMIT_ENV) or str(DEFAULT_LIMIT)).strip()
+    raw = config.setting(LIMIT_ENV, str(DEFAULT_LIMIT), env=environ)
     try:
         limit = int(raw)
     except ValueError:
@@ -105,7 +104,7 @@ def configure_reader_from_env(conn, *, default_password: str | None = None) -> b
     docstring); True when a password was set. ``default_password`` is used when
     CANDLEFLOW_READER_PASSWORD is unset (the embedded server's generated one)."""
     timeout, limit = reader_limits()
-    password = os.environ.get(PASSWORD_ENV) or default_password
+    password = config.setting(PASSWORD_ENV) or default_password
     with conn:
         set_reader_limits(conn, timeout, limit)
         if password:

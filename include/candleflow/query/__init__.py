@@ -71,6 +71,7 @@ from candleflow.domain import SOURCES as _SOURCES
 from candleflow.domain import Fill, Output, Session, Source, Timeframe, check_session, to_utc
 from candleflow.query import bars as query_bars
 from candleflow.query import pool as query_pool
+from candleflow.query import reads as query_reads
 from candleflow.query.coverage import Coverage, LimitExceeded, coverage_of, expected_count
 from candleflow.query.tables import (
     instruments,
@@ -177,7 +178,7 @@ def bars(
     sources = [source] if source else list(_SOURCES)
     tables = _read(
         url,
-        lambda cursor: query_bars.read_bars(
+        lambda cursor: query_reads.read_bars(
             cursor,
             wanted,
             tf,

@@ -181,44 +181,6 @@ def _overlap(tf: Timeframe, market: Market) -> tuple[int, str | None]:
     return int(tf.delta.total_seconds()) + 86_400, market.timezone
 
 
-def read_bars(
-    cursor,
-    wanted: list[str],
-    tf: Timeframe,
-    start: dt.datetime,
-    end: dt.datetime,
-    fill: str | None,
-    sources: list[str],
-    adjustment: str = "raw",
-    session: str = "regular",
-    as_of: dt.datetime | None = None,
-) -> list[pa.Table]:
-    """One table per known symbol of ``wanted``: read, adjusted, resampled and filled as asked.
-
-    Why a function of a cursor: ``query.bars`` hands it to the pool, which may run it again
-    on a new connection when a pooled one turns out to be broken (it only reads).
-    """
-    # pandas work, only for resample and fill
-    from candleflow.query import compose
-    from candleflow.query import resample as query_resample
-
-    tables = []
-    for item in series(cursor, wanted, actions=adjustment != "raw", session=session):
-        read = compose.Read(cursor, item, sources, adjustment, as_of)
-        found = read.best(tf, start, end)
-        if found is None:
-            continue
-        if isinstance(found, pa.Table) and fill is None:
-            tables.append(found)
-            continue
-        frame = found.drop_columns("symbol").to_pandas() if isinstance(found, pa.Table) else found
-        if fill is not None:
-            frame = query_resample.fill(frame, item.market, tf, fill)
-        arrow = pa.Table.from_pandas(frame, schema=SCHEMA.remove(0), preserve_index=False)
-        tables.append(with_symbol(arrow, item.market.symbol))
-    return tables
-
-
 def _constant(value: str, length: int) -> pa.Array:
     indices = pa.array(np.zeros(length, dtype=np.int32))
     return pa.DictionaryArray.from_arrays(indices, pa.array([value])).cast(pa.string())

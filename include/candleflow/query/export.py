@@ -142,7 +142,6 @@ def scheduled_export(
     (default: the data interval), ``out`` (default ``$CANDLEFLOW_EXPORT_DIR``, else
     ``lake/`` in the Candleflow home) and ``adjustment``. Returns counts for XCom.
     """
-    import os
 
     from candleflow import query
 
@@ -150,7 +149,7 @@ def scheduled_export(
     if not symbols:
         listed = query.instruments(url=url)
         symbols = sorted(listed.loc[listed["active"], "symbol"])
-    out = params.get("out") or os.environ.get(EXPORT_DIR_ENV) or config.home() / "lake"
+    out = params.get("out") or config.setting(EXPORT_DIR_ENV) or config.home() / "lake"
     result = export_parquet(
         symbols,
         params.get("timeframe") or "1m",

@@ -44,13 +44,13 @@ from candleflow.errors import DatabaseUnavailable
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-POOL_SIZE = int(os.environ.get("CANDLEFLOW_QUERY_POOL_SIZE", "8"))
+POOL_SIZE = config.integer("CANDLEFLOW_QUERY_POOL_SIZE", 8)
 MAX_URLS = 8
 CHECKOUT_TIMEOUT_S = 30.0
 
 
-STATEMENT_TIMEOUT = os.environ.get("CANDLEFLOW_QUERY_STATEMENT_TIMEOUT", "30s")
-CONNECT_TIMEOUT_S = int(os.environ.get("CANDLEFLOW_QUERY_CONNECT_TIMEOUT", "10"))
+STATEMENT_TIMEOUT = config.setting("CANDLEFLOW_QUERY_STATEMENT_TIMEOUT", "30s")
+CONNECT_TIMEOUT_S = config.integer("CANDLEFLOW_QUERY_CONNECT_TIMEOUT", 10)
 QUERY_CANCELED = "57014"  # SQLSTATE of a statement cancelled by statement_timeout
 
 
@@ -105,8 +105,8 @@ def resolve(url: str | None) -> str:
     if url:
         return read_only_url(url)
     key = (
-        os.environ.get(config.DATABASE_URL_ENV),
-        os.environ.get("AIRFLOW_CONN_" + config.WAREHOUSE_CONN_ID.upper()),
+        config.setting(config.DATABASE_URL_ENV),
+        config.setting("AIRFLOW_CONN_" + config.WAREHOUSE_CONN_ID.upper()),
         *_resolver,
     )
     found = _resolved.get(key)

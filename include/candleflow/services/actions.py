@@ -31,8 +31,8 @@ def import_actions(
 ) -> dict:
     """Read ``path``'s actions of ``symbol`` and store them; the counts, the preset used."""
     from candleflow.db.actions import upsert_actions
+    from candleflow.db.instruments import ensure_instrument
     from candleflow.providers.files.actions import detect_actions_preset, read_actions
-    from candleflow.services.instruments import ensure_instrument
 
     path = Path(path)
     name = preset or detect_actions_preset(path)

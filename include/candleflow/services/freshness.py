@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import Literal
 
 from candleflow import watchlist as watchlists
-from candleflow.db import connection
+from candleflow.dag_specs import DagSpec, dag_specs
+from candleflow.db import checks, connection
 from candleflow.domain import UTC, split_symbol
 from candleflow.errors import CandleflowError
 
@@ -31,7 +32,7 @@ class StaleData(CandleflowError):
     """Series are behind their calendar. Handled by whoever gets the alert: look at the loads."""
 
 
-def _due_at(spec: watchlists.DagSpec, ends, margin: dt.timedelta):
+def _due_at(spec: DagSpec, ends, margin: dt.timedelta):
     """When bars ending at ``ends`` must be loaded: the end of the DAG interval they close in.
 
     The OHLCV DAGs load the bars that closed in ``(start, end]`` and run ``settle`` after
@@ -103,16 +104,9 @@ def check_freshness(
     lags: dict[str, float] = {}
     checked = 0
     with connection.transaction(url) as conn, conn.cursor() as cur:
-        for spec in watchlists.dag_specs(watchlist):
+        for spec in dag_specs(watchlist):
             for symbol, session in _series(spec):
-                cur.execute(
-                    "SELECT i.id, i.timezone, (SELECT max(ts) FROM candleflow.bars b"
-                    " WHERE b.instrument_id = i.id AND b.timeframe = %s)"
-                    " FROM candleflow.instruments i WHERE i.symbol = %s"
-                    " AND i.series_session = %s",
-                    (spec.timeframe.name, symbol, session),
-                )
-                row = cur.fetchone()
+                row = checks.newest_bar(cur, symbol, spec.timeframe.name, session)
                 if row is None or row[2] is None:
                     continue  # a series never loaded has nothing to be fresh about yet
                 instrument_id, timezone, newest = row
@@ -120,18 +114,14 @@ def check_freshness(
                 is_stale = want is not None and newest < want
                 lag = (want - newest).total_seconds() if is_stale else 0.0
                 lags[spec.timeframe.name] = max(lags.get(spec.timeframe.name, 0.0), lag)
-                cur.execute(
-                    "INSERT INTO candleflow.freshness_checks (run_id, instrument_id, timeframe,"
-                    " newest_ts, expected_ts, is_stale, lag) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        run_id,
-                        instrument_id,
-                        spec.timeframe.name,
-                        newest,
-                        want,
-                        is_stale,
-                        (want - newest) if is_stale else None,
-                    ),
+                checks.record_freshness(
+                    cur,
+                    instrument_id,
+                    spec.timeframe.name,
+                    run_id=run_id,
+                    newest=newest,
+                    expected=want,
+                    lag=(want - newest) if is_stale else None,
                 )
                 checked += 1
                 if is_stale:

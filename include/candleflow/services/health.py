@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
-from candleflow.db import connection, migrate
+from candleflow.db import checks, connection, migrate
 from candleflow.errors import MigrationError
 
 log = logging.getLogger(__name__)
@@ -51,13 +51,9 @@ def check_warehouse(url: str, *, run_id: str | None = None) -> dict:
             detail = f"reachable, schema at version {version}"
         result = HealthResult(ok, version, expected, detail)
         if version is not None:
-            with conn, conn.cursor() as cur:
-                cur.execute(
-                    "INSERT INTO candleflow.health_checks"
-                    " (ok, schema_version, expected_version, detail, run_id)"
-                    " VALUES (%s, %s, %s, %s, %s)",
-                    (ok, version, expected, detail, run_id),
-                )
+            checks.record_health(
+                conn, ok=ok, version=version, expected=expected, detail=detail, run_id=run_id
+            )
     finally:
         conn.close()
     log.info("warehouse health: ok=%s version=%s expected=%s (%s)", ok, version, expected, detail)

@@ -1,13 +1,12 @@
-"""Instruments: the one place that writes ``candleflow.instruments``, and when to ask a provider.
+"""Instruments: when to ask a provider, and what a load may do with the answer.
 
-Two rules keep the instrument row out of the loads' way (a load used to rewrite it inside its
-long transaction, so other timeframes of the symbol, ``instruments_sync`` and the collector's
-start waited for the whole load):
+The table's writer is ``db.instruments``. Two rules keep the instrument row out of the loads'
+way (a load used to rewrite it inside its long transaction, so other timeframes of the symbol,
+``instruments_sync`` and the collector's start waited for the whole load):
 
 - **A row is written only when a value changed**, and that write is a short transaction of its
   own (``resolve_instruments``), committed before any load's transaction begins. Inside a load
-  ``ensure_instrument`` of a known, unchanged instrument only reads. The bar writer's
-  ``FOR KEY SHARE`` check never conflicts with a metadata update (``FOR NO KEY UPDATE``).
+  ``ensure_instrument`` of a known, unchanged instrument only reads.
 - **A provider is asked only when the warehouse does not know the symbol or its facts are
   stale.** ``last_seen`` is when a provider last confirmed the row (rows made from a bare
   symbol, by tick imports or the collector, have no ``provider`` and count as never
@@ -20,23 +19,20 @@ start waited for the whole load):
 keyed by ``(symbol, series_session)`` (migration 0015): every table keyed by instrument id
 then keeps the two apart. Look-ups take the session; a bare symbol is the regular series.
 
-**One refusal stays with its symbol.** Each write runs under a savepoint: a symbol the
-table's checks refuse (``NASDAQ:AA PL``: whitespace) raises ``BadInputError`` naming the
-symbol and the constraint, and ``resolve_instruments`` keeps it as that symbol's failure
-while the other symbols of the same sync or chunk are stored.
+**One refusal stays with its symbol.** A symbol the table refuses (``BadInputError`` from
+``db.instruments``) is kept as that symbol's failure while the other symbols of the same sync
+or chunk are stored.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-import psycopg2
-
-from candleflow.domain import Instrument, split_symbol
+from candleflow.db import instruments
+from candleflow.domain import Instrument
 from candleflow.errors import (
     AuthenticationError,
     BadInputError,
@@ -49,38 +45,6 @@ log = logging.getLogger(__name__)
 
 RESOLVE_MAX_AGE = dt.timedelta(days=1)
 
-_FIELDS = ("description", "type", "currency", "timezone", "session", "price_scale", "provider")
-_SELECT = (
-    "SELECT symbol, id, last_seen, description, type, currency, timezone, session, price_scale,"
-    " provider, active FROM candleflow.instruments"
-    " WHERE symbol = ANY(%s) AND series_session = %s"
-)
-# A provider's empty description/type/currency/provider never erases a stored one.
-_NEW = """
-    COALESCE(NULLIF(EXCLUDED.description, ''), i.description),
-    COALESCE(NULLIF(EXCLUDED.type, ''), i.type),
-    COALESCE(NULLIF(EXCLUDED.currency, ''), i.currency),
-    EXCLUDED.timezone, EXCLUDED.session, EXCLUDED.price_scale,
-    COALESCE(NULLIF(EXCLUDED.provider, ''), i.provider), true"""
-# The WHERE makes an unchanged row a no-op unless ``confirm`` (a provider just resolved it).
-_UPSERT = """
-INSERT INTO candleflow.instruments AS i
-    (symbol, exchange, ticker, description, type, currency, timezone, session, price_scale,
-     provider, series_session)
-VALUES (%(symbol)s, %(exchange)s, %(ticker)s, %(description)s, %(type)s, %(currency)s,
-        %(timezone)s, %(session)s, %(price_scale)s, %(provider)s, %(series_session)s)
-ON CONFLICT (symbol, series_session) DO UPDATE SET
-    (description, type, currency, timezone, session, price_scale, provider, active) = ({new}),
-    last_seen = now()
-WHERE %(confirm)s OR (i.description, i.type, i.currency, i.timezone, i.session, i.price_scale,
-                      i.provider, i.active) IS DISTINCT FROM ({new})
-RETURNING id
-"""
-_INSERT_BARE = """
-INSERT INTO candleflow.instruments (symbol, exchange, ticker) VALUES (%s, %s, %s)
-ON CONFLICT (symbol, series_session) DO NOTHING RETURNING id
-"""
-
 
 @dataclass(frozen=True)
 class StoredInstrument:
@@ -90,68 +54,6 @@ class StoredInstrument:
     id: int
     instrument: Instrument
     resolved: bool = False
-
-
-def ensure_instrument(conn, instrument: Instrument | str, *, confirm: bool = False) -> int:
-    """The instrument's id, inserting or refreshing its row only when a value changed.
-
-    Runs in the caller's transaction. A bare symbol (no provider metadata) inserts a row with
-    defaults when missing and never touches an existing row; a known, unchanged instrument
-    is only read (no row lock). ``confirm`` also stamps ``last_seen`` of an unchanged row.
-    A row the table refuses raises ``BadInputError``; the caller's transaction stays usable.
-    """
-    if isinstance(instrument, str):
-        stored = _stored(conn, [instrument]).get(instrument)
-        if stored is not None:  # checked first: an INSERT would burn an identity value
-            return stored[0]
-        exchange, ticker = split_symbol(instrument)
-        with _refusal(conn, instrument), conn.cursor() as cur:
-            cur.execute(_INSERT_BARE, (instrument, exchange, ticker))
-            row = cur.fetchone()
-        return row[0] if row else _stored(conn, [instrument])[instrument][0]
-    symbol, session = instrument.symbol, instrument.series_session
-    if not confirm:
-        stored = _stored(conn, [symbol], session).get(symbol)
-        if stored is not None and not _differs(stored, instrument):
-            return stored[0]
-    exchange, ticker = split_symbol(symbol)
-    params = {f: getattr(instrument, f) for f in _FIELDS}
-    params.update(
-        symbol=symbol, exchange=exchange, ticker=ticker, confirm=confirm, series_session=session
-    )
-    with _refusal(conn, symbol), conn.cursor() as cur:
-        cur.execute(_upsert(), params)
-        row = cur.fetchone()
-    # No row: someone stored exactly these values since we looked; nothing to write.
-    return row[0] if row else _stored(conn, [symbol], session)[symbol][0]
-
-
-@contextlib.contextmanager
-def _refusal(conn, symbol: str) -> Iterator[None]:
-    """Run one instrument's write under a savepoint; a refused row becomes ``BadInputError``.
-
-    Only what the table refuses (a check, a not-null, a value too long) is translated: the
-    savepoint is rolled back so the caller's transaction (and its other instruments) goes on.
-    """
-    with conn.cursor() as cur:
-        cur.execute("SAVEPOINT cf_instrument")
-    try:
-        yield
-    except (psycopg2.IntegrityError, psycopg2.DataError) as exc:
-        with conn.cursor() as cur:
-            cur.execute("ROLLBACK TO SAVEPOINT cf_instrument")
-        reason = str(exc).strip().splitlines()[0]
-        raise BadInputError(
-            f"instrument {symbol!r} refused by candleflow.instruments: {reason}"
-        ) from None
-    with conn.cursor() as cur:
-        cur.execute("RELEASE SAVEPOINT cf_instrument")
-
-
-def load_instrument(conn, symbol: str, session: str = "regular") -> Instrument | None:
-    """The stored instrument of ``symbol``'s ``session`` series, or None."""
-    stored = _stored(conn, [symbol], session).get(symbol)
-    return _instrument(symbol, stored, session) if stored else None
 
 
 def resolve_instruments(
@@ -178,8 +80,8 @@ def resolve_instruments(
     conn = connection.connect(url)
     try:
         with conn:
-            stored = _stored(conn, symbols, session)
-            cutoff = _now(conn) - max_age
+            stored = instruments.stored_rows(conn, symbols, session)
+            cutoff = instruments.server_now(conn) - max_age
         found: dict[str, StoredInstrument] = {}
         fresh: dict[str, Instrument] = {}
         failed: dict[str, CandleflowError] = {}
@@ -195,7 +97,9 @@ def resolve_instruments(
                 row is not None and row[8] != "" and provider.name in IMPORTERS
             )
             if row is not None and (confirmed or not can_resolve):
-                found[symbol] = StoredInstrument(row[0], _instrument(symbol, row, session))
+                found[symbol] = StoredInstrument(
+                    row[0], instruments.instrument_of(symbol, row, session)
+                )
             elif not can_resolve:
                 fresh[symbol] = Instrument(symbol=symbol, provider=provider.name)
             elif rejected is not None:  # the token fails every symbol alike: never re-send it
@@ -210,7 +114,7 @@ def resolve_instruments(
         with conn:  # the short transaction: only what a provider just said
             for symbol, inst in fresh.items():
                 try:
-                    iid = ensure_instrument(conn, inst, confirm=can_resolve)
+                    iid = instruments.ensure_instrument(conn, inst, confirm=can_resolve)
                 except BadInputError as exc:  # refused by the table: this symbol only
                     failed[symbol] = exc
                     log.error("%s", exc)
@@ -282,25 +186,6 @@ def resolve_and_store(
     return {"stored": len(found), "symbols": sorted(found)}
 
 
-def _upsert():
-    """``_UPSERT`` with the merge expression composed in twice (``psycopg2.sql``)."""
-    from psycopg2 import sql
-
-    return sql.SQL(_UPSERT).format(new=sql.SQL(_NEW))
-
-
-def _stored(conn, symbols: list[str], session: str = "regular") -> dict[str, tuple]:
-    """symbol -> (id, last_seen, description, ..., provider, active) of the stored rows of
-    the ``session`` series."""
-    with conn.cursor() as cur:
-        cur.execute(_SELECT, (symbols, session))
-        return {row[0]: row[1:] for row in cur.fetchall()}
-
-
-def _instrument(symbol: str, row: tuple, session: str = "regular") -> Instrument:
-    return Instrument(symbol, *row[2:9], series_session=session)
-
-
 def _in_session(instrument: Instrument, session: str) -> Instrument:
     """A resolved instrument as the row of its ``session`` series. An extended row's
     ``session`` is its exchange's extended hours (``0400-2000``), whatever the resolve said,
@@ -316,22 +201,3 @@ def _in_session(instrument: Instrument, session: str) -> Instrument:
     except ValueError as exc:
         raise BadInputError(str(exc)) from None
     return replace(instrument, session=hours, series_session=session)
-
-
-def _differs(row: tuple, instrument: Instrument) -> bool:
-    """Whether upserting ``instrument`` would change the stored ``row`` (as ``_NEW`` merges)."""
-    stored = _instrument(instrument.symbol, row)
-    merged = [
-        getattr(instrument, f) or getattr(stored, f)
-        if f in ("description", "type", "currency", "provider")
-        else getattr(instrument, f)
-        for f in _FIELDS
-    ]
-    return merged != [getattr(stored, f) for f in _FIELDS] or not row[9]
-
-
-def _now(conn) -> dt.datetime:
-    """The server's clock, the one ``last_seen`` was stamped with."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT now()")
-        return cur.fetchone()[0]

@@ -70,7 +70,7 @@ def write_private(path: Path, text: str, *, replace: bool = True) -> bool:
 
 def api_host() -> str:
     """Where the api-server listens: ``CANDLEFLOW_AIRFLOW_HOST``, else 127.0.0.1."""
-    return os.environ.get(HOST_ENV) or DEFAULT_HOST
+    return config.setting(HOST_ENV, DEFAULT_HOST)
 
 
 def client_url(port: int) -> str:
@@ -111,7 +111,7 @@ def reader_password() -> str:
     set, else the one generated once for this home (``secrets.json``)."""
     from candleflow.db import roles
 
-    return os.environ.get(roles.PASSWORD_ENV) or load_secrets()["reader_password"]
+    return config.setting(roles.PASSWORD_ENV) or load_secrets()["reader_password"]
 
 
 def reader_login() -> str:
@@ -132,7 +132,7 @@ def reader_login() -> str:
         )
     host = "127.0.0.1" if where.host in ("0.0.0.0", "*", "::") else where.host  # noqa: S104
     # a password the user chose is theirs to know: not echoed
-    shown = f"${roles.PASSWORD_ENV}" if os.environ.get(roles.PASSWORD_ENV) else reader_password()
+    shown = f"${roles.PASSWORD_ENV}" if config.setting(roles.PASSWORD_ENV) else reader_password()
     return (
         f"BI login: host {host} port {where.port} database {config.WAREHOUSE_DB} "
         f"user {roles.READER_ROLE} password {shown}"

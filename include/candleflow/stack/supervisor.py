@@ -16,7 +16,6 @@ retries; the warehouse being down is a transient error).
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -29,6 +28,7 @@ from pathlib import Path
 from candleflow import config
 from candleflow.db import connection, embedded, migrate, reader_guard, roles
 from candleflow.errors import ConfigError
+from candleflow.retry import Backoff
 from candleflow.stack import env as stack_env
 from candleflow.stack import processes
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "reader-guard")
 MAX_FAILURES = 5
 STABLE_S = 60.0
-BACKOFF_S, MAX_BACKOFF_S = 1.0, 30.0
+RESTART = Backoff(base_delay=1.0, max_delay=30.0)
 
 # Kept importable from here (the CLI and tests use them by these names).
 stop_leftovers = processes.stop_leftovers
@@ -137,7 +137,7 @@ class Component:
                 self.name, self.failures, code, lived,
             )  # fmt: skip
             return False
-        delay = min(MAX_BACKOFF_S, BACKOFF_S * 2 ** (self.failures - 1))
+        delay = RESTART.delay(self.failures)
         log.warning(
             "%s exited (code %s) after %.0fs; restarting in %.0fs (attempt %d of %d)",
             self.name, code, lived, delay, self.failures, MAX_FAILURES,
@@ -232,7 +232,7 @@ def _tradingview() -> str:
         own = watchlist.load().provider_options.get("url")
     except ValueError:  # the DAGs report a broken watchlist themselves
         own = None
-    url = os.environ.get(URL_ENV)
+    url = config.setting(URL_ENV)
     if own:
         return f"{own} (the watchlist's provider_options.url)"
     if url:

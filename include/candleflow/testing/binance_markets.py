@@ -10,12 +10,13 @@ would change the value, so a client parsing them gets the source file's floats e
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from candleflow import config
 
 MINUTE_MS = 60_000
 INTERVAL_MS: dict[str, int] = {
@@ -163,7 +164,7 @@ def _render_table(frame: pd.DataFrame, interval: str) -> KlineTable:
 
 
 def shared_data_root() -> Path:
-    override = os.environ.get(SHARED_DATA_ENV)
+    override = config.setting(SHARED_DATA_ENV)
     return Path(override) if override else Path(__file__).resolve().parents[4] / "shared" / "data"
 
 

@@ -20,12 +20,12 @@ is missing, ``MissingData`` says which file and how to point at it.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from candleflow import config
 from candleflow.errors import ConfigError
 from candleflow.testing.calendars import xnys_sessions
 
@@ -44,7 +44,7 @@ def data_root(explicit: str | Path | None = None) -> Path:
     ``../shared/data`` from the current directory (a worktree beside the shared folder)."""
     if explicit:
         return Path(explicit)
-    env = os.environ.get(DATA_ENV)
+    env = config.setting(DATA_ENV)
     return Path(env) if env else Path.cwd().parent / "shared" / "data"
 
 

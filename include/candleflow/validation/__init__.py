@@ -37,11 +37,11 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from candleflow.domain import DEFAULT_JUMP_THRESHOLD, UTC, Instrument, Timeframe
 from candleflow.validation import rules as r
+from candleflow.validation.report import ValidationResult
 from candleflow.validation.window import Window
 
 if TYPE_CHECKING:
@@ -61,23 +61,6 @@ FLAG_RULES = r.FLAG_RULES
 
 log = logging.getLogger(__name__)
 _CALLS = {"pid": os.getpid(), "count": 0}  # validations in this process (a fork starts at 0)
-
-
-@dataclass(frozen=True)
-class ValidationResult:
-    """What ``validate_bars`` found. ``summary`` and ``gx_result`` are JSON-serialisable."""
-
-    valid: pd.DataFrame
-    rejected: pd.DataFrame
-    flagged: pd.DataFrame
-    summary: dict[str, Any]
-    gx_result: dict[str, Any] = field(repr=False)
-
-    @property
-    def rejected_share(self) -> float:
-        """Rejected rows over rows checked (0.0 for an empty window): the sync's threshold."""
-        checked = self.summary["rows_checked"]
-        return self.summary["rows_rejected"] / checked if checked else 0.0
 
 
 def validate_bars(

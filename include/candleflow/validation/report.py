@@ -1,4 +1,4 @@
-"""What ``validate_bars`` hands back besides the valid rows: rejects, flags and the summary.
+"""What ``validate_bars`` hands back (``ValidationResult``): rejects, flags and the summary.
 
 Why a module of its own: these are the parts a reader of ``load_audit.validation`` and
 ``rejected_bars`` sees, so their shape is kept in one place; ``validate_bars`` only decides.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from candleflow.domain import BAR_COLUMNS
@@ -18,6 +19,23 @@ from candleflow.validation.rules import FLAG_RULES, REJECT_RULES
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """What ``validate_bars`` found. ``summary`` and ``gx_result`` are JSON-serialisable."""
+
+    valid: pd.DataFrame
+    rejected: pd.DataFrame
+    flagged: pd.DataFrame
+    summary: dict[str, Any]
+    gx_result: dict[str, Any] = field(repr=False)
+
+    @property
+    def rejected_share(self) -> float:
+        """Rejected rows over rows checked (0.0 for an empty window): the sync's threshold."""
+        checked = self.summary["rows_checked"]
+        return self.summary["rows_rejected"] / checked if checked else 0.0
 
 
 def _rules_per_row(idx, rule_masks, names) -> list[list[str]]:
@@ -97,7 +115,7 @@ def flagged(frame, flag, rule_masks, names, changes) -> pd.DataFrame:
 def summary(result, *, context: dict[str, Any], rule_masks, checks, gx_success) -> dict[str, Any]:
     """The JSON summary kept in ``load_audit.validation`` (``checks``: per GX check, the
     window's own success and count)."""
-    from candleflow.validation.suite import SUITE_NAME
+    from candleflow.validation.gx import SUITE_NAME
 
     counts = {
         name: int(rule_masks[name].sum()) if name in rule_masks else 0

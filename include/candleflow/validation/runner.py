@@ -22,13 +22,13 @@ import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from candleflow.validation.suite import (
+from candleflow.validation.gx import (
     GX_COLUMNS,
     GX_LOCK,
     RESULT_FORMAT,
-    _state,
     build_suite,
     json_safe,
+    state,
 )
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class _Runner:
         import pandas as pd
         from great_expectations.validator.v1_validator import Validator
 
-        _, definition, _ = _state()
+        _, definition, _ = state()
         self.empty = pd.DataFrame({col: pd.Series(dtype="float64") for col in GX_COLUMNS})
         validator = Validator(
             batch_definition=definition,
@@ -152,7 +152,7 @@ def is_warm(jump_threshold: float | None, jump_rejects: bool) -> bool:
 
 def stock(frame: pd.DataFrame, threshold: float | None, rejects: bool) -> tuple[bool, list]:
     """GX's public path: a batch of the frame, ``Batch.validate`` with SUMMARY results."""
-    _, definition, _ = _state()
+    _, definition, _ = state()
     batch = definition.get_batch(batch_parameters={"dataframe": frame})
     result = batch.validate(build_suite(threshold, rejects), result_format="SUMMARY")
     outcomes = []

@@ -33,6 +33,8 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
+from candleflow import config
+
 log = logging.getLogger(__name__)
 
 ENV = "CANDLEFLOW_VALIDATION_SIDECAR"
@@ -101,7 +103,7 @@ def helper(windows: int) -> Sidecar | None:
         return _HELPER[pid]
     if "great_expectations" in sys.modules or windows < MIN_WINDOWS:
         return None
-    if os.environ.get(ENV, "").strip().lower() in ("0", "false", "no", "off"):
+    if not config.flag(ENV, True):
         return None
     with _LOCK:
         if pid not in _HELPER:

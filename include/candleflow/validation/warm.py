@@ -30,6 +30,8 @@ import threading
 import time
 from collections.abc import Sequence
 
+from candleflow import config
+
 log = logging.getLogger(__name__)
 
 ENV = "CANDLEFLOW_WARM_VALIDATION"
@@ -72,11 +74,9 @@ def warm_up() -> float:
 
 def wanted(argv: Sequence[str], env: dict[str, str] | None = None) -> bool:
     """Whether this process should warm up: a forking Airflow command, or the env says so."""
-    setting = (os.environ if env is None else env).get(ENV, "").strip().lower()
-    if setting in ("0", "false", "no", "off"):
-        return False
-    if setting in ("1", "true", "yes", "on"):
-        return True
+    setting = config.flag(ENV, None, env=env)
+    if setting is not None:
+        return setting
     args = tuple(a for a in argv[1:] if not a.startswith("-"))
     return any(args[: len(cmd)] == cmd for cmd in FORKING_COMMANDS)
 

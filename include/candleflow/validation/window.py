@@ -97,7 +97,7 @@ def finish(p: Prepared, run: Any, *, batch: dict[str, Any], jump_rejects: bool, 
     """
     import numpy as np
 
-    from candleflow.validation import ValidationResult, report
+    from candleflow.validation import report
 
     counts = p.counts()
     checks = {
@@ -112,7 +112,7 @@ def finish(p: Prepared, run: Any, *, batch: dict[str, Any], jump_rejects: bool, 
     flag = np.zeros(len(frame), dtype=bool)
     for name in flag_rules:
         flag |= masks.get(name, flag) & ~bad
-    result = ValidationResult(
+    result = report.ValidationResult(
         valid=frame.loc[~bad].reset_index(drop=True) if bad.any() else frame,
         rejected=report.rejected(frame, bad, masks, reject_rules),
         flagged=report.flagged(frame, flag, masks, flag_rules, p.changes),

@@ -23,8 +23,8 @@ import datetime as dt
 from airflow.sdk import DAG, Param, dag, task
 
 from candleflow import watchlist
+from candleflow.airflow.assets import TICKS, bars_asset
 from candleflow.airflow.failures import fails_permanently
-from candleflow.assets import TICKS, bars_asset
 from candleflow.domain import SYMBOL_ITEMS
 
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "1d")

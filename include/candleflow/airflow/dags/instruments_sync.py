@@ -18,8 +18,8 @@ import datetime as dt
 from airflow.sdk import DAG, dag, task
 
 from candleflow import watchlist
+from candleflow.airflow.assets import INSTRUMENTS
 from candleflow.airflow.failures import fails_permanently
-from candleflow.assets import INSTRUMENTS
 
 DEFAULT_ARGS = {
     "owner": "candleflow",

@@ -40,9 +40,10 @@ import datetime as dt
 from airflow.sdk import DAG, Param, dag
 
 from candleflow import watchlist
+from candleflow.airflow.assets import bars_asset
 from candleflow.airflow.operators import chunk_tasks
 from candleflow.airflow.timetables import SettledIntervalTimetable, TradingSessionTimetable
-from candleflow.assets import bars_asset
+from candleflow.dag_specs import DagSpec, dag_specs
 
 HISTORY_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
@@ -55,7 +56,7 @@ DEFAULT_ARGS = {
 }
 
 
-def ohlcv_dag(spec: watchlist.DagSpec, wl: watchlist.Watchlist) -> DAG:
+def ohlcv_dag(spec: DagSpec, wl: watchlist.Watchlist) -> DAG:
     """Build the DAG of one timeframe (wiring only; the work is in candleflow.services)."""
 
     @dag(
@@ -98,4 +99,4 @@ def ohlcv_dag(spec: watchlist.DagSpec, wl: watchlist.Watchlist) -> DAG:
 
 def build(wl: watchlist.Watchlist) -> list[DAG]:
     """One DAG per timeframe of the watchlist."""
-    return [ohlcv_dag(spec, wl) for spec in watchlist.dag_specs(wl)]
+    return [ohlcv_dag(spec, wl) for spec in dag_specs(wl)]

@@ -27,9 +27,10 @@ import datetime as dt
 from airflow.sdk import DAG, Param, dag
 
 from candleflow import watchlist
+from candleflow.airflow.assets import bars_asset
 from candleflow.airflow.operators import chunk_tasks
 from candleflow.airflow.timetables import MonthlyTimetable
-from candleflow.assets import bars_asset
+from candleflow.dag_specs import DagSpec, history_specs
 
 HISTORY_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
@@ -42,7 +43,7 @@ DEFAULT_ARGS = {
 }
 
 
-def history_dag(spec: watchlist.DagSpec, wl: watchlist.Watchlist) -> DAG:
+def history_dag(spec: DagSpec, wl: watchlist.Watchlist) -> DAG:
     """Build the history DAG of one timeframe (wiring only; the work is in candleflow.services)."""
 
     @dag(
@@ -83,4 +84,4 @@ def history_dag(spec: watchlist.DagSpec, wl: watchlist.Watchlist) -> DAG:
 
 def build(wl: watchlist.Watchlist) -> list[DAG]:
     """One DAG per timeframe of the watchlist."""
-    return [history_dag(spec, wl) for spec in watchlist.history_specs(wl)]
+    return [history_dag(spec, wl) for spec in history_specs(wl)]

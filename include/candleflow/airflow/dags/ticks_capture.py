@@ -21,8 +21,8 @@ import datetime as dt
 from airflow.sdk import DAG, Param, dag, task
 
 from candleflow import watchlist
+from candleflow.airflow.assets import TICKS
 from candleflow.airflow.failures import fails_permanently
-from candleflow.assets import TICKS
 
 CAPTURE_SECONDS = 270.0  # leaves the 5-minute slot room to start up and flush
 

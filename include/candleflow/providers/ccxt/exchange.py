@@ -25,6 +25,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from candleflow import config
 from candleflow.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,8 @@ def exchange_id(prefix: str, aliases: Mapping[str, str] | None = None) -> str:
 
 def env_urls() -> dict[str, dict[str, Any]]:
     """``CANDLEFLOW_CCXT_URLS`` parsed: exchange id -> ccxt ``urls`` override."""
-    text = os.environ.get(URLS_ENV, "").strip()
-    if not text:
+    text = config.setting(URLS_ENV)
+    if text is None:
         return {}
     try:
         value = json.loads(text)
@@ -107,7 +108,7 @@ def credentials_from_env(exchange: str) -> dict[str, str]:
     """``CANDLEFLOW_CCXT_BINANCE_API_KEY`` / ``_SECRET`` / ``_PASSWORD`` for the CLI."""
     found = {}
     for key, suffix in CREDENTIAL_ENV.items():
-        value = os.environ.get(f"CANDLEFLOW_CCXT_{exchange.upper()}_{suffix}")
+        value = config.setting(f"CANDLEFLOW_CCXT_{exchange.upper()}_{suffix}")
         if value:
             found[key] = value
     return found

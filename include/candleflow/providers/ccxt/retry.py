@@ -1,4 +1,4 @@
-"""Retry ccxt calls: transient faults with backoff (honouring ``Retry-After``), others never.
+"""Retry ccxt calls: transient faults with the one backoff (``candleflow.retry``), others never.
 
 ccxt sorts its exceptions the way a retry loop needs: ``OperationFailed`` (``NetworkError``,
 ``DDoSProtection``, ``RateLimitExceeded``, ``ExchangeNotAvailable``, ``RequestTimeout``, and
@@ -12,9 +12,7 @@ is not slept through in-process: the task fails transiently and Airflow comes ba
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,26 +25,14 @@ from candleflow.errors import (
     SymbolNotFound,
 )
 from candleflow.providers.ccxt.exchange import Handle
+from candleflow.retry import Backoff, retry_after_seconds
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclasses.dataclass(frozen=True)
-class Retry:
-    """Up to ``attempts`` tries, ``min(base * 2**(n-1), max_delay)`` seconds apart."""
-
-    attempts: int = 4
-    base_delay: float = 1.0
-    max_delay: float = 30.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError(f"max_retries gives {self.attempts} attempts; need at least 1")
-        if self.base_delay < 0 or self.max_delay < 0:
-            raise ValueError(
-                f"backoff must be >= 0 seconds, got {self.base_delay}, {self.max_delay}"
-            )
+class Retry(Backoff):
+    """``candleflow.retry.Backoff`` with ccxt's error mapping (the module docstring)."""
 
     def call(self, handle: Handle, fn: Callable[[Any], T], *, what: str, symbol: str) -> T:
         """``fn(exchange)`` under the exchange's lock, retried as the module docstring says.
@@ -56,48 +42,25 @@ class Retry:
         """
         import ccxt
 
-        for attempt in range(1, self.attempts + 1):
+        def attempt() -> T:
             with handle.lock:
                 try:
                     return fn(handle.exchange)
                 except ccxt.OperationFailed as exc:
-                    failure, retry_after = exc, _retry_after(handle.exchange)
+                    headers = getattr(handle.exchange, "last_response_headers", None)
+                    exc.retry_after = retry_after_seconds(headers)  # type: ignore[attr-defined]
+                    raise
                 except ccxt.BaseError as exc:
                     raise permanent(exc, handle.id, symbol, what) from exc
-            wait = max(min(self.base_delay * 2 ** (attempt - 1), self.max_delay), retry_after)
-            if attempt == self.attempts or retry_after > self.max_delay:
-                log.error(
-                    "ccxt %s %s: giving up after %d attempts: %s",
-                    handle.id,
-                    what,
-                    attempt,
-                    _short(failure),
-                )
-                raise transient(failure, handle.id, what, attempt, retry_after) from failure
-            log.warning(
-                "ccxt %s %s: attempt %d/%d failed (%s: %s); retrying in %.2fs",
-                handle.id,
-                what,
-                attempt,
-                self.attempts,
-                type(failure).__name__,
-                _short(failure),
-                wait,
-            )
-            time.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
 
-
-def _retry_after(exchange: Any) -> float:
-    """Seconds from the failed reply's ``Retry-After`` header (delta-seconds form), else 0."""
-    headers = getattr(exchange, "last_response_headers", None) or {}
-    for key in headers:
-        if key.lower() == "retry-after":
-            try:
-                return max(float(headers[key]), 0.0)
-            except (TypeError, ValueError):
-                return 0.0
-    return 0.0
+        return self.run(
+            attempt,
+            what=f"ccxt {handle.id} {what}",
+            retry_on=(ccxt.OperationFailed,),
+            give_up=lambda exc, attempts: transient(
+                exc, handle.id, what, attempts, exc.retry_after
+            ),
+        )
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:

@@ -29,7 +29,8 @@ from candleflow.errors import (
     ProviderTimeout,
 )
 from candleflow.providers.tradingview import protocol as tvp
-from candleflow.providers.tradingview.retry import Timings, retry_after_seconds
+from candleflow.providers.tradingview.retry import Timings
+from candleflow.retry import retry_after_seconds
 
 log = logging.getLogger(__name__)
 

@@ -37,12 +37,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from candleflow import calendars
+from candleflow import calendars, config
 from candleflow.calendars import Market
 from candleflow.domain import UTC, Instrument, Tick, Timeframe
 from candleflow.providers.base import Capability, IDataProvider, TickRow
@@ -132,8 +131,8 @@ class TradingViewProvider(IDataProvider):
         self.session = session
         if plan not in PLAN_BARS:
             raise ValueError(f"plan must be one of {', '.join(PLAN_BARS)}, got {plan!r}")
-        self.url = url or os.environ.get(URL_ENV) or DEFAULT_URL
-        self.search_url = search_url or os.environ.get(SEARCH_URL_ENV) or DEFAULT_SEARCH_URL
+        self.url = url or config.setting(URL_ENV, DEFAULT_URL)
+        self.search_url = search_url or config.setting(SEARCH_URL_ENV, DEFAULT_SEARCH_URL)
         self.timeout = float(timeout)
         self.page_size = page_size
         self.paging = paging
@@ -280,12 +279,6 @@ class TradingViewProvider(IDataProvider):
             on_retry=lambda: None,
         )
 
-    def stream_tick_rows(
-        self, symbols: Iterable[str], *, stop: threading.Event
-    ) -> Iterator[list[TickRow]]:
-        """Deprecated name of ``stream_tick_batches`` (the collector's old fast path)."""
-        yield from self.stream_tick_batches(symbols, stop=stop)
-
     def _stream_tick_batches(
         self, symbols: list[str], stop: threading.Event
     ) -> Iterator[list[TickRow]]:
@@ -331,7 +324,7 @@ class TradingViewProvider(IDataProvider):
 
     def _auth_token(self) -> str:
         if self._token is None:
-            self._token = self._token_option or os.environ.get(TOKEN_ENV) or ANONYMOUS_TOKEN
+            self._token = self._token_option or config.setting(TOKEN_ENV, ANONYMOUS_TOKEN)
             log.info(
                 "tradingview auth: %s",
                 "anonymous" if self._token == ANONYMOUS_TOKEN else "token configured",

@@ -134,15 +134,15 @@ class QuoteStream:
                         if failures and time.monotonic() - connected_at >= STABLE_S:
                             failures = 0
                         yield batch
-                except (TransientError, ProtocolError) as exc:  # see RetryPolicy.run
+                except (TransientError, ProtocolError) as exc:  # as RetryPolicy.run retries
                     failures += 1
                     if conn is not None:
                         conn.close()
                         conn = None
-                    if failures >= self.retry.attempts:
+                    wait = self.retry.wait(failures, getattr(exc, "retry_after", 0.0))
+                    if wait is None:
                         log.error("quote stream gave up after %d attempts: %s", failures, exc)
                         raise
-                    wait = self.retry.delay(failures)
                     log.warning(
                         "quote stream interrupted (%s); reconnect %d/%d in %.2fs",
                         exc,

@@ -1,4 +1,4 @@
-"""Retry with bounded exponential backoff, and the timing counters of a fetch.
+"""TradingView's use of the one retry policy (``candleflow.retry``), and a fetch's timings.
 
 Why separate from the socket: the policy wraps a whole attempt (connect, sessions, pages),
 so a reconnect resumes the work; and ``Timings`` is shared by every socket a provider opens.
@@ -6,15 +6,12 @@ so a reconnect resumes the work; and ``Timings`` is shared by every socket a pro
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from candleflow.errors import ProtocolError, TransientError
-
-log = logging.getLogger(__name__)
+from candleflow.retry import Backoff
 
 T = TypeVar("T")
 
@@ -40,62 +37,24 @@ class Timings:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded exponential backoff: ``min(base * 2**(n-1), max_delay)`` before attempt n+1."""
+class RetryPolicy(Backoff):
+    """``candleflow.retry.Backoff`` over whole attempts; a malformed frame is retried too.
 
-    attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 8.0
+    ``on_retry`` drops the broken connection; ``attempt`` must reconnect and resume. A
+    ``ProtocolError`` means the stream position is lost, so the only safe continuation is a
+    new socket; if it persists it is raised as the permanent error it then is. Otherwise the
+    last error is a ``TransientError``, so Airflow retries the task later.
+    """
 
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError(f"max_retries gives {self.attempts} attempts; need at least 1")
-        if self.base_delay < 0 or self.max_delay < 0:
-            raise ValueError(
-                f"backoff delays must be >= 0, got {self.base_delay}, {self.max_delay}"
-            )
-
-    def delay(self, failures: int) -> float:
-        return min(self.base_delay * 2 ** (failures - 1), self.max_delay)
-
-    def run(self, attempt: Callable[[], T], *, what: str, on_retry: Callable[[], None]) -> T:
-        """Call ``attempt`` until it succeeds; transient errors are retried, others raised.
-
-        ``on_retry`` drops the broken connection; ``attempt`` must reconnect and resume.
-        A malformed frame (``ProtocolError``) is retried too: the stream position is lost,
-        so the only safe continuation is a new socket; if it persists it is raised as the
-        permanent error it then is. Otherwise the last error is a ``TransientError``, so
-        Airflow retries the task later.
-        """
-        for failure in range(1, self.attempts + 1):
-            try:
-                return attempt()
-            except (TransientError, ProtocolError) as exc:
-                if failure == self.attempts:
-                    log.error("%s: giving up after %d attempts: %s", what, failure, exc)
-                    raise
-                retry_after = min(float(getattr(exc, "retry_after", 0.0)), self.max_delay)
-                wait = max(self.delay(failure), retry_after)
-                log.warning(
-                    "%s: attempt %d/%d failed (%s); retrying in %.2fs",
-                    what,
-                    failure,
-                    self.attempts,
-                    exc,
-                    wait,
-                )
-                on_retry()
-                time.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-
-def retry_after_seconds(headers: dict[str, str] | None) -> float:
-    """Seconds from a ``Retry-After`` header (delta-seconds form only), else 0."""
-    for key, text in (headers or {}).items():
-        if key.lower() == "retry-after":
-            try:
-                return max(float(text), 0.0)
-            except ValueError:
-                return 0.0
-    return 0.0
+    def run(
+        self,
+        attempt: Callable[[], T],
+        *,
+        what: str,
+        retry_on: tuple[type[BaseException], ...] = (TransientError, ProtocolError),
+        on_retry: Callable[[], None] = lambda: None,
+        give_up: Callable[[Any, int], BaseException] | None = None,
+    ) -> T:
+        return super().run(
+            attempt, what=what, retry_on=retry_on, on_retry=on_retry, give_up=give_up
+        )

@@ -26,9 +26,10 @@ import psycopg2
 
 from candleflow.db import locks
 from candleflow.db.connection import connect
+from candleflow.db.instruments import ensure_instrument
 from candleflow.db.ticks import advance_streams, stream_positions
 from candleflow.errors import DatabaseUnavailable, TransientError
-from candleflow.services.instruments import ensure_instrument
+from candleflow.retry import Backoff
 from candleflow.services.ticks.identity import StreamIdentity
 from candleflow.services.ticks.stats import CollectorStats
 from candleflow.services.ticks.store import store_tick_batch
@@ -37,7 +38,7 @@ from candleflow.validation.ticks import TickRules
 log = logging.getLogger("candleflow.services.ticks.collector")
 
 _LOST = (psycopg2.OperationalError, psycopg2.InterfaceError, DatabaseUnavailable)
-_BACKOFF_S, _MAX_BACKOFF_S = 0.1, 5.0
+_BACKOFF = Backoff(base_delay=0.1, max_delay=5.0)  # its tries are bounded by the backlog
 
 
 @dataclass
@@ -171,7 +172,7 @@ class Flusher:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-        wait = min(_BACKOFF_S * 2 ** (self.failures - 1), _MAX_BACKOFF_S)
+        wait = _BACKOFF.delay(self.failures)
         self._retry_at = time.monotonic() + wait
         drained_out = draining and time.monotonic() - self._drain_started >= self.drain_timeout
         if backlog >= self.max_backlog or drained_out:

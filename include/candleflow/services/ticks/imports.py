@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from candleflow.db.connection import connect
+from candleflow.db.instruments import ensure_instrument
 from candleflow.errors import BadInputError
-from candleflow.services.instruments import ensure_instrument
 from candleflow.services.ticks.store import StoreResult, store_ticks
 from candleflow.validation.ticks import TickRules, assign_seq
 

@@ -8,23 +8,24 @@ the stack's folder for a post-mortem.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
+from candleflow import config
 from candleflow.testing.soak.run import soak
 
 
 def main() -> int:
     report = soak(
-        float(os.environ.get("SOAK_MINUTES", "20")),
-        symbols=int(os.environ.get("SOAK_SYMBOLS", "200")),
-        seed=int(os.environ.get("SOAK_SEED", "7")),
+        config.number("SOAK_MINUTES", 20.0),
+        symbols=config.integer("SOAK_SYMBOLS", 200),
+        seed=config.integer("SOAK_SEED", 7),
         log=lambda line: print(line, flush=True),
     )
     print("\n".join(report.lines()), flush=True)
-    if os.environ.get("SOAK_RESULTS"):  # make soak: the benchmarks table reads it
-        path = Path(os.environ["SOAK_RESULTS"])
+    results = config.setting("SOAK_RESULTS")
+    if results:  # make soak: the benchmarks table reads it
+        path = Path(results)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report.summary(), indent=2))
     return 0 if not report.problems() else 1

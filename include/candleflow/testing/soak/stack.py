@@ -23,6 +23,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from candleflow import config
+
 CLI = str(Path(sys.executable).with_name("candleflow"))
 
 
@@ -183,5 +185,5 @@ def running(watchlist: str, tradingview_url: str, timeout: float = 900) -> Itera
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         subprocess.run([CLI, "db", "stop"], env=env, capture_output=True, timeout=120)
-        if not os.environ.get("SOAK_KEEP"):
+        if not config.flag("SOAK_KEEP", False):
             shutil.rmtree(folder, ignore_errors=True)
