@@ -1,0 +1,131 @@
+-- Compressed closed months, read like plain rows: the view candleflow.bar_rows holds every
+-- bar, the plain rows of candleflow.bars (open months) and the decoded segments of
+-- candleflow.bar_segments (closed months, migration 0020), with the columns of
+-- candleflow.bars. A month lives in one of the two, never both: `candleflow db compress`
+-- and the maintenance DAG move a closed month's rows into its segment in one transaction,
+-- and the bar writer merges a late bar of a compressed month into its segment
+-- (candleflow.db.compaction).
+--
+-- The analytics views that read candleflow.bars read bar_rows instead: each is restated
+-- below exactly as it stands (0003, 0006, 0009), only the FROM changed, so their columns,
+-- comments and grants stay. A filter on symbol (instrument_id) reaches the segments'
+-- primary key; the query module (candleflow.query.bars) also prunes segments by time, and
+-- decodes them in numpy rather than with candleflow.segment_rows.
+CREATE VIEW candleflow.bar_rows AS
+SELECT b.instrument_id, b.timeframe, b.ts, b.source, b.open, b.high, b.low, b.close, b.volume,
+       b.filled, b.loaded_at, b.run_id
+FROM candleflow.bars AS b
+UNION ALL
+SELECT c.instrument_id, c.timeframe, c.ts, c.source, c.open, c.high, c.low, c.close, c.volume,
+       c.filled, c.loaded_at, c.run_id
+FROM candleflow.compressed_bars AS c;
+COMMENT ON VIEW candleflow.bar_rows IS
+    'Every bar: the plain rows of candleflow.bars (open months) and the decoded segments of '
+    'candleflow.bar_segments (compressed closed months), with the columns of candleflow.bars.';
+
+-- One instrument's bars from bar_rows, for a view that joins instruments: the instrument
+-- is a condition inside each branch, so that for the compressed branch (a join of a
+-- segment with its decoded rows, which PostgreSQL plans as a subquery of its own) it
+-- becomes an index condition on bar_segments' key. A join condition on bar_rows itself
+-- stays outside that subquery: every segment of the timeframe would be decoded.
+CREATE FUNCTION candleflow.bar_rows_of(instrument integer)
+RETURNS SETOF candleflow.bar_rows
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT b.instrument_id, b.timeframe, b.ts, b.source, b.open, b.high, b.low, b.close,
+           b.volume, b.filled, b.loaded_at, b.run_id
+    FROM candleflow.bars AS b
+    WHERE b.instrument_id = instrument
+    UNION ALL
+    SELECT c.instrument_id, c.timeframe, c.ts, c.source, c.open, c.high, c.low, c.close,
+           c.volume, c.filled, c.loaded_at, c.run_id
+    FROM candleflow.compressed_bars AS c
+    WHERE c.instrument_id = instrument
+$$;
+COMMENT ON FUNCTION candleflow.bar_rows_of(integer) IS
+    'The rows of candleflow.bar_rows of one instrument (plain and compressed).';
+
+CREATE OR REPLACE VIEW analytics.bars AS
+SELECT i.symbol, i.exchange, b.timeframe, b.ts,
+       -- bars of a day or longer: the date of ts + 12h, right for both UTC-midnight and
+       -- session-open stamps
+       ((b.ts + CASE WHEN b.timeframe IN ('1d', '1w', '1mo') THEN interval '12 hours'
+                     ELSE interval '0' END) AT TIME ZONE i.timezone)::date AS session_date,
+       b.open, b.high, b.low, b.close, b.volume, b.source
+FROM candleflow.instruments AS i
+CROSS JOIN LATERAL candleflow.bar_rows_of(i.id) AS b
+WHERE b.source = 'provider'
+   OR NOT EXISTS (SELECT 1 FROM candleflow.bar_rows AS p
+                  WHERE p.instrument_id = b.instrument_id AND p.timeframe = b.timeframe
+                    AND p.source = 'provider' AND p.ts = b.ts);
+
+CREATE OR REPLACE VIEW analytics.daily_bars AS
+WITH derived AS (  -- instruments without stored 1d bars: their finest stored intraday timeframe
+    SELECT i.id, i.symbol, f.timeframe, f.minutes,
+           ceil(analytics.session_minutes(i.session)::numeric / f.minutes)::int AS expected
+    FROM candleflow.instruments AS i
+    CROSS JOIN LATERAL (
+        SELECT t.timeframe, t.minutes FROM analytics.timeframes AS t
+        WHERE t.minutes < 1440
+          AND EXISTS (SELECT 1 FROM candleflow.bar_rows_of(i.id) AS b
+                      WHERE b.instrument_id = i.id AND b.timeframe = t.timeframe)
+        ORDER BY t.minutes LIMIT 1) AS f
+    WHERE NOT EXISTS (SELECT 1 FROM candleflow.bar_rows_of(i.id) AS b
+                      WHERE b.instrument_id = i.id AND b.timeframe = '1d')
+)
+SELECT symbol, exchange, session_date, ts, open, high, low, close, volume, source,
+       '1d'::text AS built_from, true AS complete
+FROM analytics.bars
+WHERE timeframe = '1d'
+UNION ALL
+SELECT b.symbol, b.exchange, b.session_date, min(b.ts), (array_agg(b.open ORDER BY b.ts))[1],
+       max(b.high), min(b.low), (array_agg(b.close ORDER BY b.ts DESC))[1], sum(b.volume),
+       CASE WHEN bool_or(b.source = 'rollup') THEN 'rollup' ELSE 'provider' END, d.timeframe,
+       count(*) >= d.expected
+FROM analytics.bars AS b
+JOIN derived AS d ON d.symbol = b.symbol AND d.timeframe = b.timeframe
+GROUP BY b.symbol, b.exchange, b.session_date, d.timeframe, d.expected;
+
+CREATE OR REPLACE VIEW analytics.latest_quotes AS
+SELECT i.symbol, i.exchange, coalesce(t.ts, lb.bar_end) AS ts, coalesce(t.price, lb.close) AS price,
+       t.bid, t.ask, t.day_volume,
+       CASE WHEN t.ts IS NOT NULL THEN 'tick' ELSE 'bar' END AS origin,
+       lb.timeframe
+FROM candleflow.instruments AS i
+LEFT JOIN LATERAL (
+    SELECT k.ts, k.price, k.bid, k.ask, k.day_volume FROM candleflow.ticks AS k
+    WHERE k.instrument_id = i.id ORDER BY k.ts DESC, k.seq DESC LIMIT 1
+) AS t ON true
+LEFT JOIN LATERAL (
+    SELECT tf.timeframe, x.ts + tf.length AS bar_end, x.close
+    FROM analytics.timeframes AS tf
+    CROSS JOIN (VALUES ('provider'), ('rollup')) AS s (source)
+    CROSS JOIN LATERAL (
+        SELECT b.ts, b.close FROM candleflow.bar_rows AS b
+        WHERE b.instrument_id = i.id AND b.timeframe = tf.timeframe AND b.source = s.source
+        ORDER BY b.ts DESC LIMIT 1) AS x
+    ORDER BY x.ts + tf.length DESC, tf.minutes, s.source = 'provider' DESC
+    LIMIT 1
+) AS lb ON t.ts IS NULL
+WHERE t.ts IS NOT NULL OR lb.bar_end IS NOT NULL;
+
+CREATE OR REPLACE VIEW analytics.freshness AS
+SELECT i.symbol, i.exchange, tf.timeframe, n.newest_ts, n.newest_ts + tf.length AS newest_end,
+       now() - (n.newest_ts + tf.length) AS age, i.session = '24x7' AS is_24x7,
+       2 * tf.length + CASE WHEN i.session = '24x7' THEN interval '10 minutes'
+                            ELSE interval '4 days' END AS max_age,
+       now() - (n.newest_ts + tf.length) > 2 * tf.length
+           + CASE WHEN i.session = '24x7' THEN interval '10 minutes' ELSE interval '4 days' END
+           AS is_stale,
+       s.reachable_start
+FROM candleflow.instruments AS i
+CROSS JOIN analytics.timeframes AS tf
+CROSS JOIN LATERAL (
+    SELECT max(x.ts) AS newest_ts
+    FROM (VALUES ('provider'), ('rollup')) AS s (source)
+    CROSS JOIN LATERAL (
+        SELECT b.ts FROM candleflow.bar_rows AS b
+        WHERE b.instrument_id = i.id AND b.timeframe = tf.timeframe AND b.source = s.source
+        ORDER BY b.ts DESC LIMIT 1) AS x
+) AS n
+LEFT JOIN candleflow.sync_state AS s ON s.instrument_id = i.id AND s.timeframe = tf.timeframe
+WHERE n.newest_ts IS NOT NULL AND i.active;
