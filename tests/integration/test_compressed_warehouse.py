@@ -81,6 +81,7 @@ def test_a_compressed_month_reads_back_value_for_value(db, db_url, warehouse):
     before = query.bars(SYMBOL, "1m", *window, url=db_url)
     hourly = query.bars(SYMBOL, "1h", *window, url=db_url)  # resampled from 1m
     views = _views(db)
+    timeframes = query.stored_timeframes(SYMBOL, url=db_url)  # what the chart offers
 
     done = compaction.compress_closed(db_url, "1d")
     assert (done["segments"], done["bars"]) == (2, len(bars))
@@ -89,6 +90,7 @@ def test_a_compressed_month_reads_back_value_for_value(db, db_url, warehouse):
 
     pd.testing.assert_frame_equal(query.bars(SYMBOL, "1m", *window, url=db_url), before)
     pd.testing.assert_frame_equal(query.bars(SYMBOL, "1h", *window, url=db_url), hourly)
+    pd.testing.assert_frame_equal(query.stored_timeframes(SYMBOL, url=db_url), timeframes)
     for name, frame in _views(db).items():
         pd.testing.assert_frame_equal(frame, views[name], obj=name)
     # a re-run finds nothing left to compress

@@ -87,10 +87,13 @@ def check_freshness(
         for spec in watchlists.dag_specs(watchlist):
             for symbol in spec.symbols:
                 cur.execute(
-                    "SELECT i.id, i.timezone, (SELECT max(ts) FROM candleflow.bars b"
-                    " WHERE b.instrument_id = i.id AND b.timeframe = %s)"
+                    # plain rows are newer than compressed (closed) months when both exist
+                    "SELECT i.id, i.timezone, coalesce((SELECT max(ts) FROM candleflow.bars b"
+                    " WHERE b.instrument_id = i.id AND b.timeframe = %s),"
+                    " (SELECT max(last_ts) FROM candleflow.bar_segments g"
+                    " WHERE g.instrument_id = i.id AND g.timeframe = %s))"
                     " FROM candleflow.instruments i WHERE i.symbol = %s",
-                    (spec.timeframe.name, symbol),
+                    (spec.timeframe.name, spec.timeframe.name, symbol),
                 )
                 row = cur.fetchone()
                 if row is None or row[2] is None:
