@@ -6,11 +6,12 @@
 -- and the bar writer merges a late bar of a compressed month into its segment
 -- (candleflow.db.compaction).
 --
--- The analytics views that read candleflow.bars read bar_rows instead: each is restated
--- below exactly as it stands (0003, 0006, 0009), only the FROM changed, so their columns,
--- comments and grants stay. A filter on symbol (instrument_id) reaches the segments'
--- primary key; the query module (candleflow.query.bars) also prunes segments by time, and
--- decodes them in numpy rather than with candleflow.segment_rows.
+-- The analytics views that read candleflow.bars read bar_rows instead (analytics.bars and
+-- daily_bars its two parts, see below): each is restated exactly as it stands (0003, 0006,
+-- 0009), only the FROM changed, so their columns, comments and grants stay. A filter on
+-- symbol reaches the segments' primary key. A filter on ts cannot prune segments here
+-- (PostgreSQL cannot infer a segment's bounds from a bound on its decoded rows); the query
+-- module (candleflow.query.bars) does, and decodes them in numpy.
 CREATE VIEW candleflow.bar_rows AS
 SELECT b.instrument_id, b.timeframe, b.ts, b.source, b.open, b.high, b.low, b.close, b.volume,
        b.filled, b.loaded_at, b.run_id
@@ -23,27 +24,12 @@ COMMENT ON VIEW candleflow.bar_rows IS
     'Every bar: the plain rows of candleflow.bars (open months) and the decoded segments of '
     'candleflow.bar_segments (compressed closed months), with the columns of candleflow.bars.';
 
--- One instrument's bars from bar_rows, for a view that joins instruments: the instrument
--- is a condition inside each branch, so that for the compressed branch (a join of a
--- segment with its decoded rows, which PostgreSQL plans as a subquery of its own) it
--- becomes an index condition on bar_segments' key. A join condition on bar_rows itself
--- stays outside that subquery: every segment of the timeframe would be decoded.
-CREATE FUNCTION candleflow.bar_rows_of(instrument integer)
-RETURNS SETOF candleflow.bar_rows
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT b.instrument_id, b.timeframe, b.ts, b.source, b.open, b.high, b.low, b.close,
-           b.volume, b.filled, b.loaded_at, b.run_id
-    FROM candleflow.bars AS b
-    WHERE b.instrument_id = instrument
-    UNION ALL
-    SELECT c.instrument_id, c.timeframe, c.ts, c.source, c.open, c.high, c.low, c.close,
-           c.volume, c.filled, c.loaded_at, c.run_id
-    FROM candleflow.compressed_bars AS c
-    WHERE c.instrument_id = instrument
-$$;
-COMMENT ON FUNCTION candleflow.bar_rows_of(integer) IS
-    'The rows of candleflow.bar_rows of one instrument (plain and compressed).';
-
+-- analytics.bars joins instruments to bar_rows. A join condition on bar_rows would stay
+-- outside its compressed branch (a segment joined to its decoded rows, which PostgreSQL plans
+-- as a subquery of its own), so every segment of the timeframe would be decoded; it reads
+-- bar_rows' two branches in a LATERAL subquery with the instrument inside each branch
+-- instead, where it becomes an index condition on bar_segments' key. The existence checks
+-- of daily_bars need no decoded row: they read the keys of bars and bar_segments.
 CREATE OR REPLACE VIEW analytics.bars AS
 SELECT i.symbol, i.exchange, b.timeframe, b.ts,
        -- bars of a day or longer: the date of ts + 12h, right for both UTC-midnight and
@@ -52,7 +38,13 @@ SELECT i.symbol, i.exchange, b.timeframe, b.ts,
                      ELSE interval '0' END) AT TIME ZONE i.timezone)::date AS session_date,
        b.open, b.high, b.low, b.close, b.volume, b.source
 FROM candleflow.instruments AS i
-CROSS JOIN LATERAL candleflow.bar_rows_of(i.id) AS b
+CROSS JOIN LATERAL (
+    SELECT r.instrument_id, r.timeframe, r.ts, r.source, r.open, r.high, r.low, r.close, r.volume
+    FROM candleflow.bars AS r WHERE r.instrument_id = i.id
+    UNION ALL
+    SELECT r.instrument_id, r.timeframe, r.ts, r.source, r.open, r.high, r.low, r.close, r.volume
+    FROM candleflow.compressed_bars AS r WHERE r.instrument_id = i.id
+) AS b
 WHERE b.source = 'provider'
    OR NOT EXISTS (SELECT 1 FROM candleflow.bar_rows AS p
                   WHERE p.instrument_id = b.instrument_id AND p.timeframe = b.timeframe
@@ -66,10 +58,16 @@ WITH derived AS (  -- instruments without stored 1d bars: their finest stored in
     CROSS JOIN LATERAL (
         SELECT t.timeframe, t.minutes FROM analytics.timeframes AS t
         WHERE t.minutes < 1440
-          AND EXISTS (SELECT 1 FROM candleflow.bar_rows_of(i.id) AS b
+          AND EXISTS (SELECT 1 FROM (SELECT k.instrument_id, k.timeframe FROM candleflow.bars AS k
+                            UNION ALL
+                            SELECT k.instrument_id, k.timeframe
+                            FROM candleflow.bar_segments AS k) AS b
                       WHERE b.instrument_id = i.id AND b.timeframe = t.timeframe)
         ORDER BY t.minutes LIMIT 1) AS f
-    WHERE NOT EXISTS (SELECT 1 FROM candleflow.bar_rows_of(i.id) AS b
+    WHERE NOT EXISTS (SELECT 1 FROM (SELECT k.instrument_id, k.timeframe FROM candleflow.bars AS k
+                            UNION ALL
+                            SELECT k.instrument_id, k.timeframe
+                            FROM candleflow.bar_segments AS k) AS b
                       WHERE b.instrument_id = i.id AND b.timeframe = '1d')
 )
 SELECT symbol, exchange, session_date, ts, open, high, low, close, volume, source,
