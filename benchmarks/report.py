@@ -332,6 +332,15 @@ def scale(d: dict) -> Iterator[Row]:
             "<= 1.0x",
             _met(read["ratio"] <= 1.0),
         )
+    if read and "query_bars_ratio" in read:
+        yield (
+            "one symbol-year of 1m bars through query.bars, compressed months vs plain rows",
+            f"{read['query_bars_compressed_s']:.3f} s",
+            f"plain rows through query.bars {read['query_bars_plain_s']:.3f} s",
+            f"{read['query_bars_ratio']:.2f}x",
+            "<= 1.0x",
+            _met(read["query_bars_ratio"] <= 1.0),
+        )
     ex = d.get("export")
     if ex:
         yield (

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from psycopg2 import sql
 
-from candleflow.db import compress, connection, segments, upsert
+from candleflow.db import bars as db_bars
+from candleflow.db import compress, connection, segments
 from candleflow.domain import BAR_COLUMNS
 from candleflow.providers.files import read_bars
 from candleflow.testing import synthetic
@@ -128,7 +129,7 @@ def _plain_anchor(conn, series: dict[str, pd.DataFrame]) -> dict:
         for symbol, frame in series.items():
             iid = _instrument(cur, symbol)
             with conn:  # one transaction, COPY path (a new series)
-                upsert.upsert_bars(conn, iid, "1m", frame[list(BAR_COLUMNS)], run_id="anchor")
+                db_bars.upsert_bars(conn, iid, "1m", frame[list(BAR_COLUMNS)], run_id="anchor")
         cur.execute("VACUUM ANALYZE candleflow.bars")
         cur.execute(
             "SELECT pg_total_relation_size('candleflow.bars'), count(*) FROM candleflow.bars"

@@ -17,7 +17,9 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from candleflow.db import compress, connection, segments, upsert
+from candleflow import query
+from candleflow.db import bars as db_bars
+from candleflow.db import compress, connection, segments
 from candleflow.query import pool as query_pool
 from candleflow.query.compressed import read_compressed
 from candleflow.testing import synthetic
@@ -77,13 +79,14 @@ def read_year(url: str) -> dict:
     conn = connection.connect(url, autocommit=True)
     ids = _instruments(conn, ["BENCH:PLAIN", "BENCH:PACKED"])
     conn.autocommit = False
-    with conn:
-        upsert.upsert_bars(conn, ids["BENCH:PLAIN"], "1m", year, run_id="plain")
-    for _, month in year.groupby(year["ts"].dt.month):
-        seg = segments.encode(month.reset_index(drop=True), "1m")
-        key = compress.SegmentKey(ids["BENCH:PACKED"], "1m", "provider", seg.segment_start)
-        compress.write_segment(conn, key, seg)
-    conn.commit()
+    for symbol in ("BENCH:PLAIN", "BENCH:PACKED"):  # both through the bar writer
+        with conn:
+            db_bars.upsert_bars(conn, ids[symbol], "1m", year, run_id="plain")
+    for _, month in year.groupby(year["ts"].dt.month):  # what `candleflow db compress` does
+        start_of = segments.segment_bounds("1m", month["ts"].iloc[0].to_pydatetime())[0]
+        key = compress.SegmentKey(ids["BENCH:PACKED"], "1m", "provider", start_of)
+        with conn:
+            compress.compress_segment(conn, key, remove_rows=True)
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("VACUUM ANALYZE candleflow.bars, candleflow.bar_segments")
@@ -105,6 +108,17 @@ def read_year(url: str) -> dict:
     packed_s, n2 = timed(None, ids["BENCH:PACKED"])
     view_s, n3 = timed(VIEW_SQL, ids["BENCH:PACKED"])
     assert n == n2 == n3 == len(year), (n, n2, n3, len(year))
+
+    def through_query(symbol: str) -> tuple[float, int]:  # the real query.bars path
+        rows = []
+        seconds = _best(
+            lambda: rows.append(len(query.bars(symbol, "1m", start, end, output="arrow", url=url)))
+        )
+        return seconds, rows[-1]
+
+    query_plain_s, q1 = through_query("BENCH:PLAIN")
+    query_packed_s, q2 = through_query("BENCH:PACKED")
+    assert q1 == q2 == len(year), (q1, q2, len(year))
     return {
         "bars": n,
         "plain_s": round(plain_s, 4),
@@ -112,6 +126,9 @@ def read_year(url: str) -> dict:
         "sql_decoder_s": round(view_s, 4),
         "ratio": round(packed_s / plain_s, 3),
         "sql_ratio": round(view_s / plain_s, 3),
+        "query_bars_plain_s": round(query_plain_s, 4),
+        "query_bars_compressed_s": round(query_packed_s, 4),
+        "query_bars_ratio": round(query_packed_s / query_plain_s, 3),
     }
 
 
@@ -124,7 +141,7 @@ def _load_export_bars(conn, total: int) -> tuple[dict[str, int], dt.datetime, dt
     for symbol in symbols:
         frame = synthetic.bars(symbol, "1m", start, end)
         with conn:
-            upsert.upsert_bars(conn, ids[symbol], "1m", frame, run_id="export")
+            db_bars.upsert_bars(conn, ids[symbol], "1m", frame, run_id="export")
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("VACUUM ANALYZE candleflow.bars")

@@ -23,7 +23,8 @@ import harness
 import pandas as pd
 from psycopg2 import sql
 
-from candleflow.db import bulk, compress, connection, upsert
+from candleflow.db import bars as db_bars
+from candleflow.db import bulk, compress, connection
 from candleflow.db.bars import BAR_STAGE_COLUMNS
 from candleflow.db.locks import lock_series
 from candleflow.testing import synthetic
@@ -89,7 +90,7 @@ def _writer(conn, ids: dict[str, int], per: int) -> tuple[dict, dict[str, dt.dat
             began = time.perf_counter()
             with conn:
                 lock_series(conn, iid, "1m")
-                rows += sum(upsert.upsert_bars(conn, iid, "1m", piece, run_id="backfill")[:1])
+                rows += sum(db_bars.upsert_bars(conn, iid, "1m", piece, run_id="backfill")[:1])
             seconds += time.perf_counter() - began
     return {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds)}, last
 
@@ -101,7 +102,7 @@ def _hourly(url: str, ids: dict[str, int], last: dict[str, dt.datetime]) -> floa
     for symbol, iid in ids.items():
         with conn:
             lock_series(conn, iid, "1m")
-            upsert.upsert_bars(conn, iid, "1m", frames[symbol], run_id="hourly")
+            db_bars.upsert_bars(conn, iid, "1m", frames[symbol], run_id="hourly")
     seconds = time.perf_counter() - began
     conn.close()
     return seconds

@@ -118,3 +118,45 @@ def db_guard(
     # never starts the embedded server: guarding is no reason to bring a stopped one back
     url = _source()[0]
     reader_guard.run(url, interval=interval, stop=stop)
+
+
+@app.command("compress")
+def db_compress(
+    older_than: str = typer.Option(
+        None,
+        "--older-than",
+        help="Compress segments (months of 1m/3m/5m, years of coarser bars) that ended this "
+        "long ago: N followed by d, w, mo or y. Default: CANDLEFLOW_COMPRESS_AFTER, else 2mo.",
+    ),
+) -> None:
+    """Move closed months of bars into compressed segments (one transaction per segment);
+    reads, the analytics views and later corrections keep working on them."""
+    from candleflow.cli import warehouse
+    from candleflow.db import compaction
+
+    done = compaction.compress_closed(warehouse.resolve(), older_than)
+    typer.echo(
+        f"compressed {done['segments']} segments ({done['bars']} bars) that ended before "
+        f"{done['before']}"
+    )
+
+
+@app.command("size")
+def db_size() -> None:
+    """Bars and bytes on disk per timeframe, open (plain rows) and compressed."""
+    from candleflow.cli import warehouse
+    from candleflow.db import compaction, connection
+
+    conn = connection.connect(warehouse.resolve())
+    try:
+        rows = compaction.sizes(conn)
+    finally:
+        conn.close()
+    typer.echo(f"{'state':<11}{'timeframe':>9}{'bars':>14}{'bytes':>16}{'bytes/bar':>11}")
+    for row in rows:
+        typer.echo(
+            f"{row.state:<11}{row.timeframe:>9}{row.bars:>14,}{row.bytes:>16,}"
+            f"{row.bytes_per_bar:>11.1f}"
+        )
+    if not rows:
+        typer.echo("no bars stored")

@@ -25,7 +25,7 @@ from typing import Any, Literal, NamedTuple
 
 from psycopg2 import sql
 
-from candleflow.db import bars_sql, bulk
+from candleflow.db import bars_sql, bulk, compaction
 from candleflow.db.locks import lock_instruments, lock_series
 from candleflow.domain import BARS, SOURCES, Timeframe, pg_types
 
@@ -99,6 +99,10 @@ def upsert_bars(
     frame = _bar_frame(bars)
     if frame.empty:
         return LoadCounts(0, 0, 0)
+    # bars of compressed months are merged into their segments (counted in ``closed``)
+    frame, closed = compaction.merge_closed(conn, instrument_id, tf, source, frame, run_id=run_id)
+    if frame.empty:
+        return LoadCounts(*closed)
     began = time.perf_counter()
     key = {"instrument_id": instrument_id, "timeframe": tf, "source": source}
     bounds = {"lo": frame["ts"].min().to_pydatetime(), "hi": frame["ts"].max().to_pydatetime()}
@@ -115,7 +119,9 @@ def upsert_bars(
         constants = key | {"run_id": run_id}
         inserted = bulk.copy_frame(conn, _BARS, frame, BAR_STAGE_COLUMNS, constants)
         updated, path = 0, "copy"
-    counts = LoadCounts(inserted, updated, len(frame) - inserted - updated)
+    counts = LoadCounts(
+        inserted + closed[0], updated + closed[1], len(frame) - inserted - updated + closed[2]
+    )
     log.debug(  # the sync's "loaded ..." line says the same per slice
         "upserted %s %s %s (%s): %d inserted, %d updated, %d unchanged in %.3fs",
         instrument_id,

@@ -13,10 +13,13 @@ def newest_bar(
     """``(instrument_id, timezone, newest ts)`` of one series (``session``: the regular or the
     extended-hours series of the symbol); None for an unknown symbol."""
     cur.execute(
-        "SELECT i.id, i.timezone, (SELECT max(ts) FROM candleflow.bars b"
-        " WHERE b.instrument_id = i.id AND b.timeframe = %s)"
+        # plain rows are newer than compressed (closed) months when both exist
+        "SELECT i.id, i.timezone, coalesce((SELECT max(ts) FROM candleflow.bars b"
+        " WHERE b.instrument_id = i.id AND b.timeframe = %s),"
+        " (SELECT max(last_ts) FROM candleflow.bar_segments g"
+        " WHERE g.instrument_id = i.id AND g.timeframe = %s))"
         " FROM candleflow.instruments i WHERE i.symbol = %s AND i.series_session = %s",
-        (timeframe, symbol, session),
+        (timeframe, timeframe, symbol, session),
     )
     return cur.fetchone()
 

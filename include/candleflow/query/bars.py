@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from candleflow.domain import BARS, TIMEFRAMES, Timeframe
-from candleflow.query import adjust
+from candleflow.query import adjust, compressed
 from candleflow.query.sessions import Market
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ SELECT t.tf
 FROM unnest($2::text[]) WITH ORDINALITY AS t(tf, n)
 WHERE EXISTS (SELECT 1 FROM candleflow.bars AS b
               WHERE b.instrument_id = $1 AND b.timeframe = t.tf AND b.source = ANY($3::text[]))
+   OR EXISTS (SELECT 1 FROM candleflow.bar_segments AS s
+              WHERE s.instrument_id = $1 AND s.timeframe = t.tf AND s.source = ANY($3::text[]))
 ORDER BY t.n
 LIMIT 1
 """
@@ -165,6 +167,9 @@ def read_series(
         else:
             cursor.execute(_SERIES_AS_OF_SQL, parameters=(*values, as_of))
         table = cursor.fetch_arrow_table()
+        table = compressed.with_closed(
+            cursor, table, item.instrument_id, tf.name, source, start, end
+        )
         if len(table) or not pieces:
             pieces.append(_with_constants(table, item.market.symbol, source))
     if len(pieces) == 1:

@@ -90,3 +90,27 @@ def read_compressed(
         arrays.append(pa.array(values["volume"][keep], from_pandas=True))  # NaN -> null
         pieces.append(pa.Table.from_arrays(arrays, schema=SCHEMA))
     return pa.concat_tables(pieces) if pieces else SCHEMA.empty_table()
+
+
+def with_closed(
+    cursor,
+    table: pa.Table,
+    instrument_id: int,
+    timeframe: str,
+    source: str,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> pa.Table:
+    """``table`` (one source's plain rows of a series, ts-ordered) with the bars of its
+    compressed segments in ``[start, end)`` added, in ts order: the bar read's one hook.
+
+    A month lives either in plain rows or in its segment (the bar writer routes bars of a
+    compressed month into the segment), so the two never hold the same bar.
+    """
+    closed = read_compressed(cursor, instrument_id, timeframe, source, start, end)
+    if not len(closed):
+        return table
+    merged = pa.concat_tables([closed.cast(table.schema), table])
+    if len(table) and table.column("ts")[0].as_py() < closed.column("ts")[-1].as_py():
+        merged = merged.take(merged.column("ts").to_numpy().argsort(kind="stable"))
+    return merged

@@ -113,12 +113,20 @@ def stored_timeframes(symbol: str, *, url: str | None = None) -> pd.DataFrame:
         FROM candleflow.instruments AS i
         CROSS JOIN unnest($2::text[]) WITH ORDINALITY AS t(tf, n)
         CROSS JOIN (VALUES ('provider'), ('rollup')) AS s(source)
-        JOIN LATERAL (SELECT b.ts FROM candleflow.bars AS b
-                      WHERE b.instrument_id = i.id AND b.timeframe = t.tf
-                        AND b.source = s.source ORDER BY b.ts LIMIT 1) AS f ON true
-        JOIN LATERAL (SELECT b.ts FROM candleflow.bars AS b
-                      WHERE b.instrument_id = i.id AND b.timeframe = t.tf
-                        AND b.source = s.source ORDER BY b.ts DESC LIMIT 1) AS l ON true
+        JOIN LATERAL (SELECT least(
+                          (SELECT b.ts FROM candleflow.bars AS b
+                           WHERE b.instrument_id = i.id AND b.timeframe = t.tf
+                             AND b.source = s.source ORDER BY b.ts LIMIT 1),
+                          (SELECT min(g.first_ts) FROM candleflow.bar_segments AS g
+                           WHERE g.instrument_id = i.id AND g.timeframe = t.tf
+                             AND g.source = s.source)) AS ts) AS f ON f.ts IS NOT NULL
+        JOIN LATERAL (SELECT greatest(
+                          (SELECT b.ts FROM candleflow.bars AS b
+                           WHERE b.instrument_id = i.id AND b.timeframe = t.tf
+                             AND b.source = s.source ORDER BY b.ts DESC LIMIT 1),
+                          (SELECT max(g.last_ts) FROM candleflow.bar_segments AS g
+                           WHERE g.instrument_id = i.id AND g.timeframe = t.tf
+                             AND g.source = s.source)) AS ts) AS l ON true
         WHERE i.symbol = $1 AND i.series_session = 'regular'
         GROUP BY t.tf, t.n
         ORDER BY t.n

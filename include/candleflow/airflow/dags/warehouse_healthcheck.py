@@ -6,8 +6,10 @@ broken warehouse shows up here first rather than as obscure failures in the data
 unreachable database is retried twice (often a passing fault), a schema at the wrong version
 fails at once (no retry fixes it; run ``candleflow db migrate``). The warehouse is the one the
 data DAGs use: the ``candleflow_warehouse`` connection, else ``CANDLEFLOW_DATABASE_URL``, else
-the embedded server. A re-run only adds another health record. Runs are independent: no
-catch-up.
+the embedded server. Once the check passes, the months of bars that closed more than
+``CANDLEFLOW_COMPRESS_AFTER`` ago (default 2mo) are compressed (what ``candleflow db
+compress`` does; one transaction per segment, so a re-run only compresses what is left). A
+re-run only adds another health record. Runs are independent: no catch-up.
 """
 
 from __future__ import annotations
@@ -49,6 +51,13 @@ def build(wl: watchlist.Watchlist) -> DAG:
 
             return check_warehouse(warehouse_url(), run_id=run_id)
 
-        check_warehouse()
+        @task
+        def compress_closed_months() -> dict:
+            from candleflow.airflow.connections import warehouse_url
+            from candleflow.db.compaction import compress_closed
+
+            return compress_closed(warehouse_url())
+
+        check_warehouse() >> compress_closed_months()
 
     return warehouse_healthcheck()
