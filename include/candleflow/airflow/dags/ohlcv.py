@@ -37,10 +37,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Param, dag
+from airflow.sdk import DAG, dag
 
 from candleflow import watchlist
 from candleflow.airflow.assets import bars_asset
+from candleflow.airflow.dags.params import run_params
 from candleflow.airflow.operators import chunk_tasks
 from candleflow.airflow.timetables import SettledIntervalTimetable, TradingSessionTimetable
 from candleflow.dag_specs import DagSpec, dag_specs
@@ -71,24 +72,7 @@ def ohlcv_dag(spec: DagSpec, wl: watchlist.Watchlist) -> DAG:
         default_args=DEFAULT_ARGS,
         tags=["candleflow", "ohlcv", spec.timeframe.name],
         is_paused_upon_creation=True,  # loads every watchlist symbol: yours to turn on
-        params={
-            "symbols": Param(  # "null" in the type: the Trigger form does not require it
-                [],
-                type=["null", "array"],
-                items={"type": "string", "enum": list(spec.symbols)},
-                description="Subset of the watchlist; empty = all",
-            ),
-            "start": Param(None, type=["null", "string"], description="Window start (ISO-8601)"),
-            "end": Param(None, type=["null", "string"], description="Window end (ISO-8601)"),
-            "session": Param(
-                None,
-                type=["null", "string"],
-                enum=[None, "regular", "extended"],
-                description="Series to load: empty = each symbol's watchlist session; "
-                "extended = pre- and post-market too (US equities), stored apart",
-            ),
-            "reject_threshold": Param(wl.reject_threshold, type="number", minimum=0, maximum=1),
-        },
+        params=run_params(spec, wl),
         doc_md=__doc__,
     )
     def ohlcv():
