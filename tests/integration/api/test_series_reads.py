@@ -20,9 +20,7 @@ from candleflow import query
 from candleflow.cli.bars import bars_command
 from candleflow.db import bars as bar_writer
 from tests.integration.test_analytics import rows
-from tests.integration.test_api import app, client, token  # noqa: F401 - fixtures
-from tests.integration.test_query import NY, add_instrument, load, make_bars, ohlcv
-from tests.support.api import airflow_auth  # noqa: F401 - a fixture
+from tests.support.query import NY, add_instrument, load, make_bars, ohlcv
 
 SYMBOL = "NASDAQ:AAPL"
 START, END = "2024-02-01", "2024-07-02"  # five months, and the morning of 1 July
@@ -87,7 +85,7 @@ def test_a_daily_read_over_1h_history_and_a_day_of_1m_returns_every_session(db_u
     assert hourly["complete"].iloc[:-1].all()
 
 
-def test_the_cli_and_the_api_read_the_same_every_session(db_url, mixed, client):  # noqa: F811
+def test_the_cli_and_the_api_read_the_same_every_session(db_url, mixed, client):
     app_ = typer.Typer()
     app_.command("bars")(bars_command)
     app_.command("noop")(lambda: None)
