@@ -13,6 +13,7 @@ from airflow.sdk import Connection
 from psycopg2.extensions import parse_dsn
 
 from candleflow.airflow import connections
+from candleflow.airflow.postgres_url import postgres_url
 from candleflow.errors import ConfigError
 
 
@@ -27,7 +28,7 @@ def test_a_socket_folder_host_and_a_password_with_url_characters_survive():
         schema="warehouse",
         extra='{"sslmode": "disable", "application_name": "cf", "cursor": "dictcursor"}',
     )
-    assert parse_dsn(connections.postgres_url(conn)) == {
+    assert parse_dsn(postgres_url(conn)) == {
         "host": "/tmp/cf sockets/run",
         "user": "loader",
         "password": "p@ss:w/rd?#",
@@ -40,7 +41,7 @@ def test_a_socket_folder_host_and_a_password_with_url_characters_survive():
 
 def test_a_connection_without_schema_names_the_warehouse_database():
     conn = Connection.from_uri("postgresql://db.example/", conn_id="candleflow_warehouse")
-    assert parse_dsn(connections.postgres_url(conn)) == {
+    assert parse_dsn(postgres_url(conn)) == {
         "host": "db.example",
         "dbname": "candleflow",
     }
@@ -49,7 +50,7 @@ def test_a_connection_without_schema_names_the_warehouse_database():
 def test_a_connection_of_another_type_is_refused_by_name():
     conn = Connection(conn_id="candleflow_warehouse", conn_type="mysql", host="db")
     with pytest.raises(ConfigError, match=r"'candleflow_warehouse' has type 'mysql'.*postgres"):
-        connections.postgres_url(conn)
+        postgres_url(conn)
 
 
 @pytest.fixture
