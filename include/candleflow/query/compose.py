@@ -44,18 +44,26 @@ SELECT t.tf, min(x.first) AS first, max(x.last) AS last
 FROM unnest($2::text[]) WITH ORDINALITY AS t(tf, n)
 CROSS JOIN unnest($3::text[]) AS s(src)
 CROSS JOIN LATERAL (
-    SELECT (SELECT b.ts FROM {bars} ORDER BY b.ts LIMIT 1) AS first,
-           (SELECT b.ts FROM {bars} ORDER BY b.ts DESC LIMIT 1) AS last) AS x
+    SELECT least((SELECT b.ts FROM {bars} ORDER BY b.ts LIMIT 1){first}) AS first,
+           greatest((SELECT b.ts FROM {bars} ORDER BY b.ts DESC LIMIT 1){last}) AS last) AS x
 GROUP BY t.tf, t.n
 HAVING min(x.first) IS NOT NULL
 ORDER BY t.n
 """
+# Compressed (closed) months count by their segments' bounds, clipped to the window, without
+# decoding them: a closed month is whole, so its bounds are where the timeframe is stored.
+_SEGMENTS = (
+    " FROM candleflow.bar_segments AS g WHERE g.instrument_id = $1 AND g.timeframe = t.tf"
+    " AND g.source = s.src AND g.last_ts >= $4 AND g.first_ts < $5)"
+)
 _SPANS_SQL = _SPANS_TEMPLATE.format(
     bars="candleflow.bars AS b WHERE b.instrument_id = $1 AND b.timeframe = t.tf"
-    " AND b.source = s.src AND b.ts >= $4 AND b.ts < $5"
+    " AND b.source = s.src AND b.ts >= $4 AND b.ts < $5",
+    first=", (SELECT CASE WHEN count(*) > 0 THEN greatest(min(g.first_ts), $4) END" + _SEGMENTS,
+    last=", (SELECT CASE WHEN count(*) > 0 THEN least(max(g.last_ts), $5) END" + _SEGMENTS,
 )
-_SPANS_AS_OF_SQL = _SPANS_TEMPLATE.format(
-    bars="candleflow.bars_as_of($1::integer, t.tf, s.src, $4, $5, $6) AS b"
+_SPANS_AS_OF_SQL = _SPANS_TEMPLATE.format(  # bar_revisions version plain rows only
+    bars="candleflow.bars_as_of($1::integer, t.tf, s.src, $4, $5, $6) AS b", first="", last=""
 )
 
 
