@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +87,47 @@ def test_the_stack_listens_on_localhost_and_picks_its_own_side_ports(home, monke
     assert len(set(ports)) == len(ports) and not {8793, 8794, 8974} & set(ports)
     monkeypatch.setenv(stack_env.HOST_ENV, "0.0.0.0")  # noqa: S104 - configured on purpose
     assert stack_env.airflow_env(port=18080)["AIRFLOW__API__HOST"] == "0.0.0.0"  # noqa: S104
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = next(
+            line
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if "State:" in line
+        )
+    except (OSError, StopIteration):
+        return False
+    return "zombie" not in state
+
+
+def test_a_killed_component_takes_its_tasks_in_groups_of_their_own_with_it(tmp_path):
+    """A task process moves into a group of its own (as Airflow's do): a group kill of the
+    component misses it, the session kill does not."""
+    pid_file = tmp_path / "task.pid"
+    code = (
+        "import os, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],"
+        " preexec_fn=lambda: os.setpgid(0, 0))\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(120)\n"
+    )
+    component = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline, "the component never started its task"
+            time.sleep(0.05)
+        task = int(pid_file.read_text())
+        processes.signal_group(component.pid, signal.SIGKILL)
+        component.wait()
+        assert _running(task)  # what the supervisor left behind before
+        assert processes.signal_session(component.pid, signal.SIGKILL) == 1
+        deadline = time.monotonic() + 10
+        while _running(task) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(task)
+    finally:
+        processes.signal_session(component.pid, signal.SIGKILL)
+        if component.poll() is None:
+            component.kill()

@@ -97,10 +97,38 @@ def signal_group(pid: int, sig: int) -> None:
         pass
 
 
+def signal_session(sid: int, sig: int) -> int:
+    """Signal every process of session ``sid`` (a component started with its own session has
+    ``sid == pid``); returns how many were signalled.
+
+    Why the session and not only the group: Airflow's task processes move into a process
+    group of their own, so after a SIGKILLed scheduler its running tasks would outlive a
+    group kill as orphans; they stay in the component's session.
+    """
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()  # after "pid (comm)": state ppid pgrp session
+        if len(fields) > 3 and int(fields[3]) == sid:
+            try:
+                os.kill(int(entry.name), sig)
+                count += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return count
+
+
 def shutdown(procs: dict[str, subprocess.Popen], timeout: float = 20) -> None:
-    """SIGTERM every group, SIGKILL what has not exited after ``timeout``; forget the pids."""
+    """SIGTERM every component's group and session, SIGKILL what has not exited after
+    ``timeout`` (and any task process left in its session); forget the pids."""
     for proc in procs.values():
         signal_group(proc.pid, signal.SIGTERM)
+        signal_session(proc.pid, signal.SIGTERM)  # task processes in groups of their own
     deadline = time.monotonic() + timeout
     for proc in procs.values():
         try:
@@ -108,4 +136,5 @@ def shutdown(procs: dict[str, subprocess.Popen], timeout: float = 20) -> None:
         except subprocess.TimeoutExpired:
             signal_group(proc.pid, signal.SIGKILL)
             proc.wait()
+        signal_session(proc.pid, signal.SIGKILL)  # task processes in groups of their own
     pid_file().unlink(missing_ok=True)
