@@ -301,7 +301,7 @@ def test_instruments_list_and_remove_take_every_row_of_the_symbol_and_nothing_el
     listed = run("instruments", "list")
     assert listed.returncode == 0, listed.stderr
     header, *rows = listed.stdout.splitlines()
-    assert header.split()[:2] == ["symbol", "description"]
+    assert header.split()[:3] == ["symbol", "series_session", "description"]
     assert [row.split()[0] for row in rows] == ["NASDAQ:AAPL", "NYSE:IBM"]
     assert "Apple Inc." in rows[0]
     found = json.loads(run("instruments", "list", "apple", "--json").stdout)

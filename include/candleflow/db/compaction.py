@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import re
 from typing import Any, NamedTuple
 
 import pandas as pd
 
+from candleflow import config
 from candleflow.db import compress, connection, retention, segments
 from candleflow.errors import ConfigError
 
@@ -81,7 +81,7 @@ class Size(NamedTuple):
 def cutoff(older_than: str | None = None, now: dt.datetime | None = None) -> dt.datetime:
     """The instant segments must end by to be compressed: now minus ``older_than`` (else
     ``CANDLEFLOW_COMPRESS_AFTER``, else 2 months), ages in d, w, mo or y."""
-    age = (older_than or os.environ.get(COMPRESS_AFTER_ENV) or DEFAULT_AGE).strip()
+    age = (older_than or config.setting(COMPRESS_AFTER_ENV) or DEFAULT_AGE).strip()
     if not _AGE.match(age):
         raise ConfigError(
             f"bad age {age!r} to compress after; expected N followed by d, w, mo or y (N > 0),"
