@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from candleflow.errors import DatabaseUnavailable
 from candleflow.services.ticks.flushing import Flusher
 from candleflow.services.ticks.stats import CollectorStats
 from candleflow.validation.ticks import TickRules
@@ -118,6 +119,14 @@ class Collector:
             reader.start()
             try:
                 self._loop(stop, deadline)
+            except DatabaseUnavailable as exc:  # given up: count what was read meanwhile too
+                stop.set()
+                reader.join()
+                unstored = self._backlog()
+                if unstored == self.stats.unstored:
+                    raise
+                self.stats.unstored = unstored
+                raise self._flusher.unstored_error(unstored) from exc.__cause__
             finally:
                 stop.set()  # a failed flush must not leave the reader streaming
             reader.join()

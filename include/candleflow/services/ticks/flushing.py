@@ -71,6 +71,7 @@ class Flusher:
         self.ids: dict[str, int] = {}
         self.pending: Batch | None = None
         self.failures = 0
+        self._gave_up: tuple[str, Exception] = ("", Exception())  # why, the last error
         self._retry_at = 0.0
         self._drain_started: float | None = None
         self._backend_pid: int | None = None
@@ -182,10 +183,8 @@ class Flusher:
                 if not drained_out
                 else f"the database was still unavailable {self.drain_timeout:.0f}s after stop"
             )
-            raise DatabaseUnavailable(
-                f"tick collector {','.join(self.symbols)}: {backlog} ticks read and not stored"
-                f" after {self.failures} failed flushes: {why} ({exc})"
-            ) from exc
+            self._gave_up = (why, exc)
+            raise self.unstored_error(backlog) from exc
         log.warning(
             "collector %s: flush failed (%s); %d ticks held, retry %d in %.1fs",
             ",".join(self.symbols),
@@ -193,6 +192,16 @@ class Flusher:
             backlog,
             self.failures,
             wait,
+        )
+
+    def unstored_error(self, unstored: int) -> DatabaseUnavailable:
+        """The error a collector that gave up ends with, counting what it read and did not
+        store (recounted by the collector once its reader has stopped: ticks keep arriving
+        while the last flush fails)."""
+        why, exc = self._gave_up
+        return DatabaseUnavailable(
+            f"tick collector {','.join(self.symbols)}: {unstored} ticks read and not stored"
+            f" after {self.failures} failed flushes: {why} ({exc})"
         )
 
     def _connect(self):
