@@ -132,14 +132,14 @@ def check_bars(url: str, expected: dict[str, pd.DataFrame], timeframe: str) -> i
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT count(*), count(DISTINCT (instrument_id, timeframe, source, ts))"
-            " FROM candleflow.bars"
+            " FROM candleflow.bar_rows"
         )
         total, distinct = cur.fetchone()
         if total != distinct:
-            raise AssertionError(f"{total - distinct} duplicate bars in candleflow.bars")
+            raise AssertionError(f"{total - distinct} duplicate bars in candleflow.bar_rows")
         for symbol, want in expected.items():
             cur.execute(
-                "SELECT b.ts, b.open, b.high, b.low, b.close, b.volume FROM candleflow.bars b"
+                "SELECT b.ts, b.open, b.high, b.low, b.close, b.volume FROM candleflow.bar_rows b"
                 " JOIN candleflow.instruments i ON i.id = b.instrument_id"
                 " WHERE i.symbol = %s AND b.timeframe = %s ORDER BY b.ts",
                 (symbol, timeframe),

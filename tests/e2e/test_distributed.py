@@ -318,14 +318,14 @@ def _assert_warehouse_holds_the_oracle(db_url: str) -> int:
         with conn.cursor() as cur:
             cur.execute(
                 "SELECT count(*), count(DISTINCT (instrument_id, timeframe, source, ts))"
-                " FROM candleflow.bars"
+                " FROM candleflow.bar_rows"
             )
             total, distinct = cur.fetchone()
             assert total == distinct, f"{total - distinct} duplicate bars"
             expected_total = 0
             for symbol in SYMBOLS:
                 cur.execute(
-                    "SELECT ts, open, high, low, close, volume FROM candleflow.bars b JOIN"
+                    "SELECT ts, open, high, low, close, volume FROM candleflow.bar_rows b JOIN"
                     " candleflow.instruments i ON i.id = b.instrument_id WHERE i.symbol = %s"
                     " AND timeframe = '1h' ORDER BY ts",
                     (symbol,),

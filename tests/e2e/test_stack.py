@@ -237,7 +237,7 @@ def test_a_backfill_loads_exactly_its_range_and_a_rerun_changes_nothing(stack_en
         with conn.cursor() as cur:
             for symbol in ("BINANCE:BTCUSDT", "NASDAQ:AAPL"):
                 cur.execute(
-                    "SELECT ts, open, high, low, close, volume FROM candleflow.bars b JOIN"
+                    "SELECT ts, open, high, low, close, volume FROM candleflow.bar_rows b JOIN"
                     " candleflow.instruments i ON i.id = b.instrument_id WHERE i.symbol = %s"
                     " AND ts >= %s AND ts < %s ORDER BY ts",
                     (symbol, start, end),
@@ -259,7 +259,7 @@ def test_a_backfill_loads_exactly_its_range_and_a_rerun_changes_nothing(stack_en
             assert (inserted, updated) == (7, 0)  # 5 BTC + 2 AAPL bars (16:30 closes later)
             cur.execute(
                 "SELECT count(*), count(DISTINCT (instrument_id, timeframe, source, ts))"
-                " FROM candleflow.bars"
+                " FROM candleflow.bar_rows"
             )
             total, distinct = cur.fetchone()
             assert total == distinct

@@ -129,7 +129,6 @@ class Component:
         lived = now - self.started
         code = self.proc.returncode
         processes.signal_group(self.proc.pid, signal.SIGKILL)  # children it left behind
-        processes.signal_session(self.proc.pid, signal.SIGKILL)  # and tasks in groups of their own
         self.proc.wait()
         self.failures = 1 if lived >= STABLE_S else self.failures + 1
         if self.failures > MAX_FAILURES:

@@ -102,7 +102,7 @@ def bars(url: str, symbols: list[str], tf: str, window, *, seed: int) -> Count:
     expected = pd.concat(frames, ignore_index=True)[["symbol", "ts", *OHLC, "volume"]]
     rows = _query(
         url,
-        "SELECT i.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume FROM candleflow.bars b"
+        "SELECT i.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume FROM candleflow.bar_rows b"
         " JOIN candleflow.instruments i ON i.id = b.instrument_id WHERE b.timeframe = %s"
         " AND b.source = 'provider' AND b.ts + %s > %s AND b.ts + %s <= %s",
         (tf, step, start.to_pydatetime(), step, end.to_pydatetime()),
@@ -167,7 +167,7 @@ def rollup(url: str, markets: dict, symbols: list[str]) -> Count:
         conn.close()
     rows = _query(
         url,
-        "SELECT i.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume FROM candleflow.bars b"
+        "SELECT i.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume FROM candleflow.bar_rows b"
         " JOIN candleflow.instruments i ON i.id = b.instrument_id WHERE b.timeframe = '1m'"
         " AND b.source = 'rollup' AND i.symbol = ANY(%s)",
         (symbols,),
@@ -189,7 +189,7 @@ def audit_mismatches(url: str) -> list[tuple]:
         url,
         "WITH a AS (SELECT instrument_id, timeframe, sum(rows_inserted) AS n"
         " FROM candleflow.load_audit WHERE outcome = 'success' GROUP BY 1, 2),"
-        " b AS (SELECT instrument_id, timeframe, count(*) AS n FROM candleflow.bars"
+        " b AS (SELECT instrument_id, timeframe, count(*) AS n FROM candleflow.bar_rows"
         " WHERE source = 'provider' GROUP BY 1, 2)"
         " SELECT i.symbol, coalesce(a.timeframe, b.timeframe), coalesce(a.n, 0), coalesce(b.n, 0)"
         " FROM a FULL JOIN b USING (instrument_id, timeframe)"
