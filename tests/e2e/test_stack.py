@@ -239,11 +239,13 @@ def test_a_backfill_loads_exactly_its_range_and_a_rerun_changes_nothing(stack_en
                 cur.execute(
                     "SELECT ts, open, high, low, close, volume FROM candleflow.bar_rows b JOIN"
                     " candleflow.instruments i ON i.id = b.instrument_id WHERE i.symbol = %s"
-                    " AND ts >= %s AND ts < %s ORDER BY ts",
+                    " AND ts >= %s AND ts + interval '1 hour' <= %s ORDER BY ts",
                     (symbol, start, end),
                 )
                 got = cur.fetchall()
-                # the runs load the bars that closed in (start, end]
+                # the backfill runs load the bars that closed in (start, end]; the unpaused
+                # DAG's scheduled run then catches up from that watermark to now (the 16:30
+                # bar and later), which the audit check below keeps apart (backfill rows only)
                 want = synthetic.bars(symbol, "1h", start - hour, end, seed=9)
                 want = want[(want["ts"] + hour > start) & (want["ts"] + hour <= end)]
                 assert [r[0] for r in got] == list(want["ts"].dt.to_pydatetime())
