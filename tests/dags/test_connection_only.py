@@ -138,13 +138,13 @@ def test_bars_rollup(env, airflow_bin, warehouse, tmp_path):
             for s in range(0, 60, 5)
         )
     )
-    assert import_ticks(ticks, "NYSE:IBM", run_id="seed", url=warehouse).inserted == 12
+    assert import_ticks(ticks, "BINANCE:ETHUSDT", run_id="seed", url=warehouse).inserted == 12
     dags_test(airflow_bin, env, "bars_rollup")
     built = rows(
         warehouse,
         "SELECT ts, open, high, low, close, volume FROM candleflow.bars b"
         " JOIN candleflow.instruments i ON i.id = b.instrument_id"
-        " WHERE i.symbol = 'NYSE:IBM' AND b.timeframe = '1m' AND b.source = 'rollup'",
+        " WHERE i.symbol = 'BINANCE:ETHUSDT' AND b.timeframe = '1m' AND b.source = 'rollup'",
     )
     assert [(r[0], float(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in built] == [
         (minute, 100.0, 105.5, 100.0, 105.5)

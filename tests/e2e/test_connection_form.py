@@ -43,8 +43,19 @@ FORMS = {
 
 
 def _visible_labels(dialog) -> set[str]:
-    labels = dialog.locator("label:visible")
-    return {labels.nth(i).inner_text().replace("*", "").strip() for i in range(labels.count())}
+    """The visible labels once two reads 250 ms apart agree.
+
+    Each read is one snapshot (``all_inner_texts``): the form animates as a section opens, and
+    reading label by label raced it (a label counted, then gone before its text was read).
+    """
+    shown: set[str] = set()
+    for _ in range(40):
+        texts = dialog.locator("label:visible").all_inner_texts()
+        previous, shown = shown, {text.replace("*", "").strip() for text in texts}
+        if shown and shown == previous:
+            break
+        dialog.page.wait_for_timeout(250)
+    return shown
 
 
 @pytest.fixture(scope="module")

@@ -88,7 +88,11 @@ def closed_bars(symbol: str, lo: dt.datetime, hi: dt.datetime, seed: int) -> pd.
 
 
 def seed_ticks(db_url: str, folder: Path) -> int:
-    """A minute of trades of NYSE:IBM ten minutes ago, imported as a tick file (12 ticks)."""
+    """A minute of trades of BINANCE:ETHUSDT ten minutes ago, imported as a tick file (12 ticks).
+
+    A 24/7 market: an equity's minute ten minutes ago is outside its session on evenings and
+    weekends, and the roll-up (rightly) builds no regular-session bar from it.
+    """
     from candleflow.services.ticks.imports import import_ticks
 
     minute = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=10)
@@ -98,4 +102,4 @@ def seed_ticks(db_url: str, folder: Path) -> int:
     ]
     ticks = folder / "ticks.csv"
     ticks.write_text("ts,price,size\n" + "\n".join(rows) + "\n")
-    return import_ticks(ticks, "NYSE:IBM", run_id="seed", url=db_url).inserted
+    return import_ticks(ticks, "BINANCE:ETHUSDT", run_id="seed", url=db_url).inserted
