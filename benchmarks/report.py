@@ -675,7 +675,8 @@ def write_report(results: Path, out: Path, status: dict[str, str], machine: str,
     for name, extract in EXTRACTORS.items():
         path = results / f"{name}.json"
         if not path.exists():
-            lines.append(f"| {name} | not run ({status.get(name, 'no result')}) | | | | |")
+            if name in status:  # asked for and gave nothing; others keep their earlier rows
+                lines.append(f"| {name} | not run ({status[name]}) | | | | |")
             continue
         try:
             for row in extract(json.loads(path.read_text())):
