@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from candleflow import query
-from candleflow.db import actions, connection, upsert
+from candleflow.db import actions, connection
+from candleflow.db import bars as bar_writer
 
 DB = "cf_bench_adjust_read"
 REPEAT = int(os.environ.get("CANDLEFLOW_BENCH_REPEAT", "30"))
@@ -83,8 +84,8 @@ def setup(url: str) -> dict:
             )
         cur.execute("SELECT id FROM candleflow.instruments ORDER BY id")
         daily_id, minute_id = (row[0] for row in cur.fetchall())
-        upsert.upsert_bars(conn, daily_id, "1d", _bars(daily, 1), run_id="bench")
-        upsert.upsert_bars(conn, minute_id, "1m", _bars(minutes, 2), run_id="bench")
+        bar_writer.upsert_bars(conn, daily_id, "1d", _bars(daily, 1), run_id="bench")
+        bar_writer.upsert_bars(conn, minute_id, "1m", _bars(minutes, 2), run_id="bench")
         actions.upsert_actions(conn, daily_id, _actions(daily, 3), source="bench", run_id="b")
         actions.upsert_actions(conn, minute_id, _actions(year, 1), source="bench", run_id="b")
     conn = connection.connect(url, autocommit=True)
