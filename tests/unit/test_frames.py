@@ -94,3 +94,28 @@ def test_canonical_selects_a_canonical_frame_and_never_writes_the_callers():
     got = canonical(bars)
     assert list(got.columns) == ["ts", "open", "high", "low", "close", "volume"]
     assert got is not bars and "extra" in bars.columns
+
+
+def test_a_canonical_provider_frame_is_taken_as_it_is_with_its_duplicates_collapsed():
+    """The no-copy path (TradingView's and ccxt's frames): same bars, the provider's frame
+    untouched (its attrs included) when the result's are changed."""
+    import datetime as dt
+
+    from candleflow.frames import normalize_bars
+
+    ts = pd.DatetimeIndex(["2024-01-01 00:00", "2024-01-01 00:01", "2024-01-01 00:01"], tz="UTC")
+    raw = pd.DataFrame({"ts": ts.as_unit("us")})
+    for col in ("open", "high", "low", "close", "volume"):
+        raw[col] = [1.0, 2.0, 2.0]
+    raw.attrs["reachable_start"] = "kept"
+    utc = dt.UTC
+    got = normalize_bars(
+        raw,
+        Timeframe.parse("1m"),
+        dt.datetime(2024, 1, 1, tzinfo=utc),
+        dt.datetime(2024, 1, 2, tzinfo=utc),
+        dt.datetime(2024, 1, 2, tzinfo=utc),
+    )
+    assert len(got) == 2 and list(got["close"]) == [1.0, 2.0]
+    got.attrs["corporate_actions"] = []
+    assert raw.attrs == {"reachable_start": "kept"} and len(raw) == 3

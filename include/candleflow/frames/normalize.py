@@ -108,9 +108,15 @@ def normalize_bars(
     unplaced = ts == NAT
     if "anchor" in raw.columns and unplaced.any():
         place = np.where(unplaced, ts_micros(raw["anchor"]), ts)
-    values = np.column_stack([floats(raw[c]) for c in BAR_COLUMNS[1:]])
     closed = bar_ends(place, tf, market) <= to_micros(now)
     keep = (place >= to_micros(start)) & (place < to_micros(end)) & closed
+    if place is ts and keep.all() and is_canonical(raw) and not (np.diff(ts) < 0).any():
+        # already canonical, in the window and sorted (what TradingView and ccxt hand over):
+        # the provider's columns as they are, no copy (copy-on-write keeps them its own)
+        bars = collapse_identical(raw.loc[:, list(BAR_COLUMNS)], ts)
+        bars.attrs.update(attrs)
+        return bars
+    values = np.column_stack([floats(raw[c]) for c in BAR_COLUMNS[1:]])
     if not keep.all():
         ts, place, values = ts[keep], place[keep], values[keep]
     if (np.diff(ts) < 0).any():
