@@ -421,7 +421,7 @@ def sync(d: dict) -> Iterator[Row]:
         _fmt(deep["sync_bars_per_s"], " bars/s"),
         f"raw COPY of the same rows {_fmt(deep['raw_copy_rows_per_s'], ' rows/s')}",
         f"{deep['ratio']:.2f}x",
-        ">= 0.45x",  # issue 21: one bar-frame normalisation (was >= 0.25x)
+        ">= 0.45x",
         _met(deep["ratio"] >= 0.45),
     )
 

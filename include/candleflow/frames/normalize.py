@@ -4,9 +4,8 @@ Canonical: columns ``BAR_COLUMNS``, ``ts`` the bar start as ``datetime64[us, UTC
 float64 (NaN = missing), sorted by ``ts``, no two rows identical. ``IDataProvider.fetch_bars``
 makes it (``normalize_bars``); the window cut (``services.window``), validation and the bars
 writer read it as it is and only look cheaply (a dtype compare, one pass over ``ts``) before
-trusting it. Why one home: the conversions used to be repeated at each stage (µs timestamps
-in four modules, float coercion in two, duplicate collapse in two), each copying the frame
-again on a million-bar slice, and each with its own small differences.
+trusting it. Why one home: a conversion repeated at each stage copies a million-bar slice
+again each time, and copies of one rule drift apart.
 
 Two policies for a column of the wrong kind: a provider's values are coerced (a vendor's
 ``"n/a"`` price becomes NaN, which validation rejects as ``not_null``: ``normalize_bars``);
