@@ -78,7 +78,7 @@ def raw_ccxt_run(api: str) -> dict[str, float]:
 def overhead_parts(rows: list[list]) -> dict[str, float]:
     """The provider's own steps on the raw loop's candles: frame building, normalisation."""
     from candleflow.domain import Timeframe
-    from candleflow.providers.base import normalize_bars
+    from candleflow.frames import normalize_bars
     from candleflow.providers.ccxt.bars import to_frame
 
     began = time.perf_counter()

@@ -421,8 +421,8 @@ def sync(d: dict) -> Iterator[Row]:
         _fmt(deep["sync_bars_per_s"], " bars/s"),
         f"raw COPY of the same rows {_fmt(deep['raw_copy_rows_per_s'], ' rows/s')}",
         f"{deep['ratio']:.2f}x",
-        ">= 0.25x",
-        _met(deep["ratio"] >= 0.25),
+        ">= 0.45x",
+        _met(deep["ratio"] >= 0.45),
     )
 
 

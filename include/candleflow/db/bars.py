@@ -25,6 +25,7 @@ from typing import Any, Literal, NamedTuple
 
 from psycopg2 import sql
 
+from candleflow import frames
 from candleflow.db import bars_sql, bulk, compaction
 from candleflow.db.locks import lock_instruments, lock_series
 from candleflow.domain import BARS, SOURCES, Timeframe, pg_types
@@ -49,14 +50,16 @@ def _bar_frame(bars: Any) -> Any:
     """The frame to stage: a ``filled`` column (default False) and one row per ``ts``.
 
     ON CONFLICT DO UPDATE refuses to touch a row twice in one statement, so a duplicated
-    ``ts`` keeps its last row (the provider's latest word), with a warning.
+    ``ts`` keeps its last row (the provider's latest word), with a warning. Validated bars
+    never have one (``unique_ts``), so the look is one pass over the canonical ``ts``
+    (``frames.duplicated_ts``), not a hash of every timestamp.
     """
     bars = bulk.as_pandas(bars)
     if "filled" not in bars.columns:
         bars = bars.assign(filled=False)
     elif bars["filled"].hasnans:
         bars = bars.assign(filled=bars["filled"].fillna(False).astype(bool))
-    if not bars["ts"].is_unique:
+    if frames.duplicated_ts(frames.ts_micros(bars["ts"])).any():
         before = len(bars)
         bars = bars.drop_duplicates("ts", keep="last")
         log.warning("dropped %d duplicated ts before upsert", before - len(bars))

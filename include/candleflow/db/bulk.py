@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from psycopg2 import sql
 
+from candleflow import frames
 from candleflow.domain import TICKS, pg_types
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ def _values(frame: Any, name: str, pg_type: str) -> tuple[np.ndarray, np.ndarray
             raise ValueError(
                 f"column {name!r} must be timezone-aware datetime64 (UTC), got {column.dtype}"
             )
+        if column.dtype.unit == "us":  # canonical (``candleflow.frames``): read as it is
+            micros = frames.ts_micros(column)
+            return micros - _PG_EPOCH_US, _mask(micros == frames.NAT)
         mask = column.isna().to_numpy()
         raw = column.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
         micros = raw.astype("datetime64[us]")
@@ -76,7 +80,11 @@ def _values(frame: Any, name: str, pg_type: str) -> tuple[np.ndarray, np.ndarray
         mask = column.isna().to_numpy()
         fill = False if pg_type == "bool" else 0
         values = column.fillna(fill).to_numpy() if mask.any() else column.to_numpy()
-    return values, (mask if mask.any() else None)
+    return values, _mask(mask)
+
+
+def _mask(mask: np.ndarray) -> np.ndarray | None:
+    return mask if mask.any() else None
 
 
 def encode_binary(

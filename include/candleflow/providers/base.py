@@ -1,9 +1,10 @@
 """``IDataProvider``: the one interface every data source implements.
 
 Template methods: the public operations (``fetch_bars``, ``resolve``, ``search``,
-``stream_ticks``, ``stream_tick_batches``) live here and normalise timestamps to UTC,
-enforce the bar contract and log; a provider implements only the transport primitives and
-declares what it supports in ``capabilities``.
+``stream_ticks``, ``stream_tick_batches``) live here, check their arguments and log; a
+provider implements only the transport primitives and declares what it supports in
+``capabilities``. ``fetch_bars`` is where a provider's frame enters Candleflow: it is made
+canonical there, once (``frames.normalize_bars``), and every later stage trusts it.
 
 Why the checks sit at class creation: a provider that declares a capability and forgets its
 primitive used to fail on the first call in production (an ``UnsupportedOperation`` from the
@@ -24,9 +25,9 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from candleflow.calendars import Market
-from candleflow.domain import BAR_COLUMNS, UTC, Instrument, Tick, Timeframe, to_micros, to_utc
+from candleflow.domain import UTC, Instrument, Tick, Timeframe, to_utc
 from candleflow.errors import UnsupportedOperation
-from candleflow.frames import bar_ends
+from candleflow.frames import empty_bars, normalize_bars
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,8 +102,9 @@ class IDataProvider(ABC):
     ) -> pd.DataFrame:
         """Every complete bar whose start lies in ``[start, end)``, sorted by ``ts``.
 
-        Columns are ``BAR_COLUMNS``; ``ts`` is the bar start in UTC. A bar still forming
-        (its end after ``now``) is never returned. Identical duplicates (page overlap) are
+        The canonical frame of ``candleflow.frames`` (``BAR_COLUMNS``; ``ts`` the bar start,
+        ``datetime64[us, UTC]``; the rest float64). A bar still forming (its end after
+        ``now``) is never returned. Identical duplicates (page overlap) are
         collapsed; conflicting duplicates are kept for validation to reject, never resolved
         silently here. ``frame.attrs`` set by the provider survive (for example
         ``reachable_start``, the oldest bar a provider with a lookback limit can serve).
@@ -267,86 +269,3 @@ def _day(value: dt.date | str, name: str) -> dt.date:
 
 def _reach_note(reachable: dt.datetime | None) -> str:
     return "" if reachable is None else f" (history reachable from {reachable:%Y-%m-%dT%H:%MZ})"
-
-
-def empty_bars() -> pd.DataFrame:
-    import pandas as pd
-
-    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in BAR_COLUMNS})
-    frame["ts"] = pd.Series(dtype="datetime64[us, UTC]")
-    return frame
-
-
-def normalize_bars(
-    raw: pd.DataFrame,
-    tf: Timeframe,
-    start: dt.datetime,
-    end: dt.datetime,
-    now: dt.datetime,
-    *,
-    market: Market | None = None,
-) -> pd.DataFrame:
-    """Enforce the bar contract on what a provider returned (see ``fetch_bars``).
-
-    A bar has closed when ``frames.bar_ends`` says so: a daily bar of ``market`` (a session
-    instrument) at its session's close, not 24 hours after it opened.
-
-    Why numpy: this runs once per symbol and window, and the pandas version cost 13 ms for
-    a one-bar window (6.5 s of a 500-symbol run) and 1.3 s for a million bars. Identical
-    duplicates can only exist where two rows share a ``ts``, so the pandas
-    ``drop_duplicates`` runs only then. The provider's ``attrs`` are carried over.
-
-    A row without a timestamp (a vendor file's empty date) is kept for validation to reject
-    (``not_null``) when the provider placed it: an ``anchor`` column gives where it stood in
-    its file (the bar before it), and the row belongs to the window that holds its anchor.
-    The column is kept for ``services.window.closed_in``; without it such a row is dropped.
-    """
-    import numpy as np
-    import pandas as pd
-
-    missing = [c for c in BAR_COLUMNS if c not in raw.columns]
-    if missing:
-        raise ValueError(f"provider frame lacks columns {missing}; expected {list(BAR_COLUMNS)}")
-    attrs = dict(raw.attrs)
-    if raw.empty:
-        bars = empty_bars()
-        bars.attrs.update(attrs)
-        return bars
-    ts = _ts_micros(raw["ts"])
-    place = ts
-    unplaced = ts == np.iinfo(np.int64).min  # NaT
-    if "anchor" in raw.columns and unplaced.any():
-        place = np.where(unplaced, _ts_micros(raw["anchor"]), ts)
-    values = np.column_stack([_floats(raw[c]) for c in BAR_COLUMNS[1:]])
-    closed = bar_ends(place, tf, market) <= to_micros(now)
-    keep = (place >= to_micros(start)) & (place < to_micros(end)) & closed
-    ts, place, values = ts[keep], place[keep], values[keep]
-    if (np.diff(ts) < 0).any():
-        order = np.argsort(ts, kind="stable")
-        ts, place, values = ts[order], place[order], values[order]
-    bars = pd.DataFrame(values, columns=list(BAR_COLUMNS[1:]))
-    bars.insert(0, "ts", pd.to_datetime(ts, unit="us", utc=True))
-    if (place != ts).any():
-        bars["anchor"] = pd.to_datetime(place, unit="us", utc=True)
-    if (np.diff(ts) == 0).any():
-        bars = bars.drop_duplicates().reset_index(drop=True)
-    bars.attrs.update(attrs)
-    return bars
-
-
-def _ts_micros(column: pd.Series) -> Any:
-    """Bar starts as int64 µs since the epoch (UTC); naive values are taken as UTC."""
-    import pandas as pd
-
-    if not isinstance(column.dtype, pd.DatetimeTZDtype):
-        column = pd.to_datetime(column, utc=True)
-    return pd.DatetimeIndex(column).as_unit("us").asi8  # epoch-based whatever the zone
-
-
-def _floats(column: pd.Series) -> Any:
-    import numpy as np
-    import pandas as pd
-
-    if column.dtype == np.float64:
-        return column.to_numpy()
-    return pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)

@@ -41,20 +41,20 @@ class Batcher:
     def add(self, symbol: str, lo, hi, fetched: Future) -> None:
         """Queue a slice whose fetch is running; validates the batch once it is full."""
         self.pending.append((symbol, lo, hi, fetched))
-        bars = _bars(fetched)  # waits for the fetch
-        self.rows += 0 if bars is None else len(bars)
+        piece = _fetched(fetched)  # waits for the fetch
+        self.rows += 0 if piece is None else len(piece.bars)
         if len(self.pending) >= self.windows or (self.max_rows and self.rows >= self.max_rows):
             self.flush()
 
     def flush(self) -> None:
         """Validate what is waiting (one GX run) and hand every slice to the lanes."""
         ctx, todo = self.ctx, []
-        for i, (symbol, lo, hi, fetched) in enumerate(self.pending):
-            bars = _bars(fetched)
-            if bars is None or bars.empty or ctx.results[symbol].error is not None:
+        for i, (symbol, _, _, fetched) in enumerate(self.pending):
+            piece = _fetched(fetched)
+            if piece is None or piece.bars.empty or ctx.results[symbol].error is not None:
                 continue  # a failed fetch, a night, a symbol already failed: nothing to judge
             instrument = ctx.found[symbol].instrument
-            todo.append((i, _slice_window(bars, instrument, ctx.tf, lo, hi, ctx.settings.now)))
+            todo.append((i, _slice_window(piece, instrument, ctx.tf, ctx.settings.now)))
         windows = [w for _, w in todo]
         if self.sidecar is not None and windows:
             future = self.sidecar.submit(windows, self.ctx.settings.jump_threshold)
@@ -109,21 +109,20 @@ def resolve(validated: Any) -> Any:
     return validated.result() if isinstance(validated, Verdict) else validated
 
 
-def _slice_window(bars, instrument, tf, start, end, now) -> Any:
+def _slice_window(piece: window.Slice, instrument, tf, now) -> Any:
     """The ``validation.Window`` of a slice: its bars judged over the bar starts it covers."""
     from candleflow.validation import Window
 
-    lo, hi = window.fetch_range(tf, start, end)
-    return Window(bars, instrument, tf, lo, hi, now)
+    return Window(piece.bars, instrument, tf, piece.lo, piece.hi, now)
 
 
-def _bars(fetched: Future) -> Any:
-    """The fetched bars, or None when the fetch failed (its lane audits the failure)."""
+def _fetched(fetched: Future) -> window.Slice | None:
+    """The fetched slice, or None when the fetch failed (its lane audits the failure)."""
     try:
-        bars, _ = fetched.result()
+        piece, _ = fetched.result()
     except Exception:  # noqa: BLE001 - the lane re-reads the future and records the error
         return None
-    return bars
+    return piece
 
 
 def ahead(depth: int, slice_rows: int, budget_rows: int | None) -> int:

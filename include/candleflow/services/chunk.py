@@ -182,14 +182,14 @@ def _slice_rows(tf: Timeframe, cuts) -> int:
     return max(1, int(max(hi - lo for lo, hi in cuts) / tf.delta))
 
 
-def _timed_fetch(prov, symbol, tf, lo, hi, now, due=None):
+def _timed_fetch(prov, symbol, tf, lo, hi, now, due=None) -> tuple[window.Slice, float]:
     """``window.fetch_slice`` and its seconds (in the fetch thread: the wait is not counted);
     with ``due``, the instrument's corporate actions too, carried in the frame's ``attrs``."""
     began = time.perf_counter()
-    bars = window.fetch_slice(prov, symbol, tf, lo, hi, now)
+    piece = window.fetch_slice(prov, symbol, tf, lo, hi, now)
     if due is not None:
-        bars.attrs["corporate_actions"] = action_checks.fetch(prov, symbol, due, now)
-    return bars, time.perf_counter() - began
+        piece.bars.attrs["corporate_actions"] = action_checks.fetch(prov, symbol, due, now)
+    return piece, time.perf_counter() - began
 
 
 def _done_slices(

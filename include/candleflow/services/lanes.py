@@ -87,18 +87,18 @@ class Lanes:
             return None
         clock = time.perf_counter()
         try:
-            bars, fetch_s = fetched.result()
+            piece, fetch_s = fetched.result()
         except Exception as exc:  # noqa: BLE001 - kept with the symbol, audited; the chunk goes on
             result.fail(exc)
             audit_failure(conn, symbol, lo, hi, exc, clock, stored.id, ctx)
             return None
-        result.quality.fetched(bars, fetch_s)
+        result.quality.fetched(piece.bars, fetch_s)
         try:
             validated = batches.resolve(validated)
             if isinstance(validated, Exception):  # its batch could not judge it
                 raise validated
             audit = load.store_slice(
-                conn, bars, stored.instrument, stored.id, ctx.tf, lo, hi, ctx.settings,
+                conn, piece, stored.instrument, stored.id, ctx.tf, ctx.settings,
                 provider=ctx.provider, clock=clock, validated=validated,
             )  # fmt: skip
         except ValidationFailed as exc:  # rejects and audit row already stored

@@ -24,7 +24,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from candleflow.domain import (
     DEFAULT_JUMP_THRESHOLD,
@@ -35,9 +35,6 @@ from candleflow.domain import (
 )
 from candleflow.errors import ValidationFailed
 from candleflow.services import window
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -96,19 +93,17 @@ def audit_failure(conn, symbol, tf, provider, start, end, settings, exc, clock, 
 
 def store_slice(
     conn,
-    bars: pd.DataFrame,
+    piece: window.Slice,
     instrument: Instrument,
     instrument_id: int,
     tf: Timeframe,
-    start: dt.datetime,
-    end: dt.datetime,
     settings: LoadSettings,
     *,
     provider: str,
     clock: float,
     validated: Any = None,
 ) -> dict[str, Any]:
-    """Load ``bars`` (what closed in the slice) as ``validated`` judged them; the audit row.
+    """Load the slice's bars (what closed in it) as ``validated`` judged them; the audit row.
 
     ``validated`` is the slice's ``ValidationResult`` from its batch (``services.batches``:
     one Great Expectations run for many slices); only a slice without bars may come without.
@@ -119,10 +114,10 @@ def store_slice(
     from candleflow.db.rejects import write_rejected_bars
     from candleflow.services import action_checks
 
-    symbol = instrument.symbol
+    symbol, bars, start, end = instrument.symbol, piece.bars, piece.start, piece.end
     audit = _audit(symbol, tf, provider, start, end, settings, instrument_id=instrument_id)
     reachable = bars.attrs.get("reachable_start")
-    missing = window.out_of_reach(instrument, tf, start, end, reachable, settings.now)
+    missing = window.out_of_reach(instrument, tf, piece, reachable, settings.now)
     if bars.empty:  # a night, a weekend, a window out of reach: nothing to judge or load
         return _store_empty(
             conn, audit, tf, instrument, instrument_id, reachable, missing, clock, bars

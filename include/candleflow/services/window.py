@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from candleflow import calendars
 from candleflow.domain import Instrument, Timeframe, to_micros
-from candleflow.frames import bar_ends
+from candleflow.frames import bar_ends, ts_micros
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,17 +53,15 @@ def closed_in(
     A bar's end is ``frames.bar_ends``'s: a daily bar of ``market`` (a session instrument)
     closes at its session's close, so a window holds the sessions that closed in it.
 
-    A row without a timestamp placed by its provider (``anchor``, see
-    ``providers.base.normalize_bars``) is judged by its anchor, so it is in exactly one
-    window; the ``anchor`` column goes no further.
+    ``bars`` is canonical (``frames.normalize_bars``, what ``fetch_bars`` returns): its
+    timestamps are read as they are. A row without a timestamp placed by its provider
+    (``anchor``) is judged by its anchor, so it is in exactly one window; the ``anchor``
+    column goes no further.
     """
-    import pandas as pd
-
     if bars.empty:
         return bars
     place = bars["anchor"] if "anchor" in bars.columns else bars["ts"]
-    # int64 microseconds: a one-bar window costs microseconds
-    ends = bar_ends(pd.DatetimeIndex(place).as_unit("us").asi8, tf, market)
+    ends = bar_ends(ts_micros(place), tf, market)  # int64 µs, no copy of the column
     keep = (ends > to_micros(start)) & (ends <= to_micros(end))
     if "anchor" in bars.columns:
         bars = bars.drop(columns="anchor")
@@ -94,23 +92,36 @@ def slices(
     return list(itertools.pairwise(edges))
 
 
+class Slice(NamedTuple):
+    """A fetched slice: the bars that closed in ``(start, end]`` and the bar starts
+    ``[lo, hi)`` asked of the provider for them (what validation judges them over and what
+    ``out_of_reach`` counts from), so no caller works ``fetch_range`` out again."""
+
+    bars: pd.DataFrame
+    start: dt.datetime
+    end: dt.datetime
+    lo: dt.datetime
+    hi: dt.datetime
+
+
 def fetch_slice(
     prov: IDataProvider, symbol: str, tf: Timeframe, start: dt.datetime, end: dt.datetime, now
-) -> pd.DataFrame:
+) -> Slice:
     """The bars of ``symbol`` that closed in ``(start, end]`` (``attrs`` of the fetch kept)."""
     lo, hi = fetch_range(tf, start, end)
     bars = prov.fetch_bars(symbol, tf, lo, hi, now=now)
-    return closed_in(bars, tf, start, end, calendars.Market.of(symbol, session=prov.session))
+    market = calendars.Market.of(symbol, session=prov.session)
+    return Slice(closed_in(bars, tf, start, end, market), start, end, lo, hi)
 
 
 def out_of_reach(
-    instrument: Instrument, tf: Timeframe, start, end, reachable: dt.datetime | None, now
+    instrument: Instrument, tf: Timeframe, piece: Slice, reachable: dt.datetime | None, now
 ) -> int:
-    """How many bars closing in ``(start, end]`` start before ``reachable`` (the calendar's
-    count: an XNYS night is not out of reach, it has no bars)."""
+    """How many bars closing in the slice's ``(start, end]`` start before ``reachable`` (the
+    calendar's count: an XNYS night is not out of reach, it has no bars)."""
     import pandas as pd
 
-    lo, _ = fetch_range(tf, start, end)
+    lo, start, end = piece.lo, piece.start, piece.end
     if reachable is None or reachable <= lo:
         return 0
     market = calendars.Market.of(

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from candleflow import calendars
 from candleflow.domain import Instrument, Timeframe
-from candleflow.validation.rules import NAT, ts_micros
+from candleflow.frames import NAT, US_PER_MIN, ts_micros
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-US_PER_MIN = 60_000_000
 US_PER_DAY = 1440 * US_PER_MIN
 
 

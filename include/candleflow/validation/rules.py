@@ -6,6 +6,9 @@ column; ``in_window`` two, one per bound). ``check_masks`` returns, per check, t
 BREAK it, with exactly the null semantics of the matching GX expectation (GX map
 expectations skip nulls, so a NaN price breaks ``not_null`` and nothing else). ``suite.py``
 cross-checks the counts against GX.
+
+The frame they read is canonical (``candleflow.frames``: µs UTC timestamps, float64 values,
+identical duplicates collapsed); this module converts nothing.
 """
 
 from __future__ import annotations
@@ -13,18 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from candleflow import frames
-from candleflow.domain import BAR_COLUMNS, PRICE_COLUMNS, Timeframe
-from candleflow.errors import BadInputError
+from candleflow.domain import BAR_COLUMNS, PRICE_COLUMNS
+from candleflow.frames import NAT, duplicated_ts, ts_micros
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
-
-    from candleflow.calendars import Market
-
-TS_DTYPE = "datetime64[us, UTC]"
-NAT = -(2**63)  # numpy's NaT as int64 microseconds
 
 NOT_NULL = "not_null"
 HIGH_GE_MAX_OPEN_CLOSE = "high_ge_max_open_close"
@@ -69,77 +66,6 @@ CHECKS: dict[str, str] = {
 }
 
 
-def prepare(bars: pd.DataFrame) -> pd.DataFrame:
-    """The frame in canonical form: ``BAR_COLUMNS``, ``ts`` UTC[us], the rest float64.
-
-    A missing column or a column of the wrong kind makes the whole frame unusable, so it
-    raises ``BadInputError`` naming the column instead of rejecting every row. A frame
-    already in canonical form (what providers return) is only copied: this runs on every
-    window, and each pandas conversion costs tens of microseconds on a one-bar window.
-    """
-    import pandas as pd
-
-    missing = [c for c in BAR_COLUMNS if c not in bars.columns]
-    if missing:
-        raise BadInputError(
-            f"bars lack column(s) {', '.join(missing)}; expected {', '.join(BAR_COLUMNS)}"
-        )
-    dtypes = bars.dtypes
-    canonical = str(dtypes["ts"]) == TS_DTYPE and all(
-        dtypes[c] == "float64" for c in BAR_COLUMNS[1:]
-    )
-    frame = bars.loc[:, list(BAR_COLUMNS)]
-    frame = frame.reset_index(drop=True) if not _range_index(frame) else frame.copy()
-    if canonical:
-        return frame
-    ts = frame["ts"]
-    if not pd.api.types.is_datetime64_any_dtype(ts) and not ts.isna().all():
-        raise BadInputError(f"bars column ts has dtype {ts.dtype}; expected datetime64[UTC]")
-    frame["ts"] = pd.to_datetime(ts, utc=True).dt.as_unit("us")
-    for col in BAR_COLUMNS[1:]:
-        values = frame[col]
-        if pd.api.types.is_bool_dtype(values) or not (
-            pd.api.types.is_numeric_dtype(values) or values.isna().all()
-        ):
-            raise BadInputError(f"bars column {col} has dtype {values.dtype}; expected float64")
-        frame[col] = values.astype("float64")
-    return frame
-
-
-def _range_index(frame: pd.DataFrame) -> bool:
-    import pandas as pd
-
-    index = frame.index
-    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
-
-
-def ts_micros(ts: pd.Series) -> np.ndarray:
-    """UTC microseconds since the epoch as int64 (NaT becomes ``NAT``, the minimum int64)."""
-    if str(ts.dtype) == TS_DTYPE:
-        return ts.array.asi8  # the values themselves, no conversion
-    return ts.dt.tz_convert("UTC").dt.as_unit("us").dt.tz_localize(None).to_numpy().view("i8")
-
-
-def collapse_identical(frame: pd.DataFrame) -> pd.DataFrame:
-    """Drop rows identical to an earlier one; only rows sharing a ts can be, so look there."""
-    if not duplicated_ts(ts_micros(frame["ts"])).any():
-        return frame
-    dup_ts = frame["ts"].duplicated(keep=False)
-    identical = frame[dup_ts].duplicated()
-    return frame.drop(index=identical.index[identical.to_numpy()]).reset_index(drop=True)
-
-
-def duplicated_ts(t: np.ndarray) -> np.ndarray:
-    """True for every row whose ts (int64 us, ``NAT`` = none) another row shares."""
-    import numpy as np
-
-    has = t != NAT
-    if len(t) < 2 or bool(np.all(t[1:] > t[:-1])):  # strictly increasing: the usual case
-        return np.zeros(len(t), dtype=bool)
-    _, inverse, counts = np.unique(t, return_inverse=True, return_counts=True)
-    return (counts[inverse] > 1) & has
-
-
 @dataclass(frozen=True)
 class Columns:
     """A window as numpy arrays: ts in int64 us (``NAT`` = missing), prices and volume as
@@ -161,7 +87,7 @@ class Columns:
 
 
 def columns(frame: pd.DataFrame) -> Columns:
-    """The numpy view of a prepared frame that every check reads."""
+    """The numpy view of a canonical frame (``frames.canonical``) that every check reads."""
     import numpy as np
 
     infinite = np.zeros(len(frame), dtype=bool)
@@ -177,18 +103,6 @@ def columns(frame: pd.DataFrame) -> Columns:
     ts = ts_micros(frame["ts"])
     values = [finite(c) for c in BAR_COLUMNS[1:]]
     return Columns(ts, ts != NAT, *values, infinite)
-
-
-def bar_ends(cols: Columns, tf: Timeframe, market: Market | None = None) -> np.ndarray:
-    """Each bar's end (int64 us, ``NAT`` where ts is missing), as ``frames.bar_ends`` has it
-    (a daily bar of a session instrument ends at its session's close)."""
-    import numpy as np
-
-    if cols.has_ts.all():  # the usual case: no copy through a mask
-        return frames.bar_ends(cols.ts, tf, market)
-    ends = np.full(len(cols.ts), NAT, dtype="int64")
-    ends[cols.has_ts] = frames.bar_ends(cols.ts[cols.has_ts], tf, market)
-    return ends
 
 
 def check_masks(

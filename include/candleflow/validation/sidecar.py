@@ -7,7 +7,8 @@ an Airflow task, which is forked with GX already warm: ``validation.warm``) ther
 one helper process (a fresh interpreter: no inherited threads or locks) that imports GX and
 builds the runner on the other core, and sends it each batch of windows
 (``validation.validate_windows``, pickled both ways: a batch of 64 one-bar windows is a few
-kilobytes). The chunk fetches meanwhile; the first batch waits for the helper to be ready.
+kilobytes; a result whose bars are all valid comes back without them, the caller has them).
+The chunk fetches meanwhile; the first batch waits for the helper to be ready.
 
 The helper is started once per process, for a chunk of at least ``MIN_WINDOWS`` windows
 (a smaller one validates here: GX's import is then paid once either way), and serves every
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import logging
 import os
 import pickle
@@ -77,7 +79,8 @@ class Sidecar:
                 pickle.dump((windows, threshold), self.proc.stdin, pickle.HIGHEST_PROTOCOL)
                 self.proc.stdin.flush()
                 # our own child on a private pipe, not untrusted data
-                future.set_result(pickle.load(self.proc.stdout))  # noqa: S301
+                outcomes = pickle.load(self.proc.stdout)  # noqa: S301
+                future.set_result([_restore(w, o) for w, o in zip(windows, outcomes, strict=True)])
             except Exception as exc:  # noqa: BLE001 - the helper is gone: callers validate here
                 self.broken = RuntimeError(f"validation helper failed: {exc!r}")
                 future.set_exception(self.broken)
@@ -143,8 +146,30 @@ def main() -> None:
         for outcome in outcomes:  # the audit row says which process judged the window
             if not isinstance(outcome, Exception):
                 outcome.summary["gx_batch"]["helper_pid"] = os.getpid()
+        outcomes = [_strip(w, o) for w, o in zip(windows, outcomes, strict=True)]
         pickle.dump(outcomes, replies, pickle.HIGHEST_PROTOCOL)
         replies.flush()
+
+
+def _strip(window: Any, outcome: Any) -> Any:
+    """Send no ``valid`` frame back when it is the window's own bars, every one valid (the
+    usual case): the parent holds them already, and a million-bar slice is 48 MB to pickle
+    and unpickle again. Every row kept means none was collapsed or rejected, so ``valid`` is
+    exactly the canonical frame of the window's bars (``frames.canonical``)."""
+    if isinstance(outcome, Exception):
+        return outcome
+    if len(outcome.valid) == len(window.bars) and outcome.rejected.empty:
+        return dataclasses.replace(outcome, valid=None)
+    return outcome
+
+
+def _restore(window: Any, outcome: Any) -> Any:
+    """The outcome with its ``valid`` frame again (see ``_strip``)."""
+    if isinstance(outcome, Exception) or outcome.valid is not None:
+        return outcome
+    from candleflow import frames
+
+    return dataclasses.replace(outcome, valid=frames.canonical(window.bars))
 
 
 if __name__ == "__main__":

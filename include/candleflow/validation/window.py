@@ -17,6 +17,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from candleflow import frames
 from candleflow.calendars import Market
 from candleflow.domain import Instrument, Timeframe, to_micros
 from candleflow.validation import rules as r
@@ -61,15 +62,17 @@ def prepare(window: Window, jump_threshold: float | None, index: int) -> Prepare
 
     from candleflow.validation import grid, plausible, suite
 
-    prepared = r.prepare(window.bars)
-    frame = r.collapse_identical(prepared)
+    # what a provider returned is canonical already (``frames.normalize_bars``): these are a
+    # dtype compare and one pass over ts; a frame from elsewhere is made canonical here
+    prepared = frames.canonical(window.bars)
+    frame = frames.collapse_identical(prepared)
     cols = r.columns(frame)
     market = Market.of(
         window.instrument.symbol,
         timezone=window.instrument.timezone or None,
         session=window.instrument.series_session,
     )
-    ends = r.bar_ends(cols, window.timeframe, market)
+    ends = frames.bar_ends(cols.ts, window.timeframe, market)
     grid_ok = grid.on_grid(frame["ts"], window.instrument, window.timeframe)
     bounds = {k: to_micros(getattr(window, k)) for k in ("start", "end", "now")}
     since = plausible.earliest(window.instrument.symbol, intraday=window.timeframe.intraday)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from candleflow.domain import UTC, Timeframe
 from candleflow.errors import ProtocolError
+from candleflow.frames import empty_bars
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,8 +74,6 @@ def to_frame(rows: list[list[Any]]) -> pd.DataFrame:
     """ccxt candles ``[ms, open, high, low, close, volume]`` as a frame of ``BAR_COLUMNS``."""
     import numpy as np
     import pandas as pd
-
-    from candleflow.providers.base import empty_bars
 
     if not rows:
         return empty_bars()

@@ -24,6 +24,7 @@ import pandas as pd
 
 from candleflow.domain import Timeframe, to_micros
 from candleflow.errors import BadInputError
+from candleflow.frames import empty_bars, ts_micros
 from candleflow.providers.files.mapping import FileMapping
 from candleflow.providers.files.readers import iter_bars
 
@@ -66,7 +67,7 @@ class BarFile:
                 found.append(_NONE)
                 continue
             anchor = self._anchors(chunk["ts"], last)
-            micros = pd.DatetimeIndex(anchor).as_unit("us").asi8
+            micros = ts_micros(anchor)
             found.append((int(micros.min()), int(micros.max()), int(micros[-1])))
             last = anchor.iloc[-1]
             keep = (micros >= lo) & (micros < hi)
@@ -76,8 +77,6 @@ class BarFile:
                     part = part.assign(anchor=anchor[keep])
                 parts.append(part)
         if not parts:
-            from candleflow.providers.base import empty_bars
-
             return empty_bars(), found
         return pd.concat(parts, ignore_index=True), found
 

@@ -32,13 +32,26 @@ if TYPE_CHECKING:
 
 US_PER_MIN = 60_000_000
 HALF_DAY_US = 720 * US_PER_MIN
+NAT = -(2**63)  # numpy's NaT as int64 microseconds
 
 
 def bar_ends(ts: np.ndarray, tf: Timeframe, market: Market | None = None) -> np.ndarray:
-    """The end (int64 UTC microseconds) of each bar starting at ``ts`` (int64 µs)."""
+    """The end (int64 UTC microseconds) of each bar starting at ``ts`` (int64 µs); ``NAT``
+    where ``ts`` is ``NAT`` (a row without a timestamp has no end)."""
     import numpy as np
 
     ts = np.asarray(ts, dtype="int64")
+    has = ts != NAT
+    if has.all():  # the usual case: no copy through a mask
+        return _ends(ts, tf, market)
+    ends = np.full(len(ts), NAT, dtype="int64")
+    ends[has] = _ends(ts[has], tf, market)
+    return ends
+
+
+def _ends(ts: np.ndarray, tf: Timeframe, market: Market | None) -> np.ndarray:
+    import numpy as np
+
     if tf.intraday:
         return ts + tf.minutes * US_PER_MIN
     plain = _plain_ends(ts, tf)
