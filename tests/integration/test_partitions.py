@@ -236,3 +236,44 @@ def test_one_month_reads_touch_only_that_months_partition(db):
         assert _read(db, text, (SYMBOL, window[3], end)) == {"bars_1m_2024_03"}, _plan(
             db, text, (SYMBOL, window[3], end)
         )
+
+
+def test_a_backfill_of_old_history_gets_partitions_of_its_own(db, db_url):
+    """The sync service covers a slice's periods before its load transaction: a backfill
+    (1m across a month boundary, 1h of an old year) leaves every DEFAULT empty."""
+    from candleflow.services.sync import sync
+    from candleflow.testing import ReplayServer
+
+    start, end = dt.datetime(2024, 2, 29, 22, tzinfo=UTC), dt.datetime(2024, 3, 1, 2, tzinfo=UTC)
+    with ReplayServer(seed=3, now=end.timestamp()) as srv:
+        options = {"url": srv.url, "timeout": 10, "backoff": 0.05}
+        for tf in ("1m", "1h"):
+            record = sync(SYMBOL, tf, start, end, provider_options=options, url=db_url)
+            assert record["outcome"] == "success" and record["rows_inserted"] > 0
+    assert partitions.default_rows(db) == {}
+    for name in ("bars_1m_2024_02", "bars_1m_2024_03", "bars_1h_2024"):
+        assert _rows(db, f"SELECT count(*) > 0 FROM candleflow.{name}")[0][0], name  # noqa: S608
+
+
+def test_imported_tick_history_and_its_rollup_leave_every_default_empty(db, tmp_path):
+    """A tick file of an old month gets its partition before the import's transaction, and
+    the BarManager covers the levels of the minutes it rolls up (5m on a monthly, 1h on a
+    yearly grid); implausible rows (1970) are rejected and create no partition."""
+    from candleflow.managers.bar_manager import BarManager
+    from candleflow.services.ticks.imports import import_ticks
+
+    path = tmp_path / "ticks.csv"
+    path.write_text(
+        "ts,price,size\n"
+        "1970-01-01T00:00:05+00:00,99,1\n"
+        "2023-05-31T23:58:00+00:00,100,1\n"
+        "2023-06-01T00:01:30+00:00,101,2\n"
+    )
+    result = import_ticks(path, SYMBOL, run_id="history", now=dt.datetime(2024, 1, 1, tzinfo=UTC))
+    assert (result.inserted, result.rejected) == (2, 1)
+    BarManager(["1m", "5m", "1h"]).rollup(db, run_id="rollup", now=dt.datetime.now(UTC))
+    assert partitions.default_rows(db) == {}
+    assert not _exists(db, "candleflow.ticks_1970_01")
+    assert _rows(db, "SELECT count(*) FROM candleflow.ticks_2023_05")[0][0] == 1
+    assert _rows(db, "SELECT count(*) FROM candleflow.bars_5m_2023_06")[0][0] == 1
+    assert _rows(db, "SELECT count(*) FROM candleflow.bars_1h_2023")[0][0] == 2

@@ -125,6 +125,32 @@ def ensure(conn, parent: str, at: dt.datetime) -> bool:
     return bool(created)
 
 
+_MISSING_PERIODS = """
+SELECT p.at AT TIME ZONE 'UTC'
+FROM candleflow.partition_layout AS l,
+     generate_series(date_trunc(l.period, %(lo)s, 'UTC') AT TIME ZONE 'UTC',
+                     %(hi)s AT TIME ZONE 'UTC', ('1 ' || l.period)::interval) AS p(at)
+WHERE l.parent = %(parent)s
+  AND to_regclass(format('candleflow.%%I', l.parent || '_' || to_char(p.at,
+      CASE l.period WHEN 'month' THEN 'YYYY_MM' ELSE 'YYYY' END))) IS NULL
+ORDER BY 1
+"""
+
+
+def cover(conn, parent: str, lo: dt.datetime, hi: dt.datetime) -> int:
+    """Make sure ``candleflow.<parent>`` has the partitions of every period in [lo, hi];
+    returns how many were created. A writer calls it before its load transaction, so a
+    backfill of old history lands in partitions of its own rather than in a DEFAULT.
+
+    One catalogue read when they exist (the rule; nothing is committed then, and a parent
+    that is not range-partitioned, e.g. ``bars_1d``, has nothing to cover). Creating one
+    commits (``ensure``): call it where no work of the caller's is pending."""
+    with conn.cursor() as cur:
+        cur.execute(_MISSING_PERIODS, {"parent": parent, "lo": lo, "hi": hi})
+        missing = [row[0] for row in cur.fetchall()]
+    return sum(ensure(conn, parent, at) for at in missing)
+
+
 def stray_periods(conn) -> list[tuple[str, dt.datetime]]:
     """(parent, period start) of every period that has rows in a DEFAULT partition."""
     periods = layout(conn)
