@@ -145,6 +145,12 @@ ON CONFLICT (instrument_id, timeframe, ts) DO UPDATE
 """
 
 
+def dirty_span(cur, *, now: dt.datetime) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The first and last dirty closed minute of any instrument (None, None when clean)."""
+    cur.execute("SELECT min(ts), max(ts) FROM candleflow.rollup_dirty WHERE ts < %s", (now,))
+    return cur.fetchone()
+
+
 def take_minutes(cur, *, now: dt.datetime, ids: list[int] | None) -> None:
     """Consume the dirty closed minutes (of ``ids``, default all) into the rollup's scratch."""
     cur.execute(TAKE_MINUTES, {"now": now, "ids": ids})

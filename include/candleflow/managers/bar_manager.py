@@ -144,10 +144,7 @@ class BarManager:
         transaction (rolled-up tick history is old, and a level's bucket may start a day
         before its first minute on a session grid), so no rollup bar lands in a DEFAULT."""
         with conn, conn.cursor() as cur:
-            cur.execute(
-                "SELECT min(ts), max(ts) FROM candleflow.rollup_dirty WHERE ts < %s", (now,)
-            )
-            lo, hi = cur.fetchone()
+            lo, hi = rollup_state.dirty_span(cur, now=now)
         if lo is None:
             return
         for tf in self.timeframes:
