@@ -84,6 +84,13 @@ def test_partitions_ahead_exist_after_migrate_and_maintenance(db, db_url):
     assert partitions.maintain(db, ahead=6)["created"] == 0  # idempotent
     assert partitions.missing(db) == []
     assert check_warehouse(db_url)["ok"] is True
+    # a writer's cover creates the periods its rows fall in, never the gaps between them
+    far = [dt.datetime(1, 1, 1, tzinfo=UTC), dt.datetime(2023, 2, 3, tzinfo=UTC)]
+    assert partitions.cover(db, "ticks", partitions.months_of(pd.Series(far))) == 2
+    assert partitions.cover(db, "bars_1h", partitions.months_of(pd.Series(far))) == 2
+    assert partitions.cover(db, "bars_1d", partitions.months_of(pd.Series(far))) == 0
+    assert _exists(db, "candleflow.ticks_0001_01") and _exists(db, "candleflow.bars_1h_0001")
+    assert not _exists(db, "candleflow.ticks_2000_01")
 
 
 def test_a_bar_without_a_partition_lands_in_default_fails_the_check_until_adopted(db, db_url):

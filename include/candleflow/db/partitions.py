@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
+from typing import Any
 
 from psycopg2 import sql
 
@@ -126,27 +128,40 @@ def ensure(conn, parent: str, at: dt.datetime) -> bool:
 
 
 _MISSING_PERIODS = """
-SELECT p.at AT TIME ZONE 'UTC'
-FROM candleflow.partition_layout AS l,
-     generate_series(date_trunc(l.period, %(lo)s, 'UTC') AT TIME ZONE 'UTC',
-                     %(hi)s AT TIME ZONE 'UTC', ('1 ' || l.period)::interval) AS p(at)
+SELECT DISTINCT date_trunc(l.period, m, 'UTC')
+FROM candleflow.partition_layout AS l, unnest(%(months)s::timestamptz[]) AS m
 WHERE l.parent = %(parent)s
-  AND to_regclass(format('candleflow.%%I', l.parent || '_' || to_char(p.at,
+  AND to_regclass(format('candleflow.%%I', l.parent || '_' || to_char(
+      date_trunc(l.period, m, 'UTC') AT TIME ZONE 'UTC',
       CASE l.period WHEN 'month' THEN 'YYYY_MM' ELSE 'YYYY' END))) IS NULL
 ORDER BY 1
 """
 
 
-def cover(conn, parent: str, lo: dt.datetime, hi: dt.datetime) -> int:
-    """Make sure ``candleflow.<parent>`` has the partitions of every period in [lo, hi];
-    returns how many were created. A writer calls it before its load transaction, so a
-    backfill of old history lands in partitions of its own rather than in a DEFAULT.
+def months_of(ts: Any) -> list[dt.datetime]:
+    """The UTC months (their first instants) that a series of timestamps falls in."""
+    import pandas as pd
+
+    stamps = pd.to_datetime(pd.Series(ts), utc=True).dropna()
+    index = (stamps.dt.year * 12 + stamps.dt.month - 1).unique()  # any unit, any year
+    return [dt.datetime(int(i) // 12, int(i) % 12 + 1, 1, tzinfo=dt.UTC) for i in sorted(index)]
+
+
+def cover(conn, parent: str, months: Iterable[dt.datetime]) -> int:
+    """Make sure ``candleflow.<parent>`` has the partitions of the rows about to be written,
+    given as the UTC months they fall in (``months_of``); returns how many were created. A
+    writer calls it before its load transaction, so a backfill of old history lands in
+    partitions of its own rather than in a DEFAULT. Only periods that hold rows are created,
+    never the gaps between them (a file of year-1 and 2024 ticks is two partitions).
 
     One catalogue read when they exist (the rule; nothing is committed then, and a parent
     that is not range-partitioned, e.g. ``bars_1d``, has nothing to cover). Creating one
     commits (``ensure``): call it where no work of the caller's is pending."""
+    months = list(months)
+    if not months:
+        return 0
     with conn.cursor() as cur:
-        cur.execute(_MISSING_PERIODS, {"parent": parent, "lo": lo, "hi": hi})
+        cur.execute(_MISSING_PERIODS, {"parent": parent, "months": months})
         missing = [row[0] for row in cur.fetchall()]
     return sum(ensure(conn, parent, at) for at in missing)
 

@@ -144,11 +144,9 @@ class BarManager:
         transaction (rolled-up tick history is old, and a level's bucket may start a day
         before its first minute on a session grid), so no rollup bar lands in a DEFAULT."""
         with conn, conn.cursor() as cur:
-            lo, hi = rollup_state.dirty_span(cur, now=now)
-        if lo is None:
-            return
+            months = rollup_state.dirty_months(cur, now=now)
         for tf in self.timeframes:
-            partitions.cover(conn, f"bars_{tf.name}", lo - dt.timedelta(days=1), hi)
+            partitions.cover(conn, f"bars_{tf.name}", months)
 
     def _store(self, cur, tf: Timeframe, run_id: str, result: RollupResult) -> None:
         """Hand the level's bars to the bar writer, then mark the levels built from them."""

@@ -143,13 +143,8 @@ def store_slice(
     )
     failure: ValidationFailed | None = None
     loading = time.perf_counter()
-    if len(result.valid):  # a backfill of old history: its partitions first, outside the load
-        partitions.cover(
-            conn,
-            f"bars_{tf.name}",
-            result.valid["ts"].min().to_pydatetime(),
-            result.valid["ts"].max().to_pydatetime(),
-        )
+    # a backfill of old history: its partitions first, outside the load's transaction
+    partitions.cover(conn, f"bars_{tf.name}", partitions.months_of(result.valid["ts"]))
     audit["actions_recorded"] = action_checks.store_apart(
         conn, instrument_id, instrument, bars, provider=provider, run_id=settings.run_id
     )

@@ -172,15 +172,14 @@ def import_ticks(
 
 
 def _cover(conn, frame: Any, floor: dt.datetime) -> None:
-    """The tick partitions of the chunk's plausible span (from the instrument's floor to
+    """The tick partitions of the chunk's plausible rows (from the instrument's floor to
     tomorrow: what the tick rules may accept), before its transaction: imported ticks are
     history, older than the partitions kept ahead (``db.partitions``)."""
     import pandas as pd
 
     ts = pd.to_datetime(frame["ts"], utc=True, errors="coerce")
     ts = ts[(ts >= floor) & (ts <= dt.datetime.now(dt.UTC) + dt.timedelta(days=1))]
-    if len(ts):
-        partitions.cover(conn, "ticks", ts.min().to_pydatetime(), ts.max().to_pydatetime())
+    partitions.cover(conn, "ticks", partitions.months_of(ts))
 
 
 def _add(a: StoreResult, b: StoreResult) -> StoreResult:
