@@ -9,11 +9,12 @@ PostgreSQL refuses to create a partition over rows sitting there. So:
 - ``maintain`` (the ``warehouse_healthcheck`` DAG, each hour; ``candleflow db partitions``)
   creates the partitions of the current period and ``CANDLEFLOW_PARTITIONS_AHEAD`` months
   (default 3) ahead, and adopts what reached a DEFAULT: the partition of each period found
-  there is created and those rows moved into it (``candleflow.ensure_partition``). A backfill
-  of old history therefore passes through a DEFAULT until the next maintenance, then lives
-  in its own partition (and, once compressed, in ``bar_segments``).
-- ``default_rows`` is what the health check watches: rows still in a DEFAULT after the
-  maintenance mean a partition could not be created.
+  there is created and those rows moved into it (``candleflow.ensure_partition``).
+- ``cover`` is what writers of history call before their load transaction (a bar load, a
+  tick file import, a rollup): the partitions of the months their rows fall in, so a
+  backfill of 2005 never passes through a DEFAULT.
+- ``default_rows`` is what the health check watches: rows in a DEFAULT mean a writer that
+  did not cover its rows, or a partition that could not be created.
 
 Each partition is created in a transaction of its own under an advisory lock, with a lock
 timeout: creating a partition locks its parent exclusively for a moment, and a maintenance
