@@ -47,7 +47,11 @@ def _instrument(conn, symbol: str) -> int:
 
 def _size(conn, table: str) -> int:
     with conn.cursor() as cur:
-        cur.execute("SELECT pg_total_relation_size(%s)", (table,))
+        cur.execute(  # summed over the partitions when partitioned (bars: migration 0022)
+            "SELECT sum(pg_total_relation_size(r)) FROM (SELECT relid FROM"
+            " pg_partition_tree(%s::regclass) UNION SELECT %s::regclass) AS t(r)",
+            (table, table),
+        )
         return cur.fetchone()[0]
 
 

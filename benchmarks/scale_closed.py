@@ -132,7 +132,8 @@ def _plain_anchor(conn, series: dict[str, pd.DataFrame]) -> dict:
                 db_bars.upsert_bars(conn, iid, "1m", frame[list(BAR_COLUMNS)], run_id="anchor")
         cur.execute("VACUUM ANALYZE candleflow.bars")
         cur.execute(
-            "SELECT pg_total_relation_size('candleflow.bars'), count(*) FROM candleflow.bars"
+            "SELECT (SELECT sum(pg_total_relation_size(relid))"  # partitioned: its partitions
+            " FROM pg_partition_tree('candleflow.bars')), count(*) FROM candleflow.bars"
         )
         total, rows = cur.fetchone()
     return {"rows": rows, "bytes_per_bar": total / rows}

@@ -111,7 +111,8 @@ def _hourly(url: str, ids: dict[str, int], last: dict[str, dt.datetime]) -> floa
 def _size(conn) -> int:
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT pg_total_relation_size('candleflow.bars')"
+            "SELECT (SELECT sum(pg_total_relation_size(relid))"  # partitioned: its partitions
+            " FROM pg_partition_tree('candleflow.bars'))"
             " + pg_total_relation_size('candleflow.bar_segments')"
         )
         return cur.fetchone()[0]

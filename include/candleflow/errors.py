@@ -109,6 +109,11 @@ class MigrationError(PermanentError):
     """
 
 
+class WarehouseUnhealthy(PermanentError):
+    """The warehouse answers at the right schema but is not in order (rows sitting in a
+    DEFAULT partition: a partition is missing). Permanent: retrying changes nothing."""
+
+
 class PermanentFailures(PermanentError):
     """Several keys (symbols) failed and none of them can succeed on a retry.
 

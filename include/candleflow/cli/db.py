@@ -141,6 +141,31 @@ def db_compress(
     )
 
 
+@app.command("partitions")
+def db_partitions(
+    ahead: int = typer.Option(
+        None,
+        "--ahead",
+        min=0,
+        help="Months of partitions to create ahead of the current one. Default: "
+        "CANDLEFLOW_PARTITIONS_AHEAD, else 3.",
+    ),
+) -> None:
+    """Create the bar and tick partitions ahead, and move rows that reached a DEFAULT
+    partition into partitions of their own (what the warehouse_healthcheck DAG does hourly)."""
+    from candleflow.cli import warehouse
+    from candleflow.db import partitions
+
+    done = partitions.maintain_url(warehouse.resolve(), ahead=ahead)
+    left = done["default_rows"]
+    typer.echo(
+        f"created {done['created']} partitions ahead, {done['adopted']} for rows that were in "
+        f"a DEFAULT partition; DEFAULT rows left: {sum(left.values()) if left else 0}"
+    )
+    if left:
+        raise typer.Exit(1)
+
+
 @app.command("size")
 def db_size() -> None:
     """Bars and bytes on disk per timeframe, open (plain rows) and compressed."""

@@ -28,6 +28,12 @@ def _row(alias: str) -> sql.Composable:
 def merge_frame(stage: sql.Identifier) -> sql.Composed:
     """Merge a staged frame into one series; returns (inserted, updated).
 
+    Inserted or updated: a written bar that the statement's snapshot (taken before the
+    INSERT: a WITH's writes are invisible to the rest of its statement) already held was
+    updated. ``RETURNING (xmax = 0)`` would say the same, but PostgreSQL refuses system
+    columns in RETURNING of a partitioned table (migration 0022); the caller's
+    ``lock_series`` keeps another writer from adding the bar between snapshot and write.
+
     The anti-join drops rows already stored with equal values before ON CONFLICT sees them:
     ON CONFLICT DO UPDATE locks every conflicting row (a WAL record each) even when its
     WHERE then skips the update, so a re-load of an unchanged window would write one lock
@@ -49,10 +55,14 @@ def merge_frame(stage: sql.Identifier) -> sql.Composed:
             ON CONFLICT (instrument_id, timeframe, source, ts) DO UPDATE
             SET ({columns}, run_id, loaded_at) = ({excluded}, excluded.run_id, now())
             WHERE ({current}) IS DISTINCT FROM ({excluded})
-            RETURNING (b.xmax = 0) AS inserted
+            RETURNING b.ts
         )
-        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
-        FROM written
+        SELECT count(*) FILTER (WHERE NOT stored), count(*) FILTER (WHERE stored)
+        FROM (SELECT EXISTS (
+                  SELECT FROM candleflow.bars AS c
+                  WHERE c.instrument_id = %(instrument_id)s AND c.timeframe = %(timeframe)s
+                    AND c.source = %(source)s AND c.ts = w.ts) AS stored
+              FROM written AS w) AS f
         """
     ).format(
         columns=sql.SQL(", ").join(map(sql.Identifier, VALUES)),
@@ -80,7 +90,10 @@ WITH up AS (
         WHERE (b.open, b.high, b.low, b.close, b.volume, b.filled)
               IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close,
                                 EXCLUDED.volume, false)
-    RETURNING instrument_id, ts, (xmax = 0) AS inserted
+    RETURNING instrument_id, ts, NOT EXISTS (  -- the statement's snapshot: before the write
+        SELECT FROM candleflow.bars AS o
+        WHERE o.instrument_id = b.instrument_id AND o.timeframe = %(tf)s
+          AND o.source = 'rollup' AND o.ts = b.ts) AS inserted
 ), written AS (
     INSERT INTO _rollup_written (instrument_id, ts) SELECT instrument_id, ts FROM up
 ), changed AS (

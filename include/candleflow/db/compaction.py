@@ -55,7 +55,8 @@ WITH open AS (
     FROM candleflow.bar_segments AS s GROUP BY timeframe
 )
 SELECT 'open', o.timeframe, o.bars,
-       pg_total_relation_size('candleflow.bars') * o.bars / sum(o.bars) OVER ()
+       (SELECT sum(pg_total_relation_size(t.relid))  -- bars is partitioned (migration 0022)
+        FROM pg_partition_tree('candleflow.bars') AS t) * o.bars / sum(o.bars) OVER ()
 FROM open AS o
 UNION ALL
 SELECT 'compressed', p.timeframe, p.bars,

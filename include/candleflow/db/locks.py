@@ -3,7 +3,8 @@
 Advisory locks name a piece of work rather than a row, so two processes that would race on
 it agree to take turns. Their keys live here so that no two ideas share a key by accident:
 
-- single-bigint keys (``MIGRATIONS``, ``ROLLUP``): one per job that runs alone on a database;
+- single-bigint keys (``MIGRATIONS``, ``ROLLUP``, ``PARTITIONS``): one per job that runs
+  alone on a database;
 - two-int keys ``(instrument id, kind)``: one per instrument and kind of work, ``kind`` a
   stable crc32 of a name (``bars:<timeframe>``, ``ticks:collector``, ``actions``).
   PostgreSQL keeps the two-int space apart from the bigint one, so the families never
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = 7_214_001  # the migration runner: two `make up` at once migrate one at a time
 ROLLUP = 7_214_002  # the BarManager: two rollups would split dirty minutes and race on buckets
+PARTITIONS = 7_214_003  # partition maintenance: two would race to create the same partition
 
 
 def _kind(name: str) -> int:
@@ -56,6 +58,11 @@ def lock_actions(conn, instrument_id: int) -> None:
 
 def lock_migrations(cur) -> None:
     cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATIONS,))
+
+
+def lock_partitions(cur) -> None:
+    """Until the transaction ends: one creator of bar and tick partitions at a time."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITIONS,))
 
 
 def lock_rollup(cur) -> None:

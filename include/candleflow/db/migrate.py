@@ -68,8 +68,9 @@ def current_version(conn) -> int | None:
         return cur.fetchone()[0]
 
 
-def migrate(conn) -> list[int]:
-    """Apply every pending migration; returns the versions applied (empty when current)."""
+def migrate(conn, *, upto: int | None = None) -> list[int]:
+    """Apply every pending migration (up to version ``upto`` when given: a test of a later
+    migration on an older warehouse); returns the versions applied (empty when current)."""
     if conn.autocommit:
         conn.autocommit = False
     applied_now: list[int] = []
@@ -79,6 +80,8 @@ def migrate(conn) -> list[int]:
         cur.execute("SELECT version, checksum FROM candleflow.schema_migrations")
         done = dict(cur.fetchall())
         for migration in available():
+            if upto is not None and migration.version > upto:
+                break
             if migration.version in done:
                 if done[migration.version] != migration.checksum:
                     raise MigrationError(

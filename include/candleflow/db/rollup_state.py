@@ -145,6 +145,17 @@ ON CONFLICT (instrument_id, timeframe, ts) DO UPDATE
 """
 
 
+def dirty_months(cur, *, now: dt.datetime) -> list[dt.datetime]:
+    """The UTC months of the dirty closed minutes, and of the day before each (a level's
+    bucket may start a day before its first minute on a session grid)."""
+    cur.execute(
+        "SELECT DISTINCT date_trunc('month', m, 'UTC') FROM candleflow.rollup_dirty AS d,"
+        " LATERAL (VALUES (d.ts), (d.ts - interval '1 day')) AS v(m) WHERE d.ts < %s",
+        (now,),
+    )
+    return [row[0] for row in cur.fetchall()]
+
+
 def take_minutes(cur, *, now: dt.datetime, ids: list[int] | None) -> None:
     """Consume the dirty closed minutes (of ``ids``, default all) into the rollup's scratch."""
     cur.execute(TAKE_MINUTES, {"now": now, "ids": ids})

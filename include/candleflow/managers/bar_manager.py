@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from candleflow.calendars import Market
-from candleflow.db import bars, locks, rollup_state
+from candleflow.db import bars, locks, partitions, rollup_state
 from candleflow.domain import UTC, Timeframe
 from candleflow.managers import rollup_sql, sessions
 
@@ -106,6 +106,7 @@ class BarManager:
         ids = [int(i) for i in instrument_ids] if instrument_ids is not None else None
         result = RollupResult()
         began = time.perf_counter()
+        self._cover(conn, now)
         with conn, conn.cursor() as cur:
             locks.lock_rollup(cur)
             rollup_sql.create_scratch(cur)
@@ -137,6 +138,15 @@ class BarManager:
             result.outside_session,
         )
         return result
+
+    def _cover(self, conn, now: dt.datetime) -> None:
+        """The partitions of every level for the dirty minutes' span, before the rollup's
+        transaction (rolled-up tick history is old, and a level's bucket may start a day
+        before its first minute on a session grid), so no rollup bar lands in a DEFAULT."""
+        with conn, conn.cursor() as cur:
+            months = rollup_state.dirty_months(cur, now=now)
+        for tf in self.timeframes:
+            partitions.cover(conn, f"bars_{tf.name}", months)
 
     def _store(self, cur, tf: Timeframe, run_id: str, result: RollupResult) -> None:
         """Hand the level's bars to the bar writer, then mark the levels built from them."""

@@ -1,7 +1,9 @@
 """The warehouse health check behind the ``warehouse_healthcheck`` DAG.
 
 It proves the two things every other DAG assumes: the warehouse answers, and its schema
-is at the version this code was written for. Each check is recorded in
+is at the version this code was written for; and that no bar or tick sits in a DEFAULT
+partition (migration 0022: rows there mean a partition is missing, which the maintenance of
+``candleflow.db.partitions`` should have created). Each check is recorded in
 ``candleflow.health_checks`` when the database can take the write; a failed check raises,
 so the task fails loudly instead of the data DAGs failing obscurely later.
 """
@@ -11,8 +13,8 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
-from candleflow.db import checks, connection, migrate
-from candleflow.errors import MigrationError
+from candleflow.db import checks, connection, migrate, partitions
+from candleflow.errors import MigrationError, WarehouseUnhealthy
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,22 @@ def check_warehouse(url: str, *, run_id: str | None = None) -> dict:
             detail = f"schema at version {version} is newer than this code ({expected}); deploy it"
         else:
             detail = f"reachable, schema at version {version}"
+            with conn:
+                stray = partitions.default_rows(conn)
+                absent = partitions.missing(conn)
+            if absent:
+                ok = False
+                detail = (
+                    f"no partition for the current period: {', '.join(absent)}; run "
+                    "`candleflow db partitions`"
+                )
+            elif stray:
+                ok = False
+                detail = (
+                    f"{sum(stray.values())} rows in DEFAULT partitions ("
+                    + ", ".join(f"{name}: {rows}" for name, rows in stray.items())
+                    + "): a partition is missing; run `candleflow db partitions`"
+                )
         result = HealthResult(ok, version, expected, detail)
         if version is not None:
             checks.record_health(
@@ -58,5 +76,5 @@ def check_warehouse(url: str, *, run_id: str | None = None) -> dict:
         conn.close()
     log.info("warehouse health: ok=%s version=%s expected=%s (%s)", ok, version, expected, detail)
     if not ok:
-        raise MigrationError(detail)
+        raise (MigrationError if version != expected else WarehouseUnhealthy)(detail)
     return result.as_dict()

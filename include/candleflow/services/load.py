@@ -108,6 +108,7 @@ def store_slice(
     ``validated`` is the slice's ``ValidationResult`` from its batch (``services.batches``:
     one Great Expectations run for many slices); only a slice without bars may come without.
     """
+    from candleflow.db import partitions
     from candleflow.db.audit import AuditRecord, advance_watermark, record_reach, write_audit
     from candleflow.db.bars import upsert_bars
     from candleflow.db.locks import lock_series
@@ -137,6 +138,8 @@ def store_slice(
     )
     failure: ValidationFailed | None = None
     loading = time.perf_counter()
+    # a backfill of old history: its partitions first, outside the load's transaction
+    partitions.cover(conn, f"bars_{tf.name}", partitions.months_of(result.valid["ts"]))
     audit["actions_recorded"] = action_checks.store_apart(
         conn, instrument_id, instrument, bars, provider=provider, run_id=settings.run_id
     )

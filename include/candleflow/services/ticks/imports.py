@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from candleflow.db import partitions
 from candleflow.db.connection import connect
 from candleflow.db.instruments import ensure_instrument
 from candleflow.errors import BadInputError
@@ -140,19 +141,21 @@ def import_ticks(
         with conn:
             instrument_id = ensure_instrument(conn, symbol)
         store = {"run_id": run_id, "source": "file", "rules": rules, "now": now}
+        floor = (rules or TickRules()).floor(symbol)
         numbering = _Numbering()
         try:
             for chunk in iter_ticks(path, spec, **options):
                 frame = numbering.number(chunk, spec)
+                _cover(conn, frame, floor)
                 with conn:
                     part = store_ticks(conn, instrument_id, symbol, frame, **store)
                 stored = _add(stored, part)
         except _OutOfOrder:
             log.warning("%s is not in time order: storing it whole", path.name)
+            frame = read_tick_file(path, spec)
+            _cover(conn, frame, floor)
             with conn:
-                whole = store_ticks(
-                    conn, instrument_id, symbol, read_tick_file(path, spec), **store
-                )
+                whole = store_ticks(conn, instrument_id, symbol, frame, **store)
             # what the chunks stored comes back as duplicates of the whole file
             stored = dataclasses.replace(
                 whole,
@@ -166,6 +169,17 @@ def import_ticks(
         path.name, symbol, stored.received, stored.inserted, stored.duplicates, stored.rejected,
     )  # fmt: skip
     return stored
+
+
+def _cover(conn, frame: Any, floor: dt.datetime) -> None:
+    """The tick partitions of the chunk's plausible rows (from the instrument's floor to
+    tomorrow: what the tick rules may accept), before its transaction: imported ticks are
+    history, older than the partitions kept ahead (``db.partitions``)."""
+    import pandas as pd
+
+    ts = pd.to_datetime(frame["ts"], utc=True, errors="coerce")
+    ts = ts[(ts >= floor) & (ts <= dt.datetime.now(dt.UTC) + dt.timedelta(days=1))]
+    partitions.cover(conn, "ticks", partitions.months_of(ts))
 
 
 def _add(a: StoreResult, b: StoreResult) -> StoreResult:
