@@ -162,3 +162,26 @@ def write_audit(conn, record: AuditRecord) -> int:
         record.rows_unchanged,
     )
     return audit_id
+
+
+def loaded_windows(
+    conn,
+    run_id: str,
+    clear_number: int | None,
+    timeframe: str,
+    symbols,
+    outcomes,
+    session: str = "regular",
+) -> set[tuple[str, dt.datetime, dt.datetime]]:
+    """``(symbol, window_start, window_end)`` that this run (and clear number) already audited
+    with one of ``outcomes`` for the ``session`` series of ``symbols``: what a retried chunk
+    skips (a run may load a symbol's regular and extended series, kept apart here)."""
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT DISTINCT symbol, window_start, window_end FROM candleflow.load_audit AS a"
+            " WHERE run_id = %s AND clear_number IS NOT DISTINCT FROM %s AND timeframe = %s"
+            " AND symbol = ANY(%s) AND outcome = ANY(%s) AND coalesce((SELECT x.series_session"
+            " FROM candleflow.instruments AS x WHERE x.id = a.instrument_id), 'regular') = %s",
+            (run_id, clear_number, timeframe, list(symbols), list(outcomes), session),
+        )
+        return set(cur.fetchall())

@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from candleflow.db import connection, docs_store
+from candleflow.db import audit, connection, docs_store
 from candleflow.domain import Timeframe
 from candleflow.providers import IDataProvider, get_provider
 from candleflow.services import action_checks, batches, catchup, load, window
@@ -93,7 +93,19 @@ def sync_chunk(
     try:
         conn = connection.connect(settings.url)
         try:
-            done = _done_slices(conn, settings, tf, symbols, prov.session) if resume else set()
+            done = (
+                audit.loaded_windows(
+                    conn,
+                    settings.run_id,
+                    settings.clear_number,
+                    tf.name,
+                    symbols,
+                    _DONE,
+                    prov.session,
+                )
+                if resume
+                else set()
+            )
             for symbol, _, _ in done:
                 results[symbol].skipped += 1
             todo = [s for s in symbols if any((s, lo, hi) not in done for lo, hi in cuts)]
@@ -190,19 +202,3 @@ def _timed_fetch(prov, symbol, tf, lo, hi, now, due=None) -> tuple[window.Slice,
     if due is not None:
         piece.bars.attrs["corporate_actions"] = action_checks.fetch(prov, symbol, due, now)
     return piece, time.perf_counter() - began
-
-
-def _done_slices(
-    conn, settings, tf, symbols, session: str = "regular"
-) -> set[tuple[str, dt.datetime, dt.datetime]]:
-    """Slices this run (and clear number) already loaded for the ``session`` series of the
-    symbols: what a retry skips (a run may load a symbol's regular and extended series)."""
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT DISTINCT symbol, window_start, window_end FROM candleflow.load_audit AS a"
-            " WHERE run_id = %s AND clear_number IS NOT DISTINCT FROM %s AND timeframe = %s"
-            " AND symbol = ANY(%s) AND outcome = ANY(%s) AND coalesce((SELECT x.series_session"
-            " FROM candleflow.instruments AS x WHERE x.id = a.instrument_id), 'regular') = %s",
-            (settings.run_id, settings.clear_number, tf.name, list(symbols), list(_DONE), session),
-        )
-        return set(cur.fetchall())
