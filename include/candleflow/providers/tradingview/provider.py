@@ -22,15 +22,8 @@ History: ``paging="range"`` (the default) asks for the window itself and falls b
 paging when a server ignores ranges; ``paging="count"`` always pages back from the newest bar
 (kept for comparison, see ``benchmarks/bench_tv_fetch.py``).
 
-The lookback: TradingView serves only the newest N bars of a series, N set by the account's
-plan (``PLAN_BARS``; ``plan="basic"``, the free plan's 5,000, unless told otherwise) and
-``max_bars`` overrides N (``plan="unlimited"``: no limit, for servers without one). A fetch
-whose window reaches back past what N bars could possibly span, and whose reply does not
-reach the window's start (empty, or starting late), probes the server (one count paging of N
-bars, once per series and bar length) and sets ``frame.attrs["reachable_start"]``, the UTC
-start of the oldest bar it serves for that series (or of an older bar the fetch received),
-so an unreachable window is audited ``out_of_window`` by default instead of a ``success``
-with nothing fetched. It is absent when the window is within reach (no probe, no cost).
+The lookback (what the account's plan serves, ``plan`` and ``max_bars``) is ``lookback``'s:
+a fetch whose window may reach past it sets ``frame.attrs["reachable_start"]``.
 """
 
 from __future__ import annotations
@@ -41,8 +34,7 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from candleflow import calendars, config
-from candleflow.calendars import Market
+from candleflow import config
 from candleflow.domain import UTC, Instrument, Tick, Timeframe
 from candleflow.providers.base import Capability, IDataProvider, TickRow
 from candleflow.providers.tradingview.actions import fetch_actions
@@ -56,9 +48,9 @@ from candleflow.providers.tradingview.client import (
 from candleflow.providers.tradingview.history import (
     Paging,
     fetch_history,
-    oldest_reachable,
     resolve_info,
 )
+from candleflow.providers.tradingview.lookback import PLAN_BARS, Lookback, Plan, reaches_start
 from candleflow.providers.tradingview.quotes import QuoteStream
 from candleflow.providers.tradingview.retry import RetryPolicy, Timings
 from candleflow.providers.tradingview.search import (
@@ -75,18 +67,7 @@ log = logging.getLogger(__name__)
 SEARCH_URL_ENV = "CANDLEFLOW_TRADINGVIEW_SEARCH_URL"
 TOKEN_ENV = "CANDLEFLOW_TRADINGVIEW_TOKEN"  # noqa: S105 - a variable name, not a secret
 PAGE_SIZE = 5000  # the most bars one reply holds for an anonymous session
-# Bars per series each plan's charts reach back (TradingView's plan comparison page);
-# "unlimited" turns the lookback off.
-PLAN_BARS: dict[str, int | None] = {
-    "basic": 5_000,
-    "essential": 10_000,
-    "plus": 10_000,
-    "premium": 20_000,
-    "expert": 25_000,
-    "ultimate": 40_000,
-    "unlimited": None,
-}
-Plan = Literal["basic", "essential", "plus", "premium", "expert", "ultimate", "unlimited"]
+__all__ = ["PLAN_BARS", "Plan", "TradingViewProvider"]
 
 
 class TradingViewProvider(IDataProvider):
@@ -138,7 +119,7 @@ class TradingViewProvider(IDataProvider):
         self.paging = paging
         self.plan = plan
         self.max_bars = PLAN_BARS[plan] if max_bars is None else int(max_bars)
-        self._reach: dict[tuple[str, str], tuple[float | None, float]] = {}
+        self.lookback = Lookback(self.max_bars)
         self.retry = RetryPolicy(
             attempts=max_retries + 1, base_delay=backoff, max_delay=max_backoff
         )
@@ -180,9 +161,17 @@ class TradingViewProvider(IDataProvider):
         with self._lock:
             paging = self.retry.run(attempt, what=f"fetch {symbol} {tf}", on_retry=self._reconnect)
             reach = None
-            if not _reaches_start(symbol, tf, start, store.oldest()):
+            if not reaches_start(symbol, tf, start, store.oldest()):
                 reach = self.retry.run(
-                    lambda: self._reachable(symbol, tf, start, now),
+                    lambda: self.lookback.reachable(
+                        self._connection,
+                        symbol,
+                        tf,
+                        start,
+                        now,
+                        page_size=self.page_size,
+                        session=self.session,
+                    ),
                     what=f"probe {symbol} {tf}",
                     on_retry=self._reconnect,
                 )
@@ -201,37 +190,6 @@ class TradingViewProvider(IDataProvider):
             oldest = min(reach, store.oldest() or reach)
             frame.attrs["reachable_start"] = dt.datetime.fromtimestamp(oldest, tz=UTC)
         return frame
-
-    def _reachable(
-        self, symbol: str, tf: Timeframe, start: dt.datetime, now: dt.datetime
-    ) -> float | None:
-        """The lookback's oldest bar (Unix seconds) when the window may reach past it.
-
-        ``max_bars`` bars span at least ``max_bars - 1`` bar lengths (half of one for daily
-        and longer bars, whose starts can be closer: a holiday Monday, a DST change), so a
-        window starting after that horizon is within reach and costs no probe. A probe's
-        answer is kept for one bar length, after which the lookback has moved on.
-        """
-        if self.max_bars is None:
-            return None
-        step = tf.delta.total_seconds()
-        key, t_now = (symbol, tf.name), now.timestamp()
-        cached = self._reach.get(key)
-        if cached is not None and t_now - cached[1] < step:
-            return cached[0]
-        horizon = t_now - (self.max_bars - 1) * step * (1.0 if tf.intraday else 0.5)
-        if start.timestamp() >= horizon:
-            return None
-        value = oldest_reachable(
-            self._connection(),
-            symbol,
-            tf,
-            self.max_bars,
-            page_size=self.page_size,
-            session=self.session,
-        )
-        self._reach[key] = (value, t_now)
-        return value
 
     def _fetch_actions(
         self, symbol: str, first: dt.date, last: dt.date, known: tuple[dt.date, float] | None
@@ -330,20 +288,3 @@ class TradingViewProvider(IDataProvider):
                 "anonymous" if self._token == ANONYMOUS_TOKEN else "token configured",
             )
         return self._token
-
-
-def _reaches_start(symbol: str, tf: Timeframe, start: dt.datetime, held: float | None) -> bool:
-    """Whether the bars received (the oldest starts at ``held``, Unix s) begin where the
-    window's first bar can (the first session's open at or after ``start``): then the window
-    is within reach and needs no probe."""
-    if held is None:
-        return False
-    import pandas as pd
-
-    first = pd.Timestamp(start)
-    market = Market.of(symbol)
-    if market.calendar is not None:
-        sessions = calendars.schedule(market, first, first + pd.Timedelta(days=10))
-        if len(sessions):
-            first = max(first, sessions["open"].iloc[0])
-    return held <= first.timestamp() + tf.delta.total_seconds()
