@@ -1,10 +1,11 @@
 """``TradingViewProvider``: bars, symbol resolution, search and live ticks from TradingView.
 
-The transport lives in ``client`` (socket, auth, heartbeats), chart sessions in ``chart``,
-history paging in ``history``, ticks in ``quotes`` and search in ``search``; this class holds
-the configuration, one shared socket and the retry loop. Calls on one provider are
-serialised on that socket (a lock), because TradingView throttles connections per IP;
-``stream_ticks`` opens a socket of its own.
+The transport lives in ``client`` (socket, auth, heartbeats), the provider's one shared
+socket and its token in ``link``, chart sessions in ``chart``, history paging in ``history``,
+ticks in ``quotes``, search in ``search`` and the plan's lookback in ``lookback``; this class
+holds the configuration and the retry loop. Calls on one provider are serialised on the
+shared socket (a lock), because TradingView throttles connections per IP; ``stream_ticks``
+opens a socket of its own.
 
 Configuration: ``url`` or ``CANDLEFLOW_TRADINGVIEW_URL`` (how tests point the real client at
 the replay server), ``CANDLEFLOW_TRADINGVIEW_SEARCH_URL`` for search, and the auth token from
@@ -39,17 +40,13 @@ from candleflow.domain import UTC, Instrument, Tick, Timeframe
 from candleflow.providers.base import Capability, IDataProvider, TickRow
 from candleflow.providers.tradingview.actions import fetch_actions
 from candleflow.providers.tradingview.bars import BarStore
-from candleflow.providers.tradingview.client import (
-    ANONYMOUS_TOKEN,
-    DEFAULT_URL,
-    URL_ENV,
-    Connection,
-)
+from candleflow.providers.tradingview.client import DEFAULT_URL, URL_ENV
 from candleflow.providers.tradingview.history import (
     Paging,
     fetch_history,
     resolve_info,
 )
+from candleflow.providers.tradingview.link import Link
 from candleflow.providers.tradingview.lookback import PLAN_BARS, Lookback, Plan, reaches_start
 from candleflow.providers.tradingview.quotes import QuoteStream
 from candleflow.providers.tradingview.retry import RetryPolicy, Timings
@@ -65,7 +62,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEARCH_URL_ENV = "CANDLEFLOW_TRADINGVIEW_SEARCH_URL"
-TOKEN_ENV = "CANDLEFLOW_TRADINGVIEW_TOKEN"  # noqa: S105 - a variable name, not a secret
 PAGE_SIZE = 5000  # the most bars one reply holds for an anonymous session
 __all__ = ["PLAN_BARS", "Plan", "TradingViewProvider"]
 
@@ -124,10 +120,7 @@ class TradingViewProvider(IDataProvider):
             attempts=max_retries + 1, base_delay=backoff, max_delay=max_backoff
         )
         self.timings = Timings()
-        self._token_option = token
-        self._token: str | None = None
-        self._conn: Connection | None = None
-        self._lock = threading.RLock()
+        self.link = Link(self.url, token, timeout=self.timeout, timings=self.timings)
 
     def __repr__(self) -> str:
         return (
@@ -146,7 +139,7 @@ class TradingViewProvider(IDataProvider):
 
         def attempt() -> Paging:
             return fetch_history(
-                self._connection(),
+                self.link.connection(),
                 symbol,
                 tf,
                 start,
@@ -158,13 +151,15 @@ class TradingViewProvider(IDataProvider):
                 session=self.session,
             )
 
-        with self._lock:
-            paging = self.retry.run(attempt, what=f"fetch {symbol} {tf}", on_retry=self._reconnect)
+        with self.link.lock:
+            paging = self.retry.run(
+                attempt, what=f"fetch {symbol} {tf}", on_retry=self.link.reconnect
+            )
             reach = None
             if not reaches_start(symbol, tf, start, store.oldest()):
                 reach = self.retry.run(
                     lambda: self.lookback.reachable(
-                        self._connection,
+                        self.link.connection,
                         symbol,
                         tf,
                         start,
@@ -173,7 +168,7 @@ class TradingViewProvider(IDataProvider):
                         session=self.session,
                     ),
                     what=f"probe {symbol} {tf}",
-                    on_retry=self._reconnect,
+                    on_retry=self.link.reconnect,
                 )
         self.timings.pages += paging.pages
         self.timings.range_fallbacks += paging.mode == "count-fallback"
@@ -196,10 +191,10 @@ class TradingViewProvider(IDataProvider):
     ) -> pd.DataFrame:
         """Splits and dividends derived from the daily series as ``none``, ``splits`` and
         ``dividends`` (``actions``), on the shared socket with the same retries as bars."""
-        with self._lock:
+        with self.link.lock:
             check = self.retry.run(
                 lambda: fetch_actions(
-                    self._connection(),
+                    self.link.connection(),
                     symbol,
                     first,
                     last,
@@ -207,7 +202,7 @@ class TradingViewProvider(IDataProvider):
                     known=known,
                 ),
                 what=f"actions of {symbol}",
-                on_retry=self._reconnect,
+                on_retry=self.link.reconnect,
             )
         frame = check.actions
         frame.attrs.update(
@@ -220,11 +215,11 @@ class TradingViewProvider(IDataProvider):
         return frame
 
     def _resolve(self, symbol: str) -> Instrument:
-        with self._lock:
+        with self.link.lock:
             info = self.retry.run(
-                lambda: resolve_info(self._connection(), symbol, self.session),
+                lambda: resolve_info(self.link.connection(), symbol, self.session),
                 what=f"resolve {symbol}",
-                on_retry=self._reconnect,
+                on_retry=self.link.reconnect,
             )
         return from_resolved(symbol, info)
 
@@ -247,44 +242,9 @@ class TradingViewProvider(IDataProvider):
 
     def _quote_stream(self, symbols: list[str], stop: threading.Event) -> QuoteStream:
         return QuoteStream(
-            self._open_connection, symbols, stop, retry=self.retry, silence_s=3 * self.timeout
+            self.link.open, symbols, stop, retry=self.retry, silence_s=3 * self.timeout
         )
 
     def close(self) -> None:
-        with self._lock:
-            self._drop()
-
-    # ----- connection and token -----------------------------------------------------------
-
-    def _connection(self) -> Connection:
-        if self._conn is None or not self._conn.is_open:
-            self._conn = self._open_connection()
-        return self._conn
-
-    def _open_connection(self) -> Connection:
-        conn = Connection(self.url, self._auth_token(), timeout=self.timeout, timings=self.timings)
-        try:
-            conn.open()
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _reconnect(self) -> None:
-        """Called between attempts: the next attempt opens a fresh socket."""
-        self.timings.reconnects += 1
-        self._drop()
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _auth_token(self) -> str:
-        if self._token is None:
-            self._token = self._token_option or config.setting(TOKEN_ENV, ANONYMOUS_TOKEN)
-            log.info(
-                "tradingview auth: %s",
-                "anonymous" if self._token == ANONYMOUS_TOKEN else "token configured",
-            )
-        return self._token
+        with self.link.lock:
+            self.link.drop()
