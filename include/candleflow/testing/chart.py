@@ -27,7 +27,7 @@ from candleflow.testing.series import (
     parse_resolution,
     reachable_start,
 )
-from candleflow.testing.synthetic import bar_arrays
+from candleflow.testing.synthetic import bar_rows
 
 if TYPE_CHECKING:
     from candleflow.testing.session import ClientConnection
@@ -36,16 +36,7 @@ log = logging.getLogger(__name__)
 
 NODE = "replay-charts-1"
 
-__all__ = ["NODE", "ChartHandler", "Series", "bar_rows", "parse_resolution"]
-
-
-def bar_rows(series: Series, starts: np.ndarray, ends: np.ndarray, seed: int) -> list[list[Any]]:
-    """``[t, o, h, l, c, (v)]`` rows; symbols without volume get 5-element bars."""
-    arrays = bar_arrays(series.sym, series.tf, starts, ends, seed=seed)
-    columns = [starts.astype(np.float64), *(arrays[k] for k in ("open", "high", "low", "close"))]
-    if arrays["volume"] is not None:
-        columns.append(arrays["volume"])
-    return np.column_stack(columns).tolist() if len(starts) else []
+__all__ = ["NODE", "ChartHandler", "Series", "parse_resolution"]
 
 
 class ChartHandler:
@@ -180,7 +171,7 @@ class ChartHandler:
         if history is not None and history.serves(series.sym.symbol):
             starts, ends, rows = history.page(series.tf.name, starts, ends, series.adjustment)
         else:
-            rows = bar_rows(series, starts, ends, conn.state.seed)
+            rows = bar_rows(series.sym, series.tf, starts, ends, seed=conn.state.seed)
         series.record(starts)
         if conn.options.scenario == "bad_bars":
             rows = scenarios.corrupt_page(rows, series.sym.pricescale)
