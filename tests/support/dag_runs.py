@@ -1,6 +1,8 @@
 """Real DAG runs for the DAG tests: ``airflow dags test`` with a watchlist of the test's own,
 the replay server as TradingView and the test's database as the warehouse. The one home of
-these helpers for every test that runs a DAG (OHLCV, lineage, metrics, connection only)."""
+these helpers for every test that runs a DAG (OHLCV, lineage, metrics, connection only, no
+retry, integrity): ``dags_test`` for a run that must end in a state, ``run_dag`` for one the
+test judges itself, ``dags_test_args`` for one it starts and stops itself."""
 
 from __future__ import annotations
 
@@ -53,6 +55,29 @@ def airflow(airflow_bin: str, env: dict, *args: str) -> str:
     return output
 
 
+def dags_test_args(
+    airflow_bin: str, dag_id: str, logical_date: str | None = None, conf=None
+) -> list[str]:
+    """The ``airflow dags test`` command of one run of ``dag_id`` (at now without a date)."""
+    args = [airflow_bin, "dags", "test", dag_id, *([logical_date] if logical_date else [])]
+    if conf is not None:
+        args += ["--conf", json.dumps(conf)]
+    return args
+
+
+def run_dag(
+    airflow_bin: str,
+    env: dict,
+    dag_id: str,
+    logical_date: str | None = None,
+    conf=None,
+    timeout: float = 800,
+) -> subprocess.CompletedProcess:
+    """One ``airflow dags test`` run, whatever its outcome: the caller judges it."""
+    args = dags_test_args(airflow_bin, dag_id, logical_date, conf)
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def dags_test(
     airflow_bin: str,
     env: dict,
@@ -62,10 +87,7 @@ def dags_test(
     state="success",
 ) -> str:
     """``airflow dags test`` of one run, which must end in ``state``; its output."""
-    args = [airflow_bin, "dags", "test", dag_id, *([logical_date] if logical_date else [])]
-    if conf is not None:
-        args += ["--conf", json.dumps(conf)]
-    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=800)
+    result = run_dag(airflow_bin, env, dag_id, logical_date, conf)
     out = result.stdout + result.stderr
     assert f"state={state}" in out, out[-6000:]
     return out
