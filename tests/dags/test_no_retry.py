@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 
@@ -25,6 +24,7 @@ import pytest
 from candleflow.db import connection
 from candleflow.testing import ReplayServer
 from tests.support.dag_runs import dag_env, dags_test_args, run_dag
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -72,12 +72,6 @@ def tries(meta: str, dag_id: str, run_id: str) -> tuple[list[tuple], list[tuple]
         (dag_id, run_id),
     )
     return current, earlier
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -145,7 +139,7 @@ def test_a_permanent_error_is_attempted_once(case, make_env, airflow_env, airflo
 def test_a_transient_error_is_retried(dag_id, make_env, airflow_env, airflow_bin):
     meta = metadata_url(airflow_env)
     before = latest_run(meta, dag_id)
-    env = make_env(["BINANCE:BTCUSDT"], f"ws://127.0.0.1:{closed_port()}/socket.io/websocket")
+    env = make_env(["BINANCE:BTCUSDT"], f"ws://127.0.0.1:{free_port()}/socket.io/websocket")
     proc = subprocess.Popen(
         dags_test_args(airflow_bin, dag_id, *case_run(dag_id, 12 + TRANSIENT.index(dag_id))),
         env=env,
