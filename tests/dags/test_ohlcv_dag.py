@@ -15,13 +15,12 @@ import pytest
 
 from candleflow.testing import ReplayServer
 from tests.support import dag_runs
-from tests.support.dag_runs import dags_test
+from tests.support.dag_runs import dags_test, stored_bars
 
 SYMBOLS = ("NASDAQ:AAPL", "BINANCE:BTCUSDT", "SP:SPX")
 START = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)
 END = dt.datetime(2024, 3, 6, tzinfo=dt.UTC)
 HOUR = pd.Timedelta(hours=1)
-COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -42,19 +41,6 @@ def closed(symbol: str, lo: dt.datetime, hi: dt.datetime) -> pd.DataFrame:
     return dag_runs.closed_bars(symbol, lo, hi, seed=5)
 
 
-def stored(db, symbol: str) -> pd.DataFrame:
-    with db.cursor() as cur:
-        cur.execute(
-            "SELECT ts, open, high, low, close, volume FROM candleflow.bars b JOIN"
-            " candleflow.instruments i ON i.id = b.instrument_id WHERE i.symbol = %s"
-            " AND timeframe = '1h' ORDER BY ts",
-            (symbol,),
-        )
-        got = pd.DataFrame(cur.fetchall(), columns=COLUMNS)
-    got["ts"] = pd.to_datetime(got["ts"], utc=True).dt.as_unit("us")
-    return got.astype({c: "float64" for c in COLUMNS[1:]})
-
-
 def test_window_loads_exactly_the_served_bars_and_a_rerun_changes_nothing(dag_env, airflow_bin, db):
     conf = {"start": START.isoformat(), "end": END.isoformat()}
     out = dags_test(airflow_bin, dag_env, "ohlcv_1h", "2024-03-06T12:00:00+00:00", conf)
@@ -63,7 +49,7 @@ def test_window_loads_exactly_the_served_bars_and_a_rerun_changes_nothing(dag_en
     for symbol in SYMBOLS:
         expected = closed(symbol, START, END)
         assert len(expected) > 10
-        pd.testing.assert_frame_equal(stored(db, symbol), expected, check_exact=True)
+        pd.testing.assert_frame_equal(stored_bars(db, symbol), expected, check_exact=True)
 
     dags_test(airflow_bin, dag_env, "ohlcv_1h", "2024-03-06T13:00:00+00:00", conf)
     with db.cursor() as cur:
@@ -91,7 +77,7 @@ def test_a_run_loads_the_bars_that_closed_in_its_interval(dag_env, airflow_bin, 
         (dt.datetime(2024, 3, 5, 14, tzinfo=dt.UTC), dt.datetime(2024, 3, 5, 15, tzinfo=dt.UTC))
     ]
     assert inserted == {"BINANCE:BTCUSDT": 1, "NASDAQ:AAPL": 0, "SP:SPX": 0}
-    assert stored(db, "BINANCE:BTCUSDT")["ts"].tolist() == [
+    assert stored_bars(db, "BINANCE:BTCUSDT")["ts"].tolist() == [
         pd.Timestamp("2024-03-05T14:00", tz="UTC")
     ]
 
@@ -105,7 +91,7 @@ def test_a_bad_symbol_fails_the_chunk_once_after_the_others_are_stored(
     out = dags_test(airflow_bin, env, "ohlcv_1h", "2024-03-06T12:00:00+00:00", conf, state="failed")
     assert "NASDAQ:BADSYM" in out and "failed permanently" in out
     for symbol in ("NASDAQ:AAPL", "BINANCE:BTCUSDT"):
-        pd.testing.assert_frame_equal(stored(db, symbol), closed(symbol, START, END))
+        pd.testing.assert_frame_equal(stored_bars(db, symbol), closed(symbol, START, END))
     with db.cursor() as cur:
         cur.execute("SELECT symbol, outcome FROM candleflow.load_audit ORDER BY symbol")
         audits = cur.fetchall()
@@ -124,7 +110,7 @@ def test_two_history_months_equal_one_large_window_value_for_value(dag_env, airf
     lo, hi = dt.datetime(2024, 2, 1, tzinfo=dt.UTC), dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
     for symbol in SYMBOLS:
         expected = closed(symbol, lo, hi)
-        pd.testing.assert_frame_equal(stored(db, symbol), expected, check_exact=True)
+        pd.testing.assert_frame_equal(stored_bars(db, symbol), expected, check_exact=True)
     with db.cursor() as cur:
         cur.execute(
             "SELECT window_start, window_end, count(*), min(outcome) FROM candleflow.load_audit"

@@ -109,6 +109,21 @@ def closed_bars(symbol: str, lo: dt.datetime, hi: dt.datetime, seed: int) -> pd.
     return bars[(ends > lo) & (ends <= hi)].reset_index(drop=True)
 
 
+def stored_bars(db, symbol: str, timeframe: str = "1h") -> pd.DataFrame:
+    """The warehouse's bars of ``symbol`` as ``closed_bars`` gives them (UTC us, float64)."""
+    columns = ["ts", "open", "high", "low", "close", "volume"]
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT ts, open, high, low, close, volume FROM candleflow.bars b JOIN"
+            " candleflow.instruments i ON i.id = b.instrument_id WHERE i.symbol = %s"
+            " AND timeframe = %s ORDER BY ts",
+            (symbol, timeframe),
+        )
+        got = pd.DataFrame(cur.fetchall(), columns=columns)
+    got["ts"] = pd.to_datetime(got["ts"], utc=True).dt.as_unit("us")
+    return got.astype({c: "float64" for c in columns[1:]})
+
+
 def seed_ticks(db_url: str, folder: Path) -> int:
     """A minute of trades of BINANCE:ETHUSDT ten minutes ago, imported as a tick file (12 ticks).
 
