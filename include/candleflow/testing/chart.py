@@ -78,32 +78,6 @@ class ChartHandler:
             info = catalogue.symbol_info(sym, adjustments=bool(self.conn.options.adjustments))
             await self.conn.send(self.conn.msg("symbol_resolved", cs, alias, info, ts=True))
 
-    async def create_series(
-        self,
-        cs: str,
-        sid: str,
-        turnaround: str,
-        alias: str,
-        res: Any,
-        count: Any = 300,
-        range_: Any = "",
-        *_: Any,
-    ) -> None:
-        await self._load(cs, sid, turnaround, alias, res, count, range_, method="create_series")
-
-    async def modify_series(
-        self,
-        cs: str,
-        sid: str,
-        turnaround: str,
-        alias: str,
-        res: Any,
-        count: Any = "",
-        range_: Any = "",
-        *_: Any,
-    ) -> None:
-        await self._load(cs, sid, turnaround, alias, res, count, range_, method="modify_series")
-
     async def _load(
         self,
         cs: str,
@@ -111,11 +85,15 @@ class ChartHandler:
         turnaround: str,
         alias: str,
         res: Any,
-        count: Any,
-        range_: Any,
-        *,
+        count: Any = None,
+        range_: Any = "",
+        *_: Any,
         method: str,
     ) -> None:
+        """``create_series`` and ``modify_series``: a series (re)load; a create without a
+        count asks for 300 bars, a modify without one keeps the count slot empty."""
+        if count is None:
+            count = 300 if method == "create_series" else ""
         tf = parse_resolution(res)
         if tf is None:
             args = ", ".join(str(x) for x in (sid, turnaround, alias, res, count))
@@ -145,6 +123,9 @@ class ChartHandler:
         series.turnaround = turnaround
         starts, ends = load_page(series, count, requested, **self._limits(series))
         await self._deliver(cs, series, starts, ends, first=loading)
+
+    create_series = functools.partialmethod(_load, method="create_series")
+    modify_series = functools.partialmethod(_load, method="modify_series")
 
     async def remove_series(self, cs: str, sid: str, *_: Any) -> None:
         self._session(cs)["series"].pop(sid, None)
