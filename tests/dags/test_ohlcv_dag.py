@@ -15,7 +15,8 @@ import pytest
 
 from candleflow.testing import ReplayServer
 from tests.support import dag_runs
-from tests.support.dag_runs import dags_test, stored_bars
+from tests.support.bars import closed_bars, stored_bars
+from tests.support.dag_runs import dags_test
 
 SYMBOLS = ("NASDAQ:AAPL", "BINANCE:BTCUSDT", "SP:SPX")
 START = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)
@@ -38,7 +39,7 @@ def dag_env(airflow_env, db_url, tmp_path, server):
 
 def closed(symbol: str, lo: dt.datetime, hi: dt.datetime) -> pd.DataFrame:
     """The served 1h bars of ``symbol`` that closed in (lo, hi]."""
-    return dag_runs.closed_bars(symbol, lo, hi, seed=5)
+    return closed_bars(symbol, lo, hi, seed=5)
 
 
 def test_window_loads_exactly_the_served_bars_and_a_rerun_changes_nothing(dag_env, airflow_bin, db):

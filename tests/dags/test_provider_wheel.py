@@ -31,7 +31,7 @@ from psycopg2.extensions import parse_dsn
 from candleflow.db import connection
 from candleflow.stack import env as stack_env
 from candleflow.testing import ReplayServer
-from tests.support.dag_runs import closed_bars, stored_bars
+from tests.support.bars import closed_bars, stored_bars
 
 ROOT = Path(__file__).resolve().parents[2]
 SYMBOLS = ("NASDAQ:AAPL", "BINANCE:BTCUSDT")

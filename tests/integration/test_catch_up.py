@@ -17,7 +17,7 @@ import pytest
 from candleflow.airflow.operators import SyncBarsOperator
 from candleflow.services.sync import sync_many
 from candleflow.testing import ReplayServer
-from tests.support.dag_runs import closed_bars
+from tests.support.bars import closed_bars
 
 pytestmark = pytest.mark.timeout(300)
 

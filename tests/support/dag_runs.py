@@ -11,10 +11,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import pandas as pd
-
-from candleflow.testing import synthetic
-
 
 def watchlist_file(folder: Path, symbols) -> Path:
     """A TradingView watchlist of ``symbols`` at 1h."""
@@ -100,28 +96,6 @@ def events(path: Path) -> list[dict]:
 
 def task_events(path: Path, job: str, event_type: str) -> list[dict]:
     return [e for e in events(path) if e["job"]["name"] == job and e["eventType"] == event_type]
-
-
-def closed_bars(symbol: str, lo: dt.datetime, hi: dt.datetime, seed: int) -> pd.DataFrame:
-    """The replay server's 1h bars of ``symbol`` that closed in (lo, hi] (the DAGs' rule)."""
-    bars = synthetic.bars(symbol, "1h", lo - dt.timedelta(hours=1), hi, seed=seed)
-    ends = bars["ts"] + pd.Timedelta(hours=1)
-    return bars[(ends > lo) & (ends <= hi)].reset_index(drop=True)
-
-
-def stored_bars(db, symbol: str, timeframe: str = "1h") -> pd.DataFrame:
-    """The warehouse's bars of ``symbol`` as ``closed_bars`` gives them (UTC us, float64)."""
-    columns = ["ts", "open", "high", "low", "close", "volume"]
-    with db.cursor() as cur:
-        cur.execute(
-            "SELECT ts, open, high, low, close, volume FROM candleflow.bars b JOIN"
-            " candleflow.instruments i ON i.id = b.instrument_id WHERE i.symbol = %s"
-            " AND timeframe = %s ORDER BY ts",
-            (symbol, timeframe),
-        )
-        got = pd.DataFrame(cur.fetchall(), columns=columns)
-    got["ts"] = pd.to_datetime(got["ts"], utc=True).dt.as_unit("us")
-    return got.astype({c: "float64" for c in columns[1:]})
 
 
 def seed_ticks(db_url: str, folder: Path) -> int:
