@@ -21,8 +21,8 @@ from candleflow.services.chunk import sync_chunk
 from candleflow.services.sync import settings_for
 from candleflow.testing import ReplayServer
 from candleflow.validation import sidecar, validate_windows
-from tests.integration.test_validation_batch import FRAMES, _window, bars
 from tests.support.bars import closed_bars, stored_bars
+from tests.support.windows import FRAMES, bars, hour_window
 
 START = dt.datetime(2024, 3, 5, 12, tzinfo=dt.UTC)
 END = START + dt.timedelta(hours=1)
@@ -40,8 +40,8 @@ def server():
 
 
 def test_the_helper_judges_each_window_as_this_process_does():
-    windows = [_window(s, make()) for s, make in FRAMES.items()]
-    windows.append(_window("BINANCE:ADAUSDT", bars().drop(columns="close")))  # unusable
+    windows = [hour_window(s, make()) for s, make in FRAMES.items()]
+    windows.append(hour_window("BINANCE:ADAUSDT", bars().drop(columns="close")))  # unusable
     helper = sidecar.Sidecar()
     try:
         remote = helper.submit(windows, 0.5).result(timeout=120)
