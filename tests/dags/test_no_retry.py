@@ -22,9 +22,9 @@ import time
 import pytest
 
 from candleflow.db import connection
+from candleflow.stack.env import free_port
 from candleflow.testing import ReplayServer
 from tests.support.dag_runs import dag_env, dags_test_args, run_dag
-from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -23,9 +23,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from candleflow.stack.env import free_port
 from tests.support.api import Series, insert_bars, insert_instrument, load_series
 from tests.support.browser import ARGS, ARTIFACTS
-from tests.support.ports import free_port
 
 UTC = dt.UTC
 MINUTE, HOUR, DAY = dt.timedelta(minutes=1), dt.timedelta(hours=1), dt.timedelta(days=1)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from candleflow.stack.env import free_port
 from tests.support.browser import ARGS, ARTIFACTS
-from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -36,9 +36,9 @@ import requests
 
 from candleflow.db import connection
 from candleflow.stack import env as stack_env
+from candleflow.stack.env import free_port
 from candleflow.testing import ReplayServer, synthetic
 from tests.support.databases import create_database, drop_database
-from tests.support.ports import free_port
 
 SYMBOLS = (
     "NASDAQ:AAPL",

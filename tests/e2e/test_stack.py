@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ports import free_port
+from candleflow.stack.env import free_port
 
 CLI = str(Path(sys.executable).with_name("candleflow"))
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

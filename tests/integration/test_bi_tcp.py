@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from tests.support.ports import free_port
+from candleflow.stack.env import free_port
 
 CLI = [str(Path(sys.executable).with_name("candleflow"))]
 

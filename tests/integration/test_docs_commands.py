@@ -36,8 +36,8 @@ from pathlib import Path
 
 import pytest
 
+from candleflow.stack.env import free_port
 from candleflow.testing import ReplayServer
-from tests.support.ports import free_port
 from tests.support.shared_data import data_root
 
 ROOT = Path(__file__).resolve().parents[2]
