@@ -31,7 +31,6 @@ import json
 import multiprocessing
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -131,12 +130,6 @@ def airflow_metadata(server: str) -> dict[str, str]:
     if done.returncode:
         raise SystemExit(f"airflow db migrate failed:\n{done.stderr[-2000:]}")
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _client(base: str, token: str, path: str, n: int, deadline: float, etag: str | None):
@@ -276,7 +269,7 @@ def breakdown(url: str, token: str, symbol: str, n: int = 10) -> dict[str, float
 
 def _serve(env: dict[str, str], log) -> tuple[subprocess.Popen, str]:
     """The app under uvicorn (one worker runs in the uvicorn process itself)."""
-    port = _free_port()
+    port = stack_env.free_port()
     command = [sys.executable, "-m", "uvicorn", "candleflow.api.app:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     command += ["--workers", str(WORKERS)]

@@ -74,7 +74,7 @@ def _first_scheduled(cf: stack.Stack, dag_id: str, timeout: float = 1800) -> dic
         if time.monotonic() > deadline:
             raise SystemExit(f"{dag_id}: no scheduled run within {timeout}s")
         time.sleep(1)
-    return cf.wait_run(dag_id, run["dag_run_id"], timeout)
+    return stack.wait_run(cf, dag_id, run["dag_run_id"], timeout)
 
 
 def audits(url: str, run_id: str) -> dict:
@@ -107,7 +107,7 @@ def hourly(n: int) -> dict:
                 "data_interval_end": WINDOW[1].isoformat(),
             },
         )
-        done = cf.wait_run("ohlcv_1h", run["dag_run_id"])
+        done = stack.wait_run(cf, "ohlcv_1h", run["dag_run_id"])
         wall = time.perf_counter() - started
         loads = audits(cf.warehouse_url(), f"bench_{n}")
     return {

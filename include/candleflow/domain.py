@@ -6,7 +6,8 @@ and covers ``[ts, ts + timeframe)``; a ``Tick`` is one quote or trade update. Be
 types live the ideas every layer must read the same way, each in one place: ``to_utc`` (the
 one timestamp parser), the column specs ``BARS``/``TICKS`` (PostgreSQL and Arrow types
 derive from them), the choice enums the CLI (Typer) and the HTTP API (FastAPI) both offer,
-and the default reject threshold.
+and the default reject threshold; the symbol rule (``check_symbol``) is ``symbols``'s,
+re-exported here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ import datetime as dt
 import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
+
+# The symbol rule lives in ``symbols``; re-exported here, where every door imports it from.
+from candleflow.symbols import SYMBOL_ITEMS as SYMBOL_ITEMS
+from candleflow.symbols import SYMBOL_MAX_LENGTH as SYMBOL_MAX_LENGTH
+from candleflow.symbols import SYMBOL_PATTERN as SYMBOL_PATTERN
+from candleflow.symbols import check_symbol as check_symbol
+from candleflow.symbols import split_symbol
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -258,59 +266,6 @@ TIMEFRAMES: dict[str, Timeframe] = {
         Timeframe("1mo", "1M", None),
     )
 }
-
-
-#: The longest symbol accepted (the longest real TradingView symbols are about 30 characters).
-SYMBOL_MAX_LENGTH = 64
-#: The rule of ``candleflow.instruments.symbol`` (its CHECK) as a JSON-schema/regex pattern,
-#: for DAG params; ``check_symbol`` applies it, and a little more, in Python.
-SYMBOL_PATTERN = r"^[^:\s/]+:[^:\s/]+$"
-#: The JSON schema of one symbol, for the ``items`` of a DAG's ``symbols`` param.
-SYMBOL_ITEMS = {"type": "string", "pattern": SYMBOL_PATTERN, "maxLength": SYMBOL_MAX_LENGTH}
-
-
-def check_symbol(symbol: object) -> str:
-    """``symbol`` when it is a valid ``EXCHANGE:TICKER``, else ``BadInputError`` saying why.
-
-    Why one rule at every door (CLI, watchlist, API, DAG params, providers): the warehouse
-    refuses a symbol that is not one colon between two non-empty parts without whitespace
-    (the CHECK of ``instruments.symbol``); a symbol that passed a looser check used to fail
-    deep inside a load, taking the other symbols of its transaction with it. Beyond the
-    table's rule: at most ``SYMBOL_MAX_LENGTH`` characters, no control characters, and no
-    ``/`` (the HTTP API addresses a symbol as one path segment; exchanges' own tickers never
-    need it: ccxt's ``XRP/ETH`` is Binance's ``XRPETH``).
-    """
-    from candleflow.errors import BadInputError
-
-    if not isinstance(symbol, str):
-        raise BadInputError(
-            f"bad symbol {symbol!r}: a {type(symbol).__name__}; expected text EXCHANGE:TICKER"
-        )
-    expected = "expected EXCHANGE:TICKER, e.g. NASDAQ:AAPL"
-    exchange, _, ticker = symbol.partition(":")
-    why = None
-    if len(symbol) > SYMBOL_MAX_LENGTH:
-        why = f"{len(symbol)} characters, at most {SYMBOL_MAX_LENGTH} allowed"
-    elif any(ch.isspace() for ch in symbol):
-        why = "whitespace is not allowed"
-    elif not symbol.isprintable():
-        why = "control characters are not allowed"
-    elif symbol.count(":") > 1:
-        why = "more than one ':'"
-    elif "/" in symbol:
-        hint = f" (the exchange's own ticker, e.g. {exchange}:{ticker.replace('/', '')}?)"
-        why = "'/' is not allowed" + (hint if exchange and ticker else "")
-    if why is None and exchange and ticker:
-        return symbol
-    shown = repr(symbol if len(symbol) <= 80 else symbol[:77] + "...")
-    raise BadInputError(f"bad symbol {shown}" + (f": {why}" if why else "") + f"; {expected}")
-
-
-def split_symbol(symbol: str) -> tuple[str, str]:
-    """``"NASDAQ:AAPL"`` -> ``("NASDAQ", "AAPL")``; a bad symbol raises ``BadInputError`` (a
-    ``ValueError``) saying why (``check_symbol``)."""
-    exchange, _, ticker = check_symbol(symbol).partition(":")
-    return exchange, ticker
 
 
 @dataclass(frozen=True, slots=True)

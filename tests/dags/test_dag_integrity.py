@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.dag_runs import run_dag
 from tests.support.readme import dag_start_states, paused_per_readme
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -88,13 +89,7 @@ def test_dag_file_imports_nothing_heavy_at_parse_time(path):
 def test_healthcheck_dag_run_records_a_healthy_warehouse(airflow_env, airflow_bin, db_url, db):
     env = dict(airflow_env, CANDLEFLOW_DATABASE_URL=db_url)
     started = time.time()
-    result = subprocess.run(
-        [airflow_bin, "dags", "test", "warehouse_healthcheck"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_dag(airflow_bin, env, "warehouse_healthcheck", timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     with db.cursor() as cur:
         cur.execute("SELECT ok, run_id, checked_at FROM candleflow.health_checks")

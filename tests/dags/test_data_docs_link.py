@@ -22,7 +22,6 @@ from candleflow.api.app import create_app
 from candleflow.api.data_docs import PREFIX
 from candleflow.db import connection
 from candleflow.testing import ReplayServer
-from tests.support.api import airflow_auth  # noqa: F401 - a fixture
 from tests.support.dag_runs import dag_env, dags_test
 
 START = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)
@@ -51,7 +50,7 @@ def link_xcoms(airflow_env: dict) -> list[tuple[str, str, object]]:
 def test_the_failed_task_links_to_a_page_with_its_rules_and_values(
     airflow_env,
     airflow_bin,
-    airflow_auth,  # noqa: F811 - the imported fixture
+    airflow_auth,
     db_url,
     db,
     tmp_path,

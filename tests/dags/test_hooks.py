@@ -44,7 +44,7 @@ def test_a_tradingview_connection_is_a_configured_provider_and_no_repr_shows_the
     }
     provider = hook.get_provider()
     assert isinstance(provider, TradingViewProvider)
-    assert provider._auth_token() == TOKEN
+    assert provider.link.auth_token() == TOKEN
     assert TOKEN not in repr(hook) and TOKEN not in repr(provider)
 
 

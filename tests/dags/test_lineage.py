@@ -17,8 +17,8 @@ from candleflow.airflow.assets import bars_asset
 from candleflow.db import connection
 from candleflow.testing import ReplayServer
 from candleflow.validation import FLAG_RULES, REJECT_RULES
+from tests.support.bars import closed_bars
 from tests.support.dag_runs import (
-    closed_bars,
     dag_env,
     dags_test,
     openlineage_file,

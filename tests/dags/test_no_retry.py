@@ -16,14 +16,15 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
 
 from candleflow.db import connection
+from candleflow.stack.env import free_port
 from candleflow.testing import ReplayServer
+from tests.support.dag_runs import dag_env, dags_test_args, run_dag
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -73,38 +74,21 @@ def tries(meta: str, dag_id: str, run_id: str) -> tuple[list[tuple], list[tuple]
     return current, earlier
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def make_env(airflow_env, db_url, tmp_path):
     def make(symbols: list[str], provider_url: str, **extra: str) -> dict:
-        watchlist = tmp_path / "watchlist.toml"
-        watchlist.write_text(
-            f'provider = "tradingview"\nsymbols = {json.dumps(symbols)}\n[timeframes.1h]\n'
-        )
-        return dict(
-            airflow_env,
-            CANDLEFLOW_WATCHLIST=str(watchlist),
-            CANDLEFLOW_TRADINGVIEW_URL=provider_url,
-            CANDLEFLOW_DATABASE_URL=db_url,
-            **extra,
-        )
+        return dag_env(airflow_env, db_url, tmp_path, provider_url, symbols, **extra)
 
     return make
 
 
-def dags_test_args(airflow_bin: str, dag_id: str, hour: int) -> list[str]:
-    """A run of its own: a reused run would carry an earlier case's tries into
-    ``task_instance_history``. OHLCV runs get a logical date unique per case (``hour``);
+def case_run(dag_id: str, hour: int) -> tuple[str | None, dict | None]:
+    """A run of its own (logical date, conf): a reused run would carry an earlier case's tries
+    into ``task_instance_history``. OHLCV runs get a logical date unique per case (``hour``);
     ``instruments_sync`` (start date 2026) runs at now, which is unique already."""
     if not dag_id.startswith("ohlcv"):
-        return [airflow_bin, "dags", "test", dag_id]
-    logical = f"2024-03-06T{hour:02d}:00:00+00:00"
-    return [airflow_bin, "dags", "test", dag_id, logical, "--conf", json.dumps(CONF)]
+        return None, None
+    return f"2024-03-06T{hour:02d}:00:00+00:00", CONF
 
 
 # case -> (DAG, watchlist symbols, replay server scenario, logical hour)
@@ -126,8 +110,7 @@ def test_a_permanent_error_is_attempted_once(case, make_env, airflow_env, airflo
         token = scenario == "bad_token"
         extra = {"AIRFLOW_CONN_TRADINGVIEW_DEFAULT": BAD_TOKEN_CONN} if token else {}
         env = make_env(symbols, srv.url, **extra)
-        args = dags_test_args(airflow_bin, dag_id, list(PERMANENT).index(case))
-        result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=800)
+        result = run_dag(airflow_bin, env, dag_id, *case_run(dag_id, list(PERMANENT).index(case)))
         output = (result.stdout + result.stderr)[-4000:]
         run_id = latest_run(meta, dag_id)
         current, earlier = tries(meta, dag_id, run_id)
@@ -156,9 +139,9 @@ def test_a_permanent_error_is_attempted_once(case, make_env, airflow_env, airflo
 def test_a_transient_error_is_retried(dag_id, make_env, airflow_env, airflow_bin):
     meta = metadata_url(airflow_env)
     before = latest_run(meta, dag_id)
-    env = make_env(["BINANCE:BTCUSDT"], f"ws://127.0.0.1:{closed_port()}/socket.io/websocket")
+    env = make_env(["BINANCE:BTCUSDT"], f"ws://127.0.0.1:{free_port()}/socket.io/websocket")
     proc = subprocess.Popen(
-        dags_test_args(airflow_bin, dag_id, 12 + TRANSIENT.index(dag_id)),
+        dags_test_args(airflow_bin, dag_id, *case_run(dag_id, 12 + TRANSIENT.index(dag_id))),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -193,14 +176,7 @@ def test_a_malformed_rollup_start_fails_once(airflow_env, airflow_bin, db_url):
     ``bars_rollup`` run at try 1: a bad param is no reason to retry."""
     meta = metadata_url(airflow_env)
     env = dict(airflow_env, CANDLEFLOW_DATABASE_URL=db_url)
-    conf = json.dumps({"start": "last tuesday"})
-    result = subprocess.run(
-        [airflow_bin, "dags", "test", "bars_rollup", "--conf", conf],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=800,
-    )
+    result = run_dag(airflow_bin, env, "bars_rollup", conf={"start": "last tuesday"})
     output = (result.stdout + result.stderr)[-4000:]
     current, earlier = tries(meta, "bars_rollup", latest_run(meta, "bars_rollup"))
     assert current == [("roll_up_ticks", "failed", 1)], (current, output)

@@ -15,12 +15,13 @@ import pytest
 
 from candleflow.testing import ReplayServer
 from tests.support import dag_runs
+from tests.support.bars import closed_bars, stored_bars
+from tests.support.dag_runs import dags_test
 
 SYMBOLS = ("NASDAQ:AAPL", "BINANCE:BTCUSDT", "SP:SPX")
 START = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)
 END = dt.datetime(2024, 3, 6, tzinfo=dt.UTC)
 HOUR = pd.Timedelta(hours=1)
-COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -36,39 +37,22 @@ def dag_env(airflow_env, db_url, tmp_path, server):
     return dag_runs.dag_env(airflow_env, db_url, tmp_path, server.url, SYMBOLS)
 
 
-def dags_test(airflow_bin, env, logical_date: str, conf=None, dag_id="ohlcv_1h", state="success"):
-    return dag_runs.dags_test(airflow_bin, env, dag_id, logical_date, conf, state)
-
-
 def closed(symbol: str, lo: dt.datetime, hi: dt.datetime) -> pd.DataFrame:
     """The served 1h bars of ``symbol`` that closed in (lo, hi]."""
-    return dag_runs.closed_bars(symbol, lo, hi, seed=5)
-
-
-def stored(db, symbol: str) -> pd.DataFrame:
-    with db.cursor() as cur:
-        cur.execute(
-            "SELECT ts, open, high, low, close, volume FROM candleflow.bars b JOIN"
-            " candleflow.instruments i ON i.id = b.instrument_id WHERE i.symbol = %s"
-            " AND timeframe = '1h' ORDER BY ts",
-            (symbol,),
-        )
-        got = pd.DataFrame(cur.fetchall(), columns=COLUMNS)
-    got["ts"] = pd.to_datetime(got["ts"], utc=True).dt.as_unit("us")
-    return got.astype({c: "float64" for c in COLUMNS[1:]})
+    return closed_bars(symbol, lo, hi, seed=5)
 
 
 def test_window_loads_exactly_the_served_bars_and_a_rerun_changes_nothing(dag_env, airflow_bin, db):
     conf = {"start": START.isoformat(), "end": END.isoformat()}
-    out = dags_test(airflow_bin, dag_env, "2024-03-06T12:00:00+00:00", conf)
+    out = dags_test(airflow_bin, dag_env, "ohlcv_1h", "2024-03-06T12:00:00+00:00", conf)
     # the chunk task's log ends with the per-symbol table
     assert "symbol" in out and "fetched  inserted  updated  rejected  outcome" in out
     for symbol in SYMBOLS:
         expected = closed(symbol, START, END)
         assert len(expected) > 10
-        pd.testing.assert_frame_equal(stored(db, symbol), expected, check_exact=True)
+        pd.testing.assert_frame_equal(stored_bars(db, symbol), expected, check_exact=True)
 
-    dags_test(airflow_bin, dag_env, "2024-03-06T13:00:00+00:00", conf)
+    dags_test(airflow_bin, dag_env, "ohlcv_1h", "2024-03-06T13:00:00+00:00", conf)
     with db.cursor() as cur:
         cur.execute(
             "SELECT count(*), sum(rows_inserted), sum(rows_updated), min(outcome), max(outcome)"
@@ -81,7 +65,7 @@ def test_window_loads_exactly_the_served_bars_and_a_rerun_changes_nothing(dag_en
 
 
 def test_a_run_loads_the_bars_that_closed_in_its_interval(dag_env, airflow_bin, db):
-    dags_test(airflow_bin, dag_env, "2024-03-05T16:00:00+00:00")
+    dags_test(airflow_bin, dag_env, "ohlcv_1h", "2024-03-05T16:00:00+00:00")
     with db.cursor() as cur:
         cur.execute("SELECT DISTINCT window_start, window_end FROM candleflow.load_audit")
         windows = cur.fetchall()
@@ -94,7 +78,7 @@ def test_a_run_loads_the_bars_that_closed_in_its_interval(dag_env, airflow_bin, 
         (dt.datetime(2024, 3, 5, 14, tzinfo=dt.UTC), dt.datetime(2024, 3, 5, 15, tzinfo=dt.UTC))
     ]
     assert inserted == {"BINANCE:BTCUSDT": 1, "NASDAQ:AAPL": 0, "SP:SPX": 0}
-    assert stored(db, "BINANCE:BTCUSDT")["ts"].tolist() == [
+    assert stored_bars(db, "BINANCE:BTCUSDT")["ts"].tolist() == [
         pd.Timestamp("2024-03-05T14:00", tz="UTC")
     ]
 
@@ -105,10 +89,10 @@ def test_a_bad_symbol_fails_the_chunk_once_after_the_others_are_stored(
     symbols = ("NASDAQ:AAPL", "NASDAQ:BADSYM", "BINANCE:BTCUSDT")
     env = dag_runs.dag_env(airflow_env, db_url, tmp_path, server.url, symbols)
     conf = {"start": START.isoformat(), "end": END.isoformat()}
-    out = dags_test(airflow_bin, env, "2024-03-06T12:00:00+00:00", conf, state="failed")
+    out = dags_test(airflow_bin, env, "ohlcv_1h", "2024-03-06T12:00:00+00:00", conf, state="failed")
     assert "NASDAQ:BADSYM" in out and "failed permanently" in out
     for symbol in ("NASDAQ:AAPL", "BINANCE:BTCUSDT"):
-        pd.testing.assert_frame_equal(stored(db, symbol), closed(symbol, START, END))
+        pd.testing.assert_frame_equal(stored_bars(db, symbol), closed(symbol, START, END))
     with db.cursor() as cur:
         cur.execute("SELECT symbol, outcome FROM candleflow.load_audit ORDER BY symbol")
         audits = cur.fetchall()
@@ -122,12 +106,12 @@ def test_a_bad_symbol_fails_the_chunk_once_after_the_others_are_stored(
 
 def test_two_history_months_equal_one_large_window_value_for_value(dag_env, airflow_bin, db):
     # A manual run of the monthly timetable takes the last closed month: 2 April -> March.
-    dags_test(airflow_bin, dag_env, "2024-03-02T00:00:00+00:00", dag_id="ohlcv_1h_history")
-    dags_test(airflow_bin, dag_env, "2024-04-02T00:00:00+00:00", dag_id="ohlcv_1h_history")
+    dags_test(airflow_bin, dag_env, "ohlcv_1h_history", "2024-03-02T00:00:00+00:00")
+    dags_test(airflow_bin, dag_env, "ohlcv_1h_history", "2024-04-02T00:00:00+00:00")
     lo, hi = dt.datetime(2024, 2, 1, tzinfo=dt.UTC), dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
     for symbol in SYMBOLS:
         expected = closed(symbol, lo, hi)
-        pd.testing.assert_frame_equal(stored(db, symbol), expected, check_exact=True)
+        pd.testing.assert_frame_equal(stored_bars(db, symbol), expected, check_exact=True)
     with db.cursor() as cur:
         cur.execute(
             "SELECT window_start, window_end, count(*), min(outcome) FROM candleflow.load_audit"
@@ -165,7 +149,7 @@ def test_a_watchlist_session_and_the_session_param_load_the_extended_series_apar
         f'provider = "tradingview"\nsymbols = {symbols}\n[timeframes.1h]\n'
     )
     conf = {"start": START.isoformat(), "end": END.isoformat()}
-    dags_test(airflow_bin, env, "2024-03-06T12:00:00+00:00", conf)
+    dags_test(airflow_bin, env, "ohlcv_1h", "2024-03-06T12:00:00+00:00", conf)
     market = calendars.Market.of("NASDAQ:AAPL", session="extended")
     extended = len(calendars.expected(market, Timeframe.parse("1h"), START, END, END))
     assert extended == 16 + 15  # 4 March whole; 5 March less its 19:00-20:00 New York bar
@@ -176,5 +160,7 @@ def test_a_watchlist_session_and_the_session_param_load_the_extended_series_apar
     }
 
     # session=extended: every chunk loads extended series; the crypto pair has none (skipped)
-    dags_test(airflow_bin, env, "2024-03-06T13:00:00+00:00", {**conf, "session": "extended"})
+    dags_test(
+        airflow_bin, env, "ohlcv_1h", "2024-03-06T13:00:00+00:00", {**conf, "session": "extended"}
+    )
     assert _series_counts(db, 1) == {("NASDAQ:AAPL", "extended"): 0}

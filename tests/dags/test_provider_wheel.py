@@ -15,6 +15,7 @@ connection it adds is seen by another test. About a minute, most of it Airflow s
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -30,10 +31,12 @@ from psycopg2.extensions import parse_dsn
 from candleflow.db import connection
 from candleflow.stack import env as stack_env
 from candleflow.testing import ReplayServer
-from tests.dags.test_ohlcv_dag import END, START, closed, stored
+from tests.support.bars import closed_bars, stored_bars
 
 ROOT = Path(__file__).resolve().parents[2]
 SYMBOLS = ("NASDAQ:AAPL", "BINANCE:BTCUSDT")
+START = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)  # the window test_ohlcv_dag loads too
+END = dt.datetime(2024, 3, 6, tzinfo=dt.UTC)
 DAG_FILE = (
     "from candleflow.airflow import watchlist_dags\n\n"
     'globals().update(watchlist_dags("watchlist.toml"))\n'
@@ -192,6 +195,6 @@ def test_the_wheel_is_a_provider_whose_connections_feed_a_dag_run(
     assert TOKEN not in out  # and never in the task's log
 
     for symbol in SYMBOLS:
-        expected = closed(symbol, START, END)
+        expected = closed_bars(symbol, START, END, seed=5)
         assert len(expected) > 10
-        pd.testing.assert_frame_equal(stored(db, symbol), expected, check_exact=True)
+        pd.testing.assert_frame_equal(stored_bars(db, symbol), expected, check_exact=True)

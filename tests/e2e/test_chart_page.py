@@ -16,30 +16,17 @@ description shown as text.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from candleflow.stack.env import free_port
 from tests.support.api import Series, insert_bars, insert_instrument, load_series
+from tests.support.browser import ARGS, ARTIFACTS
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 UTC = dt.UTC
 MINUTE, HOUR, DAY = dt.timedelta(minutes=1), dt.timedelta(hours=1), dt.timedelta(days=1)
 BTC = Series("BINANCE:BTCUSDT", "1h", dt.datetime(2024, 1, 1, tzinfo=UTC), 300, HOUR)
@@ -58,22 +45,6 @@ SOL_MINUTES = Series("BINANCE:SOLUSDT", "1m", dt.datetime(2024, 6, 11, tzinfo=UT
 MARKUP = "<img src=x onerror=alert(1)>"
 INSTRUMENTS = 7  # BTC, AAPL, IBM, MSFT, ETH, XSS, SOL
 PAGE = "/chart?symbol={symbol}&timeframe={tf}&start=2023-01-01&end=2024-12-31"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} not found: run `apt-get install -y chromium` (Debian's package)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return CHROMIUM
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -106,7 +77,7 @@ def server(db, airflow_auth) -> Iterator[str]:
     sol = insert_instrument(db, SOL_HOURS.symbol, description="Solana / TetherUS")
     insert_bars(db, SOL_HOURS, sol)
     insert_bars(db, SOL_MINUTES, sol)
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_chart_page import ARGS, ARTIFACTS, _free_port
-from tests.e2e.test_chart_page import chromium as chromium
+from candleflow.stack.env import free_port
+from tests.support.browser import ARGS, ARTIFACTS
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -61,7 +61,7 @@ def _visible_labels(dialog) -> set[str]:
 @pytest.fixture(scope="module")
 def ui(airflow_env, tmp_path_factory):
     """The api-server's base URL, once it answers."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = dict(
         airflow_env,

@@ -24,7 +24,6 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -37,6 +36,7 @@ import requests
 
 from candleflow.db import connection
 from candleflow.stack import env as stack_env
+from candleflow.stack.env import free_port
 from candleflow.testing import ReplayServer, synthetic
 from tests.support.databases import create_database, drop_database
 
@@ -107,12 +107,6 @@ def _redis_or_skip() -> None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclasses.dataclass
@@ -202,7 +196,7 @@ def stack(server_url, db_url, tmp_path, airflow_bin) -> Iterator[Stack]:
     _redis_or_skip()
     meta_name = f"cf_test_dist_{uuid.uuid4().hex[:10]}"
     meta_url = create_database(server_url, meta_name)
-    port = _free_port()
+    port = free_port()
     home = tmp_path / "airflow_home"
     logs = tmp_path / "logs"
     logs.mkdir()

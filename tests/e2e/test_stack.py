@@ -25,15 +25,11 @@ from pathlib import Path
 
 import pytest
 
+from candleflow.stack.env import free_port
+
 CLI = str(Path(sys.executable).with_name("candleflow"))
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 pytestmark = pytest.mark.timeout(900)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -41,7 +37,7 @@ def stack_env():
     folder = Path(tempfile.mkdtemp(prefix="cf-stack-"))
     folder.chmod(0o755)  # the embedded server runs as another user under root
     env = dict(
-        os.environ, CANDLEFLOW_HOME=str(folder / "home"), CANDLEFLOW_AIRFLOW_PORT=str(_free_port())
+        os.environ, CANDLEFLOW_HOME=str(folder / "home"), CANDLEFLOW_AIRFLOW_PORT=str(free_port())
     )
     for name in ("CANDLEFLOW_DATABASE_URL", "AIRFLOW_CONN_CANDLEFLOW_WAREHOUSE", "AIRFLOW_HOME"):
         env.pop(name, None)

@@ -26,7 +26,7 @@ from candleflow.db.actions import upsert_actions
 from candleflow.providers.files import FileProvider, FileSource, read_bars
 from candleflow.services.actions import import_actions
 from candleflow.services.sync import sync
-from tests.integration.test_analytics import rows
+from tests.support.reader import READER_PASSWORD, reader_url, rows
 from tests.support.shared_data import shared_data
 
 SYMBOL = "NASDAQ:AAPL"
@@ -148,8 +148,6 @@ def test_zipline_and_quandl_files_give_leans_actions_in_raw_prices(db_url):
 
 
 def test_bi_views_give_the_reads_adjustments_to_the_reader_role(db_url, db):
-    from tests.integration.test_analytics import READER_PASSWORD, reader_url
-
     _lean_aapl(db_url)
     with db:
         roles.set_reader_password(db, READER_PASSWORD)

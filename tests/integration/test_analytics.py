@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from urllib.parse import quote, urlsplit
 
 import pandas as pd
 import pytest
@@ -14,6 +13,7 @@ from psycopg2 import errors
 from candleflow.db import connection, roles
 from candleflow.errors import ConfigError, DatabaseUnavailable
 from tests.support.query import NY, add_instrument, load, make_bars, session_minutes
+from tests.support.reader import READER_PASSWORD, reader_url, rows
 
 VIEWS = (
     "bars",
@@ -31,32 +31,7 @@ VIEWS = (
     "rejected_ticks",
     "load_outcomes",
 )
-READER_PASSWORD = "reader-test-secret"
 HOUR_DELTA = dt.timedelta(hours=1)
-
-
-def rows(db, sql: str, params=()) -> list[tuple]:
-    with db, db.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
-
-
-def reader_url(db_url: str) -> str:
-    parts = urlsplit(db_url)
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(
-        netloc=f"{roles.READER_ROLE}:{quote(READER_PASSWORD, safe='')}@{host}"
-    ).geturl()
-
-
-@pytest.fixture
-def reader(db_url, db):
-    """A connection as ``candleflow_reader`` (password set the way ``db migrate`` does)."""
-    with db:
-        roles.set_reader_password(db, READER_PASSWORD)
-    conn = connection.connect(reader_url(db_url), autocommit=True)
-    yield conn
-    conn.close()
 
 
 def test_every_view_and_its_columns_are_documented(db):

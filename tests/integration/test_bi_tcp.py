@@ -16,13 +16,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from candleflow.stack.env import free_port
+
 CLI = [str(Path(sys.executable).with_name("candleflow"))]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run(env, *args, check=True) -> subprocess.CompletedProcess:

@@ -17,7 +17,7 @@ import pytest
 from candleflow.airflow.operators import SyncBarsOperator
 from candleflow.services.sync import sync_many
 from candleflow.testing import ReplayServer
-from tests.support.dag_runs import closed_bars
+from tests.support.bars import closed_bars, stored_bars
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -56,13 +56,7 @@ def run_chunk(srv, run_type: str, run_id: str) -> dict:
 
 
 def stored(db, symbol: str) -> pd.Series:
-    with db.cursor() as cur:
-        cur.execute(
-            "SELECT b.ts FROM candleflow.bars b JOIN candleflow.instruments i"
-            " ON i.id = b.instrument_id WHERE i.symbol = %s AND b.timeframe = '1h' ORDER BY b.ts",
-            (symbol,),
-        )
-        return pd.Series([ts for (ts,) in cur.fetchall()], dtype="datetime64[us, UTC]")
+    return stored_bars(db, symbol)["ts"]
 
 
 def test_a_scheduled_run_fills_the_hole_between_history_and_now(server, db_url, db):

@@ -12,7 +12,7 @@ from typing import ClassVar
 import pandas as pd
 import pytest
 
-from candleflow.domain import BAR_COLUMNS, Instrument
+from candleflow.domain import Instrument
 from candleflow.errors import (
     BadInputError,
     ProviderDisconnected,
@@ -23,7 +23,8 @@ from candleflow.errors import (
 from candleflow.providers import Capability, IDataProvider
 from candleflow.services.chunk import sync_chunk
 from candleflow.services.sync import settings_for
-from candleflow.testing import ReplayServer, synthetic
+from candleflow.testing import ReplayServer
+from tests.support.bars import closed_bars, stored_bars
 
 START = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)
 END = dt.datetime(2024, 3, 6, tzinfo=dt.UTC)
@@ -44,24 +45,8 @@ def tv(srv, scenario: str | None = None, **extra) -> dict:
 
 
 def closed(symbol, lo, hi, tf="1h", seed=3) -> pd.DataFrame:
-    """The served bars of ``symbol`` whose end is in (lo, hi]."""
-    step = pd.Timedelta(minutes=1 if tf == "1m" else 60)
-    bars = synthetic.bars(symbol, tf, lo - step, hi, seed=seed)
-    ends = bars["ts"] + step
-    return bars[(ends > lo) & (ends <= hi)].reset_index(drop=True)
-
-
-def stored(db, symbol: str, timeframe: str = "1h") -> pd.DataFrame:
-    with db.cursor() as cur:
-        cur.execute(
-            "SELECT ts, open, high, low, close, volume FROM candleflow.bars b"
-            " JOIN candleflow.instruments i ON i.id = b.instrument_id"
-            " WHERE i.symbol = %s AND b.timeframe = %s ORDER BY ts",
-            (symbol, timeframe),
-        )
-        frame = pd.DataFrame(cur.fetchall(), columns=list(BAR_COLUMNS))
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True).dt.as_unit("us")
-    return frame.astype({c: "float64" for c in BAR_COLUMNS[1:]})
+    """The served bars of ``symbol`` whose end is in (lo, hi] (this module's server: seed 3)."""
+    return closed_bars(symbol, lo, hi, seed, tf)
 
 
 def audit_count(db, **where) -> dict[str, int]:
@@ -87,7 +72,7 @@ def test_a_bad_symbol_is_kept_apart_and_a_retry_redoes_only_it(server, db_url, d
     }
     assert isinstance(first.failures["NASDAQ:BADSYM"], SymbolNotFound)
     for symbol in ("NYSE:IBM", "BINANCE:BTCUSDT"):
-        pd.testing.assert_frame_equal(stored(db, symbol), closed(symbol, START, END))
+        pd.testing.assert_frame_equal(stored_bars(db, symbol), closed(symbol, START, END))
     # The per-symbol table names every symbol with its counts and outcome.
     table = first.table().splitlines()
     assert table[1].split() == ["symbol", "fetched", "inserted", "updated", "rejected", "outcome"]
@@ -133,7 +118,7 @@ def test_a_transient_failure_fails_retryably_and_its_retry_loads_only_that_symbo
     retry = sync_chunk(symbols, "1h", START, END, run, provider_options=options, resume=True)
     assert [s.outcome for s in retry.symbols] == ["skipped", "success", "skipped"]
     for symbol in symbols:
-        pd.testing.assert_frame_equal(stored(db, symbol), closed(symbol, START, END))
+        pd.testing.assert_frame_equal(stored_bars(db, symbol), closed(symbol, START, END))
 
 
 def test_an_xnys_bar_belongs_to_the_window_it_closes_in(server, db_url, db):
@@ -161,7 +146,7 @@ def test_an_xnys_bar_belongs_to_the_window_it_closes_in(server, db_url, db):
     )
     whole = (day, day + 24 * HOUR)
     for symbol in ("NYSE:IBM", "BINANCE:BTCUSDT"):
-        pd.testing.assert_frame_equal(stored(db, symbol), closed(symbol, *whole))
+        pd.testing.assert_frame_equal(stored_bars(db, symbol), closed(symbol, *whole))
 
 
 def test_a_long_window_loads_in_slices_each_audited_and_resumable(server, db_url, db):
@@ -171,7 +156,7 @@ def test_a_long_window_loads_in_slices_each_audited_and_resumable(server, db_url
     (eth,) = result.symbols
     assert eth.slices == 3  # 2,880 minutes in slices of at most 1,000 bars
     pd.testing.assert_frame_equal(
-        stored(db, "BINANCE:ETHUSDT", "1m"), closed("BINANCE:ETHUSDT", lo, hi, "1m")
+        stored_bars(db, "BINANCE:ETHUSDT", "1m"), closed("BINANCE:ETHUSDT", lo, hi, "1m")
     )
     with db.cursor() as cur:
         cur.execute(
@@ -199,7 +184,7 @@ def test_windows_out_of_reach_are_audited_and_a_straddling_one_loads_what_is_rea
             provider_options=options,
         )  # fmt: skip
         assert result.symbols[0].outcome == "out_of_window"
-        assert stored(db, "BINANCE:BTCUSDT").empty
+        assert stored_bars(db, "BINANCE:BTCUSDT").empty
         result = sync_chunk(
             ["BINANCE:BTCUSDT"], "1h", *straddle, settings_for(run_id="straddle", url=db_url),
             provider_options=options,
@@ -220,7 +205,7 @@ def test_windows_out_of_reach_are_audited_and_a_straddling_one_loads_what_is_rea
     expected = closed("BINANCE:BTCUSDT", *straddle)
     expected = expected[expected["ts"] >= pd.Timestamp(reachable)].reset_index(drop=True)
     assert len(expected) == fetched == btc.counts["rows_inserted"]
-    pd.testing.assert_frame_equal(stored(db, "BINANCE:BTCUSDT"), expected)
+    pd.testing.assert_frame_equal(stored_bars(db, "BINANCE:BTCUSDT"), expected)
 
 
 def test_a_resync_of_a_closed_month_counts_the_providers_corrections_as_updates(db_url, db):
@@ -239,7 +224,7 @@ def test_a_resync_of_a_closed_month_counts_the_providers_corrections_as_updates(
     assert (first.totals()["rows_inserted"], first.totals()["rows_updated"]) == (n, 0)
     assert (second.totals()["rows_inserted"], second.totals()["rows_updated"]) == (0, n)
     expected = closed("BINANCE:BTCUSDT", *month, seed=4)
-    pd.testing.assert_frame_equal(stored(db, "BINANCE:BTCUSDT"), expected)
+    pd.testing.assert_frame_equal(stored_bars(db, "BINANCE:BTCUSDT"), expected)
 
 
 class _Resolver(IDataProvider):
@@ -275,7 +260,7 @@ def test_an_instrument_the_table_refuses_fails_alone(db_url, db):
     assert isinstance(error, BadInputError)
     assert "NASDAQ:ZERO" in str(error) and "instruments_price_scale_check" in str(error)
     for symbol in ("NASDAQ:AAPL", "NASDAQ:MSFT"):
-        assert len(stored(db, symbol)) == 6
+        assert len(stored_bars(db, symbol)) == 6
     with db.cursor() as cur:
         cur.execute("SELECT symbol FROM candleflow.instruments ORDER BY 1")
         assert [r[0] for r in cur.fetchall()] == ["NASDAQ:AAPL", "NASDAQ:MSFT"]

@@ -21,7 +21,6 @@ from candleflow import query
 from candleflow.db import bars as db_bars
 from candleflow.db import compaction
 from candleflow.testing import synthetic
-from tests.integration.test_analytics import reader  # noqa: F401 - the BI role's connection
 
 UTC = dt.UTC
 SYMBOL = "BINANCE:BTCUSDT"
@@ -76,7 +75,7 @@ def warehouse(db, db_url):
     return iid, bars
 
 
-def test_a_compressed_month_reads_back_value_for_value(db, db_url, warehouse, reader):  # noqa: F811
+def test_a_compressed_month_reads_back_value_for_value(db, db_url, warehouse, reader):
     _iid, bars = warehouse
     window = ("2024-02-28 06:00", "2024-03-02")
     before = query.bars(SYMBOL, "1m", *window, url=db_url)

@@ -23,7 +23,6 @@ from candleflow.api.data_docs import PREFIX
 from candleflow.db import docs_store as docs
 from candleflow.services.sync import sync
 from candleflow.testing import ReplayServer
-from tests.support.api import airflow_auth  # noqa: F401 - a fixture
 
 START = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)
 END = dt.datetime(2024, 3, 8, tzinfo=dt.UTC)
@@ -59,7 +58,7 @@ def synced(db_url, db, tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def client(db_url, airflow_auth):  # noqa: F811 - the imported fixture
+def client(db_url, airflow_auth):
     token = airflow_auth.valid()
     with TestClient(create_app(), headers={"Authorization": f"Bearer {token}"}) as http:
         yield http

@@ -26,7 +26,6 @@ import re
 import selectors
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from pathlib import Path
 
 import pytest
 
+from candleflow.stack.env import free_port
 from candleflow.testing import ReplayServer
 from tests.support.shared_data import data_root
 
@@ -112,12 +112,6 @@ def shell_lines(path: Path, root: Path = ROOT) -> Iterator[Line]:
                 yield Line(f"{path.relative_to(root)}:{start}", line)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _is_local(value: str) -> bool:
     hosts = re.findall(r"://([^/:'\"\s]+)", value)
     return all(host in LOCAL_HOSTS for host in hosts)
@@ -175,7 +169,7 @@ def _start(session: Session, line: Line, argv: list[str], env: dict[str, str]) -
         return
     if doc_port is not None:
         index = argv.index("--port") + 1
-        port = str(_free_port())
+        port = str(free_port())
         session.ports[doc_port] = port
         argv[index] = port
     proc = subprocess.Popen(

@@ -16,6 +16,7 @@ from candleflow import calendars
 from candleflow.providers import get_provider
 from candleflow.services.sync import sync
 from candleflow.testing import ReplayServer
+from tests.support.bars import stored_bars
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -28,13 +29,7 @@ def tv(srv) -> dict:
 
 
 def stored_ts(db, symbol: str, timeframe: str = "1d") -> list[pd.Timestamp]:
-    with db.cursor() as cur:
-        cur.execute(
-            "SELECT b.ts FROM candleflow.bars b JOIN candleflow.instruments i"
-            " ON i.id = b.instrument_id WHERE i.symbol = %s AND b.timeframe = %s ORDER BY b.ts",
-            (symbol, timeframe),
-        )
-        return [pd.Timestamp(ts).tz_convert("UTC") for (ts,) in cur.fetchall()]
+    return stored_bars(db, symbol, timeframe)["ts"].tolist()
 
 
 def fetched_ts(srv, symbol, start, end, now, timeframe: str = "1d") -> list[pd.Timestamp]:

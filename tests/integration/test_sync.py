@@ -11,11 +11,11 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from candleflow.domain import BAR_COLUMNS
 from candleflow.errors import SymbolNotFound, ValidationFailed
 from candleflow.providers.files import FileProvider, FileSource
 from candleflow.services.sync import sync
 from candleflow.testing import ReplayServer, synthetic
+from tests.support.bars import stored_bars
 from tests.support.shared_data import shared_data
 
 START = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)
@@ -34,19 +34,6 @@ def server():
 def tv(srv, scenario: str | None = None, **extra) -> dict:
     url = srv.url + (f"?scenario={scenario}" if scenario else "")
     return {"url": url, "timeout": 10, "backoff": 0.05, **extra}
-
-
-def stored(db, symbol: str, timeframe: str = "1h") -> pd.DataFrame:
-    with db.cursor() as cur:
-        cur.execute(
-            "SELECT ts, open, high, low, close, volume FROM candleflow.bars b"
-            " JOIN candleflow.instruments i ON i.id = b.instrument_id"
-            " WHERE i.symbol = %s AND b.timeframe = %s ORDER BY ts",
-            (symbol, timeframe),
-        )
-        frame = pd.DataFrame(cur.fetchall(), columns=list(BAR_COLUMNS))
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True).dt.as_unit("us")
-    return frame.astype({c: "float64" for c in BAR_COLUMNS[1:]})
 
 
 def oracle(symbol: str, timeframe: str = "1h") -> pd.DataFrame:
@@ -68,7 +55,7 @@ def test_three_instruments_load_value_for_value_and_a_rerun_changes_nothing(serv
     for symbol in SYMBOLS:
         expected = oracle(symbol)
         assert len(expected) > 20
-        pd.testing.assert_frame_equal(stored(db, symbol), expected, check_exact=True)
+        pd.testing.assert_frame_equal(stored_bars(db, symbol), expected, check_exact=True)
     first = audits(db)
     assert [(s, o, f == i) for s, o, f, i, *_ in first] == [(s, "success", True) for s in SYMBOLS]
 
@@ -90,7 +77,7 @@ def test_many_small_windows_equal_one_large_window(server, db_url, db):
     for lo, hi in zip([*edges], [*edges[1:], END], strict=True):
         if lo < hi:
             sync("NYSE:IBM", "1h", lo, hi, provider_options=tv(server), url=db_url)
-    pd.testing.assert_frame_equal(stored(db, "NYSE:IBM"), oracle("NYSE:IBM"), check_exact=True)
+    pd.testing.assert_frame_equal(stored_bars(db, "NYSE:IBM"), oracle("NYSE:IBM"), check_exact=True)
 
 
 def test_bad_bars_are_rejected_with_their_rules_and_the_rest_loads(db_url, db):
@@ -118,7 +105,7 @@ def test_bad_bars_are_rejected_with_their_rules_and_the_rest_loads(db_url, db):
     assert any(r == {"not_null"} for r in rules)
     assert record["rows_rejected"] == len(rejected) == 6
     expected = oracle("NASDAQ:MSFT")
-    loaded = stored(db, "NASDAQ:MSFT")
+    loaded = stored_bars(db, "NASDAQ:MSFT")
     assert len(loaded) == len(expected) - 5  # five corrupted positions; the twin was extra
     assert loaded.merge(expected, how="left", indicator=True)["_merge"].eq("both").all()
 
@@ -129,7 +116,7 @@ def test_above_the_threshold_the_window_fails_and_nothing_loads(db_url, db):
         pytest.raises(ValidationFailed, match="nothing loaded"),
     ):
         sync("NASDAQ:MSFT", "1h", START, END, provider_options=tv(srv, "bad_bars"), url=db_url)
-    assert stored(db, "NASDAQ:MSFT").empty
+    assert stored_bars(db, "NASDAQ:MSFT").empty
     with db.cursor() as cur:
         cur.execute("SELECT count(*) FROM candleflow.rejected_bars")
         assert cur.fetchone()[0] == 6
@@ -140,7 +127,7 @@ def test_disconnect_mid_page_completes_without_gap_or_duplicate(server, db_url, 
     sync(
         "AMEX:SPY", "1h", START, END, provider_options=tv(server, "disconnect_mid_page"), url=db_url
     )
-    pd.testing.assert_frame_equal(stored(db, "AMEX:SPY"), oracle("AMEX:SPY"), check_exact=True)
+    pd.testing.assert_frame_equal(stored_bars(db, "AMEX:SPY"), oracle("AMEX:SPY"), check_exact=True)
 
 
 def test_unknown_symbol_fails_fast_and_is_audited(server, db_url, db):

@@ -21,8 +21,8 @@ from candleflow.services.chunk import sync_chunk
 from candleflow.services.sync import settings_for
 from candleflow.testing import ReplayServer
 from candleflow.validation import sidecar, validate_windows
-from tests.integration.test_chunk import closed, stored
-from tests.integration.test_validation_batch import FRAMES, _window, bars
+from tests.support.bars import closed_bars, stored_bars
+from tests.support.windows import FRAMES, bars, hour_window
 
 START = dt.datetime(2024, 3, 5, 12, tzinfo=dt.UTC)
 END = START + dt.timedelta(hours=1)
@@ -40,8 +40,8 @@ def server():
 
 
 def test_the_helper_judges_each_window_as_this_process_does():
-    windows = [_window(s, make()) for s, make in FRAMES.items()]
-    windows.append(_window("BINANCE:ADAUSDT", bars().drop(columns="close")))  # unusable
+    windows = [hour_window(s, make()) for s, make in FRAMES.items()]
+    windows.append(hour_window("BINANCE:ADAUSDT", bars().drop(columns="close")))  # unusable
     helper = sidecar.Sidecar()
     try:
         remote = helper.submit(windows, 0.5).result(timeout=120)
@@ -69,7 +69,9 @@ def test_a_cold_cli_sync_validates_in_the_helper_and_loads_every_bar(server, db_
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     for symbol in SYMBOLS:
-        pd.testing.assert_frame_equal(stored(db, symbol), closed(symbol, START, END), obj=symbol)
+        pd.testing.assert_frame_equal(
+            stored_bars(db, symbol), closed_bars(symbol, START, END, seed=3), obj=symbol
+        )
     batches = _gx_batches(db)
     assert len(batches) == len(SYMBOLS) // 2  # the XNYS symbols have no bar closing at 13:00
     pids = {json.dumps(b.get("helper_pid")) for b in batches.values()}
@@ -89,7 +91,9 @@ def test_a_dead_helper_leaves_the_chunk_to_validate_here(server, db_url, db, mon
     dead.close()
     assert [s.outcome for s in chunk.symbols] == ["success"] * len(crypto)
     for symbol in crypto:
-        pd.testing.assert_frame_equal(stored(db, symbol), closed(symbol, START, END), obj=symbol)
+        pd.testing.assert_frame_equal(
+            stored_bars(db, symbol), closed_bars(symbol, START, END, seed=3), obj=symbol
+        )
     batches = _gx_batches(db)
     assert len(batches) == len(crypto)  # every window validated, none by the dead helper
     assert not [b for b in batches.values() if "helper_pid" in b], batches

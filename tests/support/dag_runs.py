@@ -1,6 +1,8 @@
 """Real DAG runs for the DAG tests: ``airflow dags test`` with a watchlist of the test's own,
 the replay server as TradingView and the test's database as the warehouse. The one home of
-these helpers for every test that runs a DAG (OHLCV, lineage, metrics, connection only)."""
+these helpers for every test that runs a DAG (OHLCV, lineage, metrics, connection only, no
+retry, integrity): ``dags_test`` for a run that must end in a state, ``run_dag`` for one the
+test judges itself, ``dags_test_args`` for one it starts and stops itself."""
 
 from __future__ import annotations
 
@@ -8,10 +10,6 @@ import datetime as dt
 import json
 import subprocess
 from pathlib import Path
-
-import pandas as pd
-
-from candleflow.testing import synthetic
 
 
 def watchlist_file(folder: Path, symbols) -> Path:
@@ -53,6 +51,29 @@ def airflow(airflow_bin: str, env: dict, *args: str) -> str:
     return output
 
 
+def dags_test_args(
+    airflow_bin: str, dag_id: str, logical_date: str | None = None, conf=None
+) -> list[str]:
+    """The ``airflow dags test`` command of one run of ``dag_id`` (at now without a date)."""
+    args = [airflow_bin, "dags", "test", dag_id, *([logical_date] if logical_date else [])]
+    if conf is not None:
+        args += ["--conf", json.dumps(conf)]
+    return args
+
+
+def run_dag(
+    airflow_bin: str,
+    env: dict,
+    dag_id: str,
+    logical_date: str | None = None,
+    conf=None,
+    timeout: float = 800,
+) -> subprocess.CompletedProcess:
+    """One ``airflow dags test`` run, whatever its outcome: the caller judges it."""
+    args = dags_test_args(airflow_bin, dag_id, logical_date, conf)
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def dags_test(
     airflow_bin: str,
     env: dict,
@@ -62,10 +83,7 @@ def dags_test(
     state="success",
 ) -> str:
     """``airflow dags test`` of one run, which must end in ``state``; its output."""
-    args = [airflow_bin, "dags", "test", dag_id, *([logical_date] if logical_date else [])]
-    if conf is not None:
-        args += ["--conf", json.dumps(conf)]
-    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=800)
+    result = run_dag(airflow_bin, env, dag_id, logical_date, conf)
     out = result.stdout + result.stderr
     assert f"state={state}" in out, out[-6000:]
     return out
@@ -78,13 +96,6 @@ def events(path: Path) -> list[dict]:
 
 def task_events(path: Path, job: str, event_type: str) -> list[dict]:
     return [e for e in events(path) if e["job"]["name"] == job and e["eventType"] == event_type]
-
-
-def closed_bars(symbol: str, lo: dt.datetime, hi: dt.datetime, seed: int) -> pd.DataFrame:
-    """The replay server's 1h bars of ``symbol`` that closed in (lo, hi] (the DAGs' rule)."""
-    bars = synthetic.bars(symbol, "1h", lo - dt.timedelta(hours=1), hi, seed=seed)
-    ends = bars["ts"] + pd.Timedelta(hours=1)
-    return bars[(ends > lo) & (ends <= hi)].reset_index(drop=True)
 
 
 def seed_ticks(db_url: str, folder: Path) -> int:

@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "include" / "candleflow"
 VOCABULARY = ("domain", "adjustments", "calendars", "errors", "config", "retry", "watchlist")
-VOCABULARY += ("dag_specs", "output", "frames")
+VOCABULARY += ("dag_specs", "output", "frames", "symbols")
 # What the wheel ships in place of a DAG folder and a plugins folder: the DAG definitions and
 # the plugin wire every layer together, as DAG files do (the table's `wiring` row).
 WIRING = ("airflow/dags/", "airflow/plugin.py")

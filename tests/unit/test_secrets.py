@@ -71,6 +71,18 @@ def test_cannot_connect_names_the_server_and_never_the_password(template):
     assert SECRET not in message and "bob" not in message
 
 
+def test_the_read_side_cannot_connect_the_same_way_and_never_shows_the_password():
+    """``query.versions`` (the API's cache keys) reports a failed connect as ``connect`` does."""
+    from candleflow.query import versions
+
+    port = _closed_port()
+    with pytest.raises(DatabaseUnavailable) as caught:
+        versions.version("NASDAQ:AAPL", f"postgresql://bob:{SECRET}@127.0.0.1:{port}/warehouse")
+    message = str(caught.value)
+    assert f"cannot connect to PostgreSQL at 127.0.0.1:{port}/warehouse" in message
+    assert SECRET not in message and "bob" not in message
+
+
 MALFORMED = [
     f"postgresql://bob:{SECRET}%zz@127.0.0.1/warehouse",  # a bad percent-escape in the password
     f"postgresql://bob:{SECRET}@[127.0.0.1/warehouse",  # an unclosed IPv6 bracket

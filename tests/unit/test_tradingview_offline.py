@@ -224,11 +224,11 @@ def test_token_precedence_option_env_anonymous_and_no_airflow_lookup(monkeypatch
         "AIRFLOW_CONN_TRADINGVIEW_DEFAULT",
         json.dumps({"conn_type": "generic", "password": "from-airflow"}),
     )
-    assert TradingViewProvider()._auth_token() == "unauthorized_user_token"
+    assert TradingViewProvider().link.auth_token() == "unauthorized_user_token"
     monkeypatch.setenv("CANDLEFLOW_TRADINGVIEW_TOKEN", "from-env")
-    assert TradingViewProvider()._auth_token() == "from-env"
+    assert TradingViewProvider().link.auth_token() == "from-env"
     tv = TradingViewProvider(token="from-option")
-    assert tv._auth_token() == "from-option"
+    assert tv.link.auth_token() == "from-option"
     assert "from-option" not in repr(tv) and "token=***" in repr(tv)
 
 

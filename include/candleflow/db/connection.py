@@ -66,6 +66,15 @@ def _scrub(message: str, url: str) -> str:
     return message.replace(password, "***") if password else message
 
 
+def unavailable(url: str, exc: Exception) -> DatabaseUnavailable:
+    """The error a failed connect becomes: where (never the password) and libpq's first line,
+    scrubbed of the password too; every door that connects says it the same way."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DatabaseUnavailable(
+        f"cannot connect to PostgreSQL at {describe(url)}: {_scrub(reason, url)}"
+    )
+
+
 def redact(url: str) -> str:
     """The URL with its password replaced by ``***``."""
     parts = urlsplit(url)
@@ -95,10 +104,7 @@ def connect(
             "postgresql://USER:PASSWORD@HOST:PORT/DBNAME (not shown: it may hold a password)"
         ) from None
     except psycopg2.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DatabaseUnavailable(
-            f"cannot connect to PostgreSQL at {describe(url)}: {_scrub(reason, url)}"
-        ) from None
+        raise unavailable(url, exc) from None
     conn.autocommit = autocommit
     return conn
 

@@ -52,13 +52,9 @@ def _checkout(url: str) -> Any:
     try:
         conn = psycopg2.connect(url)
     except psycopg2.OperationalError as exc:
-        from candleflow.db.connection import describe
-        from candleflow.errors import DatabaseUnavailable
+        from candleflow.db.connection import unavailable
 
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DatabaseUnavailable(
-            f"cannot connect to PostgreSQL at {describe(url)}: {reason}"
-        ) from None
+        raise unavailable(url, exc) from None
     conn.autocommit = True
     return conn
 

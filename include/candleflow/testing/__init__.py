@@ -13,7 +13,7 @@ from typing import Any
 
 _EXPORTS = {
     "ReplayServer": "candleflow.testing.replay_server",
-    "ServerStats": "candleflow.testing.replay_server",
+    "ServerStats": "candleflow.testing.replay_state",
     "SCENARIOS": "candleflow.testing.scenarios",
     "bars": "candleflow.testing.synthetic",
 }

@@ -11,7 +11,8 @@ seeded random walk (``synthetic_market``, for the benchmark's year of 1m bars). 
 coarser than a market's own are aggregated the way Binance builds them from trades.
 
 Faults are queued with ``fail``: HTTP 429 and 418 with ``Retry-After``, 5xx, a dropped
-connection, an unknown symbol's ``-1121``, and rejected credentials (401, ``-2015``)::
+connection, an unknown symbol's ``-1121``, and rejected credentials (401, ``-2015``); their
+replies are ``binance_faults``'s::
 
     with BinanceStub() as stub:
         stub.fail("429", times=2, retry_after=1)
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
 import json
 import logging
 import threading
@@ -35,35 +35,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
+from candleflow.testing.binance_faults import FAULTS, BinanceError, Fault, fault_error
 from candleflow.testing.binance_markets import INTERVAL_MS, StubMarket, freqtrade_markets, render
 
 log = logging.getLogger(__name__)
 
 API = "/api/v3/"
 DEFAULT_LIMIT, MAX_LIMIT = 500, 1000
-FAULTS = ("429", "418", "500", "502", "503", "504", "drop", "-1121", "401")
 RATE_LIMITS = [
     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
     {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
     {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
     {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
 ]
-
-
-class BinanceError(Exception):
-    """An error reply in Binance's shape: HTTP status plus ``{"code": ..., "msg": ...}``."""
-
-    def __init__(self, status: int, code: int, msg: str) -> None:
-        super().__init__(msg)
-        self.status, self.body = status, {"code": code, "msg": msg}
-
-
-@dataclasses.dataclass
-class Fault:
-    kind: str
-    endpoint: str
-    remaining: int
-    retry_after: int
 
 
 class BinanceStub:
@@ -221,7 +205,7 @@ def _handler(stub: BinanceStub) -> type[BaseHTTPRequestHandler]:
             status, headers = 200, {"X-MBX-USED-WEIGHT-1M": str(stub.hits[endpoint] + 1)}
             try:
                 if fault is not None:
-                    raise _fault_error(fault, headers)
+                    raise fault_error(fault, headers)
                 body = stub.answer(endpoint, query)
             except BinanceError as exc:
                 status, body = exc.status, json.dumps(exc.body).encode()
@@ -238,22 +222,6 @@ def _handler(stub: BinanceStub) -> type[BaseHTTPRequestHandler]:
             log.debug("binance stub: " + format, *args)
 
     return Handler
-
-
-def _fault_error(fault: Fault, headers: dict[str, str]) -> BinanceError:
-    if fault.kind in ("429", "418"):
-        headers["Retry-After"] = str(fault.retry_after)
-        msg = (
-            "Too much request weight used; current limit is 6000 request weight per 1 MINUTE."
-            if fault.kind == "429"
-            else "Way too much request weight used; IP banned until later."
-        )
-        return BinanceError(int(fault.kind), -1003, msg)
-    if fault.kind == "-1121":
-        return BinanceError(400, -1121, "Invalid symbol.")
-    if fault.kind == "401":
-        return BinanceError(401, -2015, "Invalid API-key, IP, or permissions for action.")
-    return BinanceError(int(fault.kind), -1001, "Internal error; unable to process your request.")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,7 +27,7 @@ from candleflow.testing.series import (
     parse_resolution,
     reachable_start,
 )
-from candleflow.testing.synthetic import bar_arrays
+from candleflow.testing.synthetic import bar_rows
 
 if TYPE_CHECKING:
     from candleflow.testing.session import ClientConnection
@@ -36,16 +36,7 @@ log = logging.getLogger(__name__)
 
 NODE = "replay-charts-1"
 
-__all__ = ["NODE", "ChartHandler", "Series", "bar_rows", "parse_resolution"]
-
-
-def bar_rows(series: Series, starts: np.ndarray, ends: np.ndarray, seed: int) -> list[list[Any]]:
-    """``[t, o, h, l, c, (v)]`` rows; symbols without volume get 5-element bars."""
-    arrays = bar_arrays(series.sym, series.tf, starts, ends, seed=seed)
-    columns = [starts.astype(np.float64), *(arrays[k] for k in ("open", "high", "low", "close"))]
-    if arrays["volume"] is not None:
-        columns.append(arrays["volume"])
-    return np.column_stack(columns).tolist() if len(starts) else []
+__all__ = ["NODE", "ChartHandler", "Series", "parse_resolution"]
 
 
 class ChartHandler:
@@ -87,32 +78,6 @@ class ChartHandler:
             info = catalogue.symbol_info(sym, adjustments=bool(self.conn.options.adjustments))
             await self.conn.send(self.conn.msg("symbol_resolved", cs, alias, info, ts=True))
 
-    async def create_series(
-        self,
-        cs: str,
-        sid: str,
-        turnaround: str,
-        alias: str,
-        res: Any,
-        count: Any = 300,
-        range_: Any = "",
-        *_: Any,
-    ) -> None:
-        await self._load(cs, sid, turnaround, alias, res, count, range_, method="create_series")
-
-    async def modify_series(
-        self,
-        cs: str,
-        sid: str,
-        turnaround: str,
-        alias: str,
-        res: Any,
-        count: Any = "",
-        range_: Any = "",
-        *_: Any,
-    ) -> None:
-        await self._load(cs, sid, turnaround, alias, res, count, range_, method="modify_series")
-
     async def _load(
         self,
         cs: str,
@@ -120,11 +85,15 @@ class ChartHandler:
         turnaround: str,
         alias: str,
         res: Any,
-        count: Any,
-        range_: Any,
-        *,
+        count: Any = None,
+        range_: Any = "",
+        *_: Any,
         method: str,
     ) -> None:
+        """``create_series`` and ``modify_series``: a series (re)load; a create without a
+        count asks for 300 bars, a modify without one keeps the count slot empty."""
+        if count is None:
+            count = 300 if method == "create_series" else ""
         tf = parse_resolution(res)
         if tf is None:
             args = ", ".join(str(x) for x in (sid, turnaround, alias, res, count))
@@ -155,6 +124,9 @@ class ChartHandler:
         starts, ends = load_page(series, count, requested, **self._limits(series))
         await self._deliver(cs, series, starts, ends, first=loading)
 
+    create_series = functools.partialmethod(_load, method="create_series")
+    modify_series = functools.partialmethod(_load, method="modify_series")
+
     async def remove_series(self, cs: str, sid: str, *_: Any) -> None:
         self._session(cs)["series"].pop(sid, None)
 
@@ -180,7 +152,7 @@ class ChartHandler:
         if history is not None and history.serves(series.sym.symbol):
             starts, ends, rows = history.page(series.tf.name, starts, ends, series.adjustment)
         else:
-            rows = bar_rows(series, starts, ends, conn.state.seed)
+            rows = bar_rows(series.sym, series.tf, starts, ends, seed=conn.state.seed)
         series.record(starts)
         if conn.options.scenario == "bad_bars":
             rows = scenarios.corrupt_page(rows, series.sym.pricescale)

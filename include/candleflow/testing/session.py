@@ -31,7 +31,7 @@ from candleflow.testing.quote_session import QuoteHandler
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
 
-    from candleflow.testing.replay_server import ConnectionRecord, ServerState
+    from candleflow.testing.replay_state import ConnectionRecord, ServerState
     from candleflow.testing.scenarios import ConnectionOptions
 
 log = logging.getLogger(__name__)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -171,3 +172,15 @@ def bars(
     now_s = None if now is None else _seconds(now)
     sym, tf, starts, ends = bar_grid(symbol, timeframe, _seconds(start), _seconds(end), now=now_s)
     return frame(sym, tf, starts, ends, seed=seed)
+
+
+def bar_rows(
+    sym: SymbolSpec, tf: Timeframe, starts: np.ndarray, ends: np.ndarray, *, seed: int
+) -> list[list[Any]]:
+    """The bars as the replay server sends them: ``[t, o, h, l, c, (v)]`` rows, where symbols
+    without volume get 5-element bars."""
+    arrays = bar_arrays(sym, tf, starts, ends, seed=seed)
+    columns = [starts.astype(np.float64), *(arrays[k] for k in ("open", "high", "low", "close"))]
+    if arrays["volume"] is not None:
+        columns.append(arrays["volume"])
+    return np.column_stack(columns).tolist() if len(starts) else []

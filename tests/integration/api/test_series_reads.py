@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from candleflow import query
 from candleflow.cli.bars import bars_command
 from candleflow.db import bars as bar_writer
-from tests.integration.test_analytics import rows
 from tests.support.query import NY, add_instrument, load, make_bars, ohlcv
+from tests.support.reader import rows
 
 SYMBOL = "NASDAQ:AAPL"
 START, END = "2024-02-01", "2024-07-02"  # five months, and the morning of 1 July

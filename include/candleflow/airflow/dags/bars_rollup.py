@@ -18,23 +18,17 @@ param (an unknown symbol, an empty window) fails the run at once, without retrie
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import DAG, Param, dag, task
 
 from candleflow import watchlist
 from candleflow.airflow.assets import TICKS, bars_asset
+from candleflow.airflow.dags.defaults import OPS_START, default_args
 from candleflow.airflow.failures import fails_permanently
 from candleflow.domain import SYMBOL_ITEMS
 
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "1d")
 
-DEFAULT_ARGS = {
-    "owner": "candleflow",
-    "retries": 2,
-    "retry_delay": dt.timedelta(seconds=30),
-    "retry_exponential_backoff": True,
-}
+DEFAULT_ARGS = default_args()
 
 
 def build(wl: watchlist.Watchlist) -> DAG:
@@ -42,7 +36,7 @@ def build(wl: watchlist.Watchlist) -> DAG:
 
     @dag(
         schedule=[TICKS],
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        start_date=OPS_START,
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,

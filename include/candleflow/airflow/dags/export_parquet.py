@@ -17,16 +17,12 @@ import datetime as dt
 from airflow.sdk import DAG, Param, dag, task
 
 from candleflow import watchlist
+from candleflow.airflow.dags.defaults import OPS_START, default_args
 from candleflow.airflow.failures import fails_permanently
 from candleflow.airflow.timetables import SettledIntervalTimetable
 from candleflow.domain import SYMBOL_ITEMS
 
-DEFAULT_ARGS = {
-    "owner": "candleflow",
-    "retries": 2,
-    "retry_delay": dt.timedelta(minutes=1),
-    "retry_exponential_backoff": True,
-}
+DEFAULT_ARGS = default_args(delay=dt.timedelta(minutes=1))
 
 
 def build(wl: watchlist.Watchlist) -> DAG:
@@ -34,7 +30,7 @@ def build(wl: watchlist.Watchlist) -> DAG:
 
     @dag(
         schedule=SettledIntervalTimetable(dt.timedelta(days=1), settle=dt.timedelta(hours=1)),
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        start_date=OPS_START,
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,

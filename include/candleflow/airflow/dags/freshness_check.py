@@ -17,13 +17,10 @@ import datetime as dt
 from airflow.sdk import DAG, Param, dag, task
 
 from candleflow import watchlist
+from candleflow.airflow.dags.defaults import OPS_START, default_args
 from candleflow.airflow.failures import fails_permanently
 
-DEFAULT_ARGS = {
-    "owner": "candleflow",
-    "retries": 2,
-    "retry_delay": dt.timedelta(minutes=1),
-}
+DEFAULT_ARGS = default_args(delay=dt.timedelta(minutes=1), backoff=False)
 
 
 def build(wl: watchlist.Watchlist) -> DAG:
@@ -31,7 +28,7 @@ def build(wl: watchlist.Watchlist) -> DAG:
 
     @dag(
         schedule="@hourly",
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        start_date=OPS_START,
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,

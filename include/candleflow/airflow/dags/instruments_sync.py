@@ -19,14 +19,10 @@ from airflow.sdk import DAG, dag, task
 
 from candleflow import watchlist
 from candleflow.airflow.assets import INSTRUMENTS
+from candleflow.airflow.dags.defaults import OPS_START, default_args
 from candleflow.airflow.failures import fails_permanently
 
-DEFAULT_ARGS = {
-    "owner": "candleflow",
-    "retries": 2,
-    "retry_delay": dt.timedelta(minutes=1),
-    "retry_exponential_backoff": True,
-}
+DEFAULT_ARGS = default_args(delay=dt.timedelta(minutes=1))
 
 
 def build(wl: watchlist.Watchlist) -> DAG:
@@ -34,7 +30,7 @@ def build(wl: watchlist.Watchlist) -> DAG:
 
     @dag(
         schedule="@daily",
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        start_date=OPS_START,
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,

@@ -35,26 +35,15 @@ unpause them once the watchlist is yours.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import DAG, dag
 
 from candleflow import watchlist
 from candleflow.airflow.assets import bars_asset
+from candleflow.airflow.dags.defaults import BAR_LOAD_ARGS, HISTORY_START
 from candleflow.airflow.dags.params import run_params
 from candleflow.airflow.operators import chunk_tasks
 from candleflow.airflow.timetables import SettledIntervalTimetable, TradingSessionTimetable
 from candleflow.dag_specs import DagSpec, dag_specs
-
-HISTORY_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-
-DEFAULT_ARGS = {
-    "owner": "candleflow",
-    "retries": 3,
-    "retry_delay": dt.timedelta(seconds=30),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": dt.timedelta(minutes=10),
-}
 
 
 def ohlcv_dag(spec: DagSpec, wl: watchlist.Watchlist) -> DAG:
@@ -69,7 +58,7 @@ def ohlcv_dag(spec: DagSpec, wl: watchlist.Watchlist) -> DAG:
         catchup=False,
         max_active_runs=4,
         max_active_tasks=8,
-        default_args=DEFAULT_ARGS,
+        default_args=BAR_LOAD_ARGS,
         tags=["candleflow", "ohlcv", spec.timeframe.name],
         is_paused_upon_creation=True,  # loads every watchlist symbol: yours to turn on
         params=run_params(spec, wl),

@@ -22,16 +22,12 @@ from airflow.sdk import DAG, Param, dag, task
 
 from candleflow import watchlist
 from candleflow.airflow.assets import TICKS
+from candleflow.airflow.dags.defaults import OPS_START, default_args
 from candleflow.airflow.failures import fails_permanently
 
 CAPTURE_SECONDS = 270.0  # leaves the 5-minute slot room to start up and flush
 
-DEFAULT_ARGS = {
-    "owner": "candleflow",
-    "retries": 2,
-    "retry_delay": dt.timedelta(seconds=15),
-    "retry_exponential_backoff": True,
-}
+DEFAULT_ARGS = default_args(delay=dt.timedelta(seconds=15))
 
 
 def build(wl: watchlist.Watchlist) -> DAG:
@@ -39,7 +35,7 @@ def build(wl: watchlist.Watchlist) -> DAG:
 
     @dag(
         schedule="*/5 * * * *",
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        start_date=OPS_START,
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,

@@ -19,19 +19,13 @@ re-run only adds another health record. Runs are independent: no catch-up.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import DAG, dag, task
 
 from candleflow import watchlist
+from candleflow.airflow.dags.defaults import OPS_START, default_args
 from candleflow.airflow.failures import fails_permanently
 
-DEFAULT_ARGS = {
-    "owner": "candleflow",
-    "retries": 2,
-    "retry_delay": dt.timedelta(seconds=30),
-    "retry_exponential_backoff": True,
-}
+DEFAULT_ARGS = default_args()
 
 
 def build(wl: watchlist.Watchlist) -> DAG:
@@ -39,7 +33,7 @@ def build(wl: watchlist.Watchlist) -> DAG:
 
     @dag(
         schedule="@hourly",
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        start_date=OPS_START,
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,

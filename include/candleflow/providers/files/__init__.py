@@ -8,16 +8,10 @@
 
 from __future__ import annotations
 
-from candleflow.providers.files.provider import (
-    PRESETS,
-    FileMapping,
-    FileProvider,
-    FileSource,
-    detect_mapping,
-    preset,
-    read_bars,
-    read_ticks,
-)
+from candleflow.providers.files.detect import detect_mapping
+from candleflow.providers.files.mapping import PRESETS, FileMapping, preset
+from candleflow.providers.files.provider import FileProvider, FileSource
+from candleflow.providers.files.readers import read_bars, read_ticks
 
 __all__ = [
     "PRESETS",

@@ -36,23 +36,13 @@ from candleflow.domain import Instrument, Timeframe, split_symbol
 from candleflow.errors import SymbolNotFound, UnsupportedOperation
 from candleflow.providers.base import Capability, IDataProvider
 from candleflow.providers.files.detect import detect_mapping
-from candleflow.providers.files.mapping import PRESETS, FileMapping, as_mapping, preset
-from candleflow.providers.files.readers import read_bars, read_ticks
+from candleflow.providers.files.mapping import FileMapping, as_mapping
 from candleflow.providers.files.windows import BarFile
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = [
-    "PRESETS",
-    "FileMapping",
-    "FileProvider",
-    "FileSource",
-    "detect_mapping",
-    "preset",
-    "read_bars",
-    "read_ticks",
-]
+__all__ = ["FileProvider", "FileSource"]
 
 log = logging.getLogger(__name__)
 

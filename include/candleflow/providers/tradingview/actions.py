@@ -32,9 +32,14 @@ import numpy as np
 import pandas as pd
 
 from candleflow.adjustments import action_frame, empty_actions
-from candleflow.errors import ProviderDisconnected, ProviderError, SymbolNotFound
+from candleflow.errors import ProviderError, SymbolNotFound
 from candleflow.providers.steps import derive_actions, steps
-from candleflow.providers.tradingview.chart import DESCRIPTOR_ADJUSTMENTS, session_id, symbol_key
+from candleflow.providers.tradingview.chart import (
+    DESCRIPTOR_ADJUSTMENTS,
+    delete_session,
+    session_id,
+    symbol_key,
+)
 from candleflow.providers.tradingview.client import Connection
 
 log = logging.getLogger(__name__)
@@ -231,8 +236,4 @@ class _Adjusted:
 
     def close(self) -> None:
         """Free the session for the socket's next user (best effort, as ``ChartSession``)."""
-        if self.conn.is_open:
-            try:
-                self.conn.send("chart_delete_session", self.cs)
-            except ProviderDisconnected as exc:
-                log.debug("chart session %s not deleted: %s", self.cs, exc)
+        delete_session(self.conn, self.cs)

@@ -93,11 +93,7 @@ class ChartSession:
 
     def close(self) -> None:
         """Free the session so the socket can serve the next symbol (best effort)."""
-        if self.conn.is_open:
-            try:
-                self.conn.send("chart_delete_session", self.cs)
-            except ProviderDisconnected as exc:
-                log.debug("chart session %s not deleted: %s", self.cs, exc)
+        delete_session(self.conn, self.cs)
 
     def resolve(self) -> dict[str, Any]:
         """The ``symbol_resolved`` info; ``symbol_error`` raises at once."""
@@ -158,3 +154,12 @@ class ChartSession:
         elif method == "series_completed":
             return True
         return False
+
+
+def delete_session(conn: Connection, cs: str) -> None:
+    """``chart_delete_session``, best effort: a socket already gone has freed it anyway."""
+    if conn.is_open:
+        try:
+            conn.send("chart_delete_session", cs)
+        except ProviderDisconnected as exc:
+            log.debug("chart session %s not deleted: %s", cs, exc)

@@ -1,10 +1,11 @@
 """``TradingViewProvider``: bars, symbol resolution, search and live ticks from TradingView.
 
-The transport lives in ``client`` (socket, auth, heartbeats), chart sessions in ``chart``,
-history paging in ``history``, ticks in ``quotes`` and search in ``search``; this class holds
-the configuration, one shared socket and the retry loop. Calls on one provider are
-serialised on that socket (a lock), because TradingView throttles connections per IP;
-``stream_ticks`` opens a socket of its own.
+The transport lives in ``client`` (socket, auth, heartbeats), the provider's one shared
+socket and its token in ``link``, chart sessions in ``chart``, history paging in ``history``,
+ticks in ``quotes``, search in ``search`` and the plan's lookback in ``lookback``; this class
+holds the configuration and the retry loop. Calls on one provider are serialised on the
+shared socket (a lock), because TradingView throttles connections per IP; ``stream_ticks``
+opens a socket of its own.
 
 Configuration: ``url`` or ``CANDLEFLOW_TRADINGVIEW_URL`` (how tests point the real client at
 the replay server), ``CANDLEFLOW_TRADINGVIEW_SEARCH_URL`` for search, and the auth token from
@@ -22,15 +23,8 @@ History: ``paging="range"`` (the default) asks for the window itself and falls b
 paging when a server ignores ranges; ``paging="count"`` always pages back from the newest bar
 (kept for comparison, see ``benchmarks/bench_tv_fetch.py``).
 
-The lookback: TradingView serves only the newest N bars of a series, N set by the account's
-plan (``PLAN_BARS``; ``plan="basic"``, the free plan's 5,000, unless told otherwise) and
-``max_bars`` overrides N (``plan="unlimited"``: no limit, for servers without one). A fetch
-whose window reaches back past what N bars could possibly span, and whose reply does not
-reach the window's start (empty, or starting late), probes the server (one count paging of N
-bars, once per series and bar length) and sets ``frame.attrs["reachable_start"]``, the UTC
-start of the oldest bar it serves for that series (or of an older bar the fetch received),
-so an unreachable window is audited ``out_of_window`` by default instead of a ``success``
-with nothing fetched. It is absent when the window is within reach (no probe, no cost).
+The lookback (what the account's plan serves, ``plan`` and ``max_bars``) is ``lookback``'s:
+a fetch whose window may reach past it sets ``frame.attrs["reachable_start"]``.
 """
 
 from __future__ import annotations
@@ -41,24 +35,19 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from candleflow import calendars, config
-from candleflow.calendars import Market
+from candleflow import config
 from candleflow.domain import UTC, Instrument, Tick, Timeframe
 from candleflow.providers.base import Capability, IDataProvider, TickRow
 from candleflow.providers.tradingview.actions import fetch_actions
 from candleflow.providers.tradingview.bars import BarStore
-from candleflow.providers.tradingview.client import (
-    ANONYMOUS_TOKEN,
-    DEFAULT_URL,
-    URL_ENV,
-    Connection,
-)
+from candleflow.providers.tradingview.client import DEFAULT_URL, URL_ENV
 from candleflow.providers.tradingview.history import (
     Paging,
     fetch_history,
-    oldest_reachable,
     resolve_info,
 )
+from candleflow.providers.tradingview.link import Link
+from candleflow.providers.tradingview.lookback import PLAN_BARS, Lookback, Plan, reaches_start
 from candleflow.providers.tradingview.quotes import QuoteStream
 from candleflow.providers.tradingview.retry import RetryPolicy, Timings
 from candleflow.providers.tradingview.search import (
@@ -73,20 +62,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEARCH_URL_ENV = "CANDLEFLOW_TRADINGVIEW_SEARCH_URL"
-TOKEN_ENV = "CANDLEFLOW_TRADINGVIEW_TOKEN"  # noqa: S105 - a variable name, not a secret
 PAGE_SIZE = 5000  # the most bars one reply holds for an anonymous session
-# Bars per series each plan's charts reach back (TradingView's plan comparison page);
-# "unlimited" turns the lookback off.
-PLAN_BARS: dict[str, int | None] = {
-    "basic": 5_000,
-    "essential": 10_000,
-    "plus": 10_000,
-    "premium": 20_000,
-    "expert": 25_000,
-    "ultimate": 40_000,
-    "unlimited": None,
-}
-Plan = Literal["basic", "essential", "plus", "premium", "expert", "ultimate", "unlimited"]
+__all__ = ["PLAN_BARS", "Plan", "TradingViewProvider"]
 
 
 class TradingViewProvider(IDataProvider):
@@ -138,15 +115,12 @@ class TradingViewProvider(IDataProvider):
         self.paging = paging
         self.plan = plan
         self.max_bars = PLAN_BARS[plan] if max_bars is None else int(max_bars)
-        self._reach: dict[tuple[str, str], tuple[float | None, float]] = {}
+        self.lookback = Lookback(self.max_bars)
         self.retry = RetryPolicy(
             attempts=max_retries + 1, base_delay=backoff, max_delay=max_backoff
         )
         self.timings = Timings()
-        self._token_option = token
-        self._token: str | None = None
-        self._conn: Connection | None = None
-        self._lock = threading.RLock()
+        self.link = Link(self.url, token, timeout=self.timeout, timings=self.timings)
 
     def __repr__(self) -> str:
         return (
@@ -165,7 +139,7 @@ class TradingViewProvider(IDataProvider):
 
         def attempt() -> Paging:
             return fetch_history(
-                self._connection(),
+                self.link.connection(),
                 symbol,
                 tf,
                 start,
@@ -177,14 +151,24 @@ class TradingViewProvider(IDataProvider):
                 session=self.session,
             )
 
-        with self._lock:
-            paging = self.retry.run(attempt, what=f"fetch {symbol} {tf}", on_retry=self._reconnect)
+        with self.link.lock:
+            paging = self.retry.run(
+                attempt, what=f"fetch {symbol} {tf}", on_retry=self.link.reconnect
+            )
             reach = None
-            if not _reaches_start(symbol, tf, start, store.oldest()):
+            if not reaches_start(symbol, tf, start, store.oldest()):
                 reach = self.retry.run(
-                    lambda: self._reachable(symbol, tf, start, now),
+                    lambda: self.lookback.reachable(
+                        self.link.connection,
+                        symbol,
+                        tf,
+                        start,
+                        now,
+                        page_size=self.page_size,
+                        session=self.session,
+                    ),
                     what=f"probe {symbol} {tf}",
-                    on_retry=self._reconnect,
+                    on_retry=self.link.reconnect,
                 )
         self.timings.pages += paging.pages
         self.timings.range_fallbacks += paging.mode == "count-fallback"
@@ -202,46 +186,15 @@ class TradingViewProvider(IDataProvider):
             frame.attrs["reachable_start"] = dt.datetime.fromtimestamp(oldest, tz=UTC)
         return frame
 
-    def _reachable(
-        self, symbol: str, tf: Timeframe, start: dt.datetime, now: dt.datetime
-    ) -> float | None:
-        """The lookback's oldest bar (Unix seconds) when the window may reach past it.
-
-        ``max_bars`` bars span at least ``max_bars - 1`` bar lengths (half of one for daily
-        and longer bars, whose starts can be closer: a holiday Monday, a DST change), so a
-        window starting after that horizon is within reach and costs no probe. A probe's
-        answer is kept for one bar length, after which the lookback has moved on.
-        """
-        if self.max_bars is None:
-            return None
-        step = tf.delta.total_seconds()
-        key, t_now = (symbol, tf.name), now.timestamp()
-        cached = self._reach.get(key)
-        if cached is not None and t_now - cached[1] < step:
-            return cached[0]
-        horizon = t_now - (self.max_bars - 1) * step * (1.0 if tf.intraday else 0.5)
-        if start.timestamp() >= horizon:
-            return None
-        value = oldest_reachable(
-            self._connection(),
-            symbol,
-            tf,
-            self.max_bars,
-            page_size=self.page_size,
-            session=self.session,
-        )
-        self._reach[key] = (value, t_now)
-        return value
-
     def _fetch_actions(
         self, symbol: str, first: dt.date, last: dt.date, known: tuple[dt.date, float] | None
     ) -> pd.DataFrame:
         """Splits and dividends derived from the daily series as ``none``, ``splits`` and
         ``dividends`` (``actions``), on the shared socket with the same retries as bars."""
-        with self._lock:
+        with self.link.lock:
             check = self.retry.run(
                 lambda: fetch_actions(
-                    self._connection(),
+                    self.link.connection(),
                     symbol,
                     first,
                     last,
@@ -249,7 +202,7 @@ class TradingViewProvider(IDataProvider):
                     known=known,
                 ),
                 what=f"actions of {symbol}",
-                on_retry=self._reconnect,
+                on_retry=self.link.reconnect,
             )
         frame = check.actions
         frame.attrs.update(
@@ -262,11 +215,11 @@ class TradingViewProvider(IDataProvider):
         return frame
 
     def _resolve(self, symbol: str) -> Instrument:
-        with self._lock:
+        with self.link.lock:
             info = self.retry.run(
-                lambda: resolve_info(self._connection(), symbol, self.session),
+                lambda: resolve_info(self.link.connection(), symbol, self.session),
                 what=f"resolve {symbol}",
-                on_retry=self._reconnect,
+                on_retry=self.link.reconnect,
             )
         return from_resolved(symbol, info)
 
@@ -289,61 +242,9 @@ class TradingViewProvider(IDataProvider):
 
     def _quote_stream(self, symbols: list[str], stop: threading.Event) -> QuoteStream:
         return QuoteStream(
-            self._open_connection, symbols, stop, retry=self.retry, silence_s=3 * self.timeout
+            self.link.open, symbols, stop, retry=self.retry, silence_s=3 * self.timeout
         )
 
     def close(self) -> None:
-        with self._lock:
-            self._drop()
-
-    # ----- connection and token -----------------------------------------------------------
-
-    def _connection(self) -> Connection:
-        if self._conn is None or not self._conn.is_open:
-            self._conn = self._open_connection()
-        return self._conn
-
-    def _open_connection(self) -> Connection:
-        conn = Connection(self.url, self._auth_token(), timeout=self.timeout, timings=self.timings)
-        try:
-            conn.open()
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _reconnect(self) -> None:
-        """Called between attempts: the next attempt opens a fresh socket."""
-        self.timings.reconnects += 1
-        self._drop()
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _auth_token(self) -> str:
-        if self._token is None:
-            self._token = self._token_option or config.setting(TOKEN_ENV, ANONYMOUS_TOKEN)
-            log.info(
-                "tradingview auth: %s",
-                "anonymous" if self._token == ANONYMOUS_TOKEN else "token configured",
-            )
-        return self._token
-
-
-def _reaches_start(symbol: str, tf: Timeframe, start: dt.datetime, held: float | None) -> bool:
-    """Whether the bars received (the oldest starts at ``held``, Unix s) begin where the
-    window's first bar can (the first session's open at or after ``start``): then the window
-    is within reach and needs no probe."""
-    if held is None:
-        return False
-    import pandas as pd
-
-    first = pd.Timestamp(start)
-    market = Market.of(symbol)
-    if market.calendar is not None:
-        sessions = calendars.schedule(market, first, first + pd.Timedelta(days=10))
-        if len(sessions):
-            first = max(first, sessions["open"].iloc[0])
-    return held <= first.timestamp() + tf.delta.total_seconds()
+        with self.link.lock:
+            self.link.drop()

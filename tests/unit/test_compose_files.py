@@ -18,7 +18,8 @@
   (an allowlist in ``.dockerignore``) holds every path the Dockerfile copies, the entrypoint
   dispatches like the official image's, and the wheelhouse list follows the lock's markers.
 
-``make compose-check`` (docker/compose_check.py) runs all of it for real, with Docker.
+Nothing here needs Docker, so it is the unit tier's; ``make compose-check``
+(docker/compose_check.py) runs all of it for real, with Docker.
 """
 
 from __future__ import annotations
