@@ -50,7 +50,16 @@ def _pages(cf: stack.Stack, path: str, key: str) -> list[dict]:
         offset += 100
 
 
-def _settle(cf: stack.Stack, backfill_id: int | None, since: dt.datetime, log) -> None:
+def _settle(
+    cf: stack.Stack,
+    backfill_id: int | None,
+    since: dt.datetime,
+    log,
+    collector_killed: dt.datetime | None = None,
+) -> None:
+    """Wait for the backfill, a successful 1m run that began after ``since`` and, after a
+    killed collector (``collector_killed``: the last kill), the capture's next try: stopping
+    the soak before it would record a fault as not recovered that was only not given time."""
     deadline = time.monotonic() + SETTLE_S
     while time.monotonic() < deadline:
         done = (
@@ -59,10 +68,19 @@ def _settle(cf: stack.Stack, backfill_id: int | None, since: dt.datetime, log) -
         )
         runs = _pages(cf, "/api/v2/dags/ohlcv_1m/dagRuns?state=success", "dag_runs")
         fresh = [r for r in runs if r["start_date"] and report_ts(r["start_date"]) > since]
-        if done and fresh:
+        if done and fresh and _captured_since(cf, collector_killed):
             return
         time.sleep(5)
     log(f"not settled within {SETTLE_S:.0f}s: checking what there is")
+
+
+def _captured_since(cf: stack.Stack, killed: dt.datetime | None) -> bool:
+    """True when a try of the tick capture started after ``killed`` (or nothing was)."""
+    if killed is None:
+        return True
+    path = f"/api/v2/dags/{faults.TICKS_DAG}/dagRuns/~/taskInstances"
+    tis = _pages(cf, path, "task_instances")
+    return any(t["start_date"] and report_ts(t["start_date"]) > killed for t in tis)
 
 
 def report_ts(text: str) -> dt.datetime:
@@ -125,7 +143,8 @@ def soak(
         injector = faults.Injector(cf, server)
         log(f"stack up; {len(plan)} faults over {minutes:g} min")
         faults.run_schedule(injector, plan, time.monotonic(), log)
-        _settle(cf, created["id"], injector.faults[-1].ended, log)
+        kills = [f.began for f in injector.faults if f.kind == "kill:collector" and not f.skipped]
+        _settle(cf, created["id"], injector.faults[-1].ended, log, max(kills, default=None))
         stopped = _stop(cf)
         sampling.set()
         seen.connections = (base_connections, watch.connections(url))
