@@ -26,11 +26,17 @@ from candleflow.airflow.failures import fails_permanently
 
 CAPTURE_SECONDS = 270.0  # leaves the 5-minute slot room to start up and flush
 
+# A capture spends 270 s of every 300 running, so every restart of the stack's scheduler (a
+# crash, a warehouse restart) ends its try: the new scheduler resets the orphaned try and a
+# new one starts. Several such in one window must not use up its retries, and a retry must
+# come soon (live ticks missed meanwhile cannot be fetched later): 5 retries, 10 s doubling
+# to at most 60 s.
 DEFAULT_ARGS = {
     "owner": "candleflow",
-    "retries": 2,
-    "retry_delay": dt.timedelta(seconds=15),
+    "retries": 5,
+    "retry_delay": dt.timedelta(seconds=10),
     "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(seconds=60),
 }
 
 
