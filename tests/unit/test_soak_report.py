@@ -88,3 +88,12 @@ def test_a_task_process_is_told_from_the_local_executors_workers_by_its_title():
     for busy in ("<idle>", ti):
         title = f"airflow worker -- LocalExecutor: {busy}"
         assert TASK_TITLE.match(padded(title)) is None
+
+
+def test_a_killed_collector_recovers_at_its_next_try_even_when_a_later_try_replaced_it():
+    fault = _fault("kill:collector", 0)
+    latest = [_ti("ticks_capture", "running", 400, None)]  # the listed task instance
+    tries = [_ti("ticks_capture", "failed", -100, 0), _ti("ticks_capture", "failed", 20, 200)]
+    tries += latest
+    assert recovery(fault, latest) == 400.0  # the latest try only: the retry is invisible
+    assert recovery(fault, latest, tries) == 20.0

@@ -28,12 +28,16 @@ def _ts(text: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
-def recovered_at(fault: Fault, tis: list[dict]) -> dt.datetime | None:
-    """When the next successful work after the fault ended (module docstring); None: never."""
+def recovered_at(fault: Fault, tis: list[dict], tries: list[dict] | None = None):
+    """When the next successful work after the fault ended (module docstring); None: never.
+
+    ``tries``: every try of the capture (``.../tries``). A task instance as listed shows its
+    latest try only, so a retry that began 20 s after a kill and was itself ended by a later
+    fault would be invisible, and the kill would seem to last until the last try began."""
     if fault.kind == "kill:collector":
         starts = [
             _ts(t["start_date"])
-            for t in tis
+            for t in (tis if tries is None else tries)
             if t["dag_id"] == TICKS_DAG and t["start_date"] and _ts(t["start_date"]) > fault.began
         ]
         return min(starts) if starts else None
@@ -48,25 +52,23 @@ def recovered_at(fault: Fault, tis: list[dict]) -> dt.datetime | None:
     return min(ends) if ends else None
 
 
-def recovery(fault: Fault, tis: list[dict]) -> float | None:
+def recovery(fault: Fault, tis: list[dict], tries: list[dict] | None = None) -> float | None:
     """Seconds from the fault's start to the next successful work; None: not recovered."""
-    at = recovered_at(fault, tis)
+    at = recovered_at(fault, tis, tries)
     return (at - fault.began).total_seconds() if at else None
 
 
-def _window(fault: Fault, tis: list[dict]) -> tuple[dt.datetime, dt.datetime | None]:
-    return fault.began, recovered_at(fault, tis)
-
-
-def overlaps(fault: Fault, faults: list[Fault], tis: list[dict]) -> list[Fault]:
+def overlaps(
+    fault: Fault, faults: list[Fault], tis: list[dict], tries: list[dict] | None = None
+) -> list[Fault]:
     """The other faults whose recovery window (start to recovery; open while not recovered)
     and this one's share a start: one began while the other had not recovered yet."""
-    began, until = _window(fault, tis)
+    began, until = fault.began, recovered_at(fault, tis, tries)
     found = []
     for other in faults:
         if other is fault or other.skipped:
             continue
-        start, end = _window(other, tis)
+        start, end = other.began, recovered_at(other, tis, tries)
         if (began <= start and (until is None or start < until)) or (
             start <= began and (end is None or began < end)
         ):
@@ -87,6 +89,7 @@ class Report:
     leaks: list[str]
     rss: dict[str, tuple[float, float]]
     stopped_by_soak: set[str] = dataclasses.field(default_factory=set)
+    tries: list[dict] | None = None  # every try of the tick capture (recovered_at)
 
     def injected(self) -> list[Fault]:
         return [f for f in self.faults if not f.skipped]
@@ -94,7 +97,8 @@ class Report:
     def each(self) -> list[tuple[Fault, float | None, list[Fault]]]:
         """Every injected fault with its recovery (s) and the faults it overlapped."""
         faults = self.injected()
-        return [(f, recovery(f, self.tis), overlaps(f, faults, self.tis)) for f in faults]
+        tis, tries = self.tis, self.tries
+        return [(f, recovery(f, tis, tries), overlaps(f, faults, tis, tries)) for f in faults]
 
     def recoveries(self, alone: bool = False) -> dict[str, list[float | None]]:
         """Recoveries per kind; ``alone``: of the faults no other fault overlapped only."""

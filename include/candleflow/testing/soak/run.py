@@ -16,6 +16,7 @@ import collections
 import datetime as dt
 import threading
 import time
+import urllib.parse
 
 from candleflow.testing.replay_server import ReplayServer
 from candleflow.testing.soak import faults, oracle, stack, watch
@@ -160,6 +161,11 @@ def soak(
         runs[faults.TICKS_DAG] = collections.Counter(
             r["state"] for r in _pages(cf, f"/api/v2/dags/{faults.TICKS_DAG}/dagRuns", "dag_runs")
         )
+        tries = []  # every try of the capture: a task instance shows its latest only
+        for run in _pages(cf, f"/api/v2/dags/{faults.TICKS_DAG}/dagRuns", "dag_runs"):
+            run_id = urllib.parse.quote(run["dag_run_id"], safe="")
+            path = f"/api/v2/dags/{faults.TICKS_DAG}/dagRuns/{run_id}/taskInstances"
+            tries += cf.patiently(cf.api, f"{path}/capture_ticks/tries")["task_instances"]
         markets = dict(getattr(server.state, "markets", {}))
         crypto = [s for s in names if s.startswith("BINANCE:")]
         return Report(
@@ -174,4 +180,5 @@ def soak(
             leaks=leaks,
             rss=seen.growth(),
             stopped_by_soak=stopped,
+            tries=tries,
         )
