@@ -89,6 +89,29 @@ def test_the_stack_listens_on_localhost_and_picks_its_own_side_ports(home, monke
     assert stack_env.airflow_env(port=18080)["AIRFLOW__API__HOST"] == "0.0.0.0"  # noqa: S104
 
 
+def test_every_airflow_setting_of_the_stack_is_one_airflow_knows(home, monkeypatch):
+    """A misspelt ``AIRFLOW__SECTION__KEY`` is ignored by Airflow without a word: the
+    stack's riding-through settings (orphan checks, failed heartbeats) would silently be
+    the defaults of minutes."""
+    from airflow.configuration import conf
+
+    monkeypatch.setenv("CANDLEFLOW_DATABASE_URL", "postgresql://u@127.0.0.1:1/candleflow")
+    env = stack_env.airflow_env(port=18080)
+    known = conf.configuration_description
+    names = [n for n in env if n.startswith("AIRFLOW__") and n.count("__") == 2]
+    unknown = []
+    for name in names:
+        section, key = name.removeprefix("AIRFLOW__").lower().split("__")
+        # [core] mp_start_method is documented there, "overridden per component" by name
+        per_component = key == "mp_start_method" and key in known["core"]["options"]
+        if key not in known.get(section, {}).get("options", {}) and not per_component:
+            unknown.append(name)
+    assert unknown == []
+    assert env["AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL"] == "10"
+    tolerated = int(env["AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS"]) * 5  # one per 5 s
+    assert 60 <= tolerated < int(env["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"])
+
+
 def _running(pid: int) -> bool:
     try:
         state = next(

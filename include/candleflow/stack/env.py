@@ -187,6 +187,25 @@ def airflow_env(*, port: int = DEFAULT_PORT, executor: str = "LocalExecutor") ->
             "AIRFLOW__API__SECRET_KEY": secret["api_secret_key"],
             "AIRFLOW__API_AUTH__JWT_SECRET": secret["jwt_secret"],
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            # Riding through a restarted component (docs/reliability.md). A scheduler that
+            # exits takes its LocalExecutor workers, the task supervisors, with it; their task
+            # instances stay queued or running, holding pool slots, until a scheduler resets
+            # them as orphans. It looks at start-up (too soon: the dead one's heartbeat is still
+            # fresh) and then every ORPHANED_TASKS_CHECK_INTERVAL, by default 300 s: here 10 s,
+            # so they are reset 30-40 s after the kill (the dead scheduler's heartbeat must be
+            # SCHEDULER_HEALTH_CHECK_THRESHOLD old, 30 s by default; kept, as a live but slow
+            # scheduler older than that would be failed too).
+            "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "10",
+            # A task supervisor kills its task after MAX_FAILED_HEARTBEATS failed heartbeats
+            # in a row, one per MIN_HEARTBEAT_INTERVAL (5 s): by default 3, so an api-server
+            # restart (20-40 s on a busy machine) killed every running task. 18 rides through
+            # 90 s of it.
+            "AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS": "18",
+            # A task whose supervisor died (killed, or out of memory) under a live scheduler
+            # is failed, and retried, once it has not heartbeaten for this long: 300 s by
+            # default, here 120 s (heartbeats come every 5 s; longer than the 90 s above, so
+            # the scheduler does not fail a task its supervisor still keeps).
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "120",
             # Ports of this stack only, picked free: two stacks on one machine never share
             # them, and they listen on 127.0.0.1 (the log servers are off in ``make up``).
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",

@@ -11,6 +11,13 @@ backoff of 1 s doubling to 30 s; its leftover children go with it. A run that la
 ``MAX_FAILURES`` times in a row without a stable run: about a minute of a database that
 does not come back. Tasks that failed meanwhile are retried by Airflow (every DAG has
 retries; the warehouse being down is a transient error).
+
+**A stalled scheduler** is killed and restarted like one that exited. When its loop fails
+(the warehouse went away) Airflow's scheduler does not exit: it waits for every running task
+to finish first ("Shutting down LocalExecutor; waiting for running tasks to finish"),
+scheduling nothing meanwhile, for as long as the longest task runs (a tick capture: up to
+4.5 minutes). Its health endpoint answers 503 once its heartbeat is 30 s old; after
+``STALL_S`` more of that, having answered 200 since it started, it is stalled.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "reader-g
 MAX_FAILURES = 5
 STABLE_S = 60.0
 RESTART = Backoff(base_delay=1.0, max_delay=30.0)
+STALL_S = 30.0
+HEALTH_EVERY_S = 5.0
 
 # Kept importable from here (the CLI and tests use them by these names).
 stop_leftovers = processes.stop_leftovers
@@ -115,6 +124,20 @@ class Component:
     started: float = 0.0
     failures: int = 0  # consecutive runs shorter than STABLE_S
     restart_at: float = 0.0
+    health_url: str | None = None  # the scheduler's health endpoint, when it serves one
+    healthy_at: float | None = None  # last 200 from it since this start
+    checked_at: float = float("-inf")  # the first call checks
+
+    def stalled(self, now: float) -> bool:
+        """True when the health endpoint, which answered 200 since the start, has not for
+        ``STALL_S`` (checked every ``HEALTH_EVERY_S``; see the module docstring)."""
+        if self.health_url is None or self.proc is None or now - self.checked_at < HEALTH_EVERY_S:
+            return False
+        self.checked_at = now
+        if _healthy(self.health_url):
+            self.healthy_at = now
+            return False
+        return self.healthy_at is not None and now - self.healthy_at > STALL_S
 
     def start(self, env: dict[str, str], logs: Path) -> None:
         out = open(logs / f"{self.name}.log", "ab")  # noqa: SIM115 - handed to the child
@@ -123,6 +146,7 @@ class Component:
         )
         out.close()
         self.started = time.monotonic()
+        self.healthy_at = None
 
     def exited(self, now: float) -> bool:
         """Note an exit (its group is killed); False when it keeps failing: stop the stack."""
@@ -146,6 +170,22 @@ class Component:
         return True
 
 
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:  # refused, timed out, or an HTTP error status (503: unhealthy)
+        return False
+
+
+def health_url(env: dict[str, str]) -> str | None:
+    """The scheduler's health endpoint in this env, None when it serves none."""
+    if env.get("AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK", "").lower() != "true":
+        return None
+    host = env.get("AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST", "127.0.0.1")
+    return f"http://{host}:{env['AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT']}/health"
+
+
 def up(port: int = stack_env.DEFAULT_PORT) -> int:
     """Run the stack in the foreground; returns the exit code."""
     host = stack_env.api_host()
@@ -159,6 +199,9 @@ def up(port: int = stack_env.DEFAULT_PORT) -> int:
     logs = config.home() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     components = [Component(n, a) for n, a in commands(port, host).items()]
+    for component in components:
+        if component.name == "scheduler":
+            component.health_url = health_url(env)
     stopping = False
 
     def _stop(signum: int, _frame: object) -> None:
@@ -194,6 +237,12 @@ def _keep_up(components: list[Component], env, logs: Path, stopping) -> bool:
                 c.start(env, logs)
                 changed = True
                 log.info("%s restarted (pid %d)", c.name, c.proc.pid)
+            elif c.proc is not None and c.stalled(now):
+                log.warning(
+                    "%s stalled: unhealthy for %.0fs after being healthy; killing it",
+                    c.name, now - c.healthy_at,
+                )  # fmt: skip
+                processes.signal_group(c.proc.pid, signal.SIGKILL)  # exits: restarted next
         if changed:
             processes.record(_running(components))
         time.sleep(0.5)

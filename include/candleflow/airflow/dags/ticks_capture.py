@@ -26,8 +26,26 @@ from candleflow.airflow.dags.defaults import OPS_START, default_args
 from candleflow.airflow.failures import fails_permanently
 
 CAPTURE_SECONDS = 270.0  # leaves the 5-minute slot room to start up and flush
+MIN_TRY_SECONDS = 5.0
 
-DEFAULT_ARGS = default_args(delay=dt.timedelta(seconds=15))
+# A capture spends 270 s of every 300 running, so every restart of the stack's scheduler (a
+# crash, a warehouse restart) ends its try: the new scheduler resets the orphaned try and a
+# new one starts. Several such in one window must not use up its retries, and a retry must
+# come soon (live ticks missed meanwhile cannot be fetched later): 5 retries, 10 s doubling
+# to at most 60 s.
+DEFAULT_ARGS = default_args(5, dt.timedelta(seconds=10), max_delay=dt.timedelta(seconds=60))
+
+
+def try_seconds(seconds: float, run_start: dt.datetime | None, now: dt.datetime) -> float:
+    """How long this try captures: to the end of its run's window (``seconds`` from the
+    run's start), at least ``MIN_TRY_SECONDS``. A retry that captured ``seconds`` afresh
+    would stretch the run past its slot, the next run waiting (one at a time), and a run that
+    lives long meets every fault of that time: in a 20-minute soak one run took 6 tries over
+    20 minutes and failed for good. Ending with its window, a retry fills the rest of it."""
+    if run_start is None:
+        return seconds
+    left = (run_start + dt.timedelta(seconds=seconds) - now).total_seconds()
+    return max(min(left, seconds), MIN_TRY_SECONDS)
 
 
 def build(wl: watchlist.Watchlist) -> DAG:
@@ -52,7 +70,9 @@ def build(wl: watchlist.Watchlist) -> DAG:
     def ticks_capture():
         @task(outlets=[TICKS])
         @fails_permanently
-        def capture_ticks(params: dict | None = None, run_id: str | None = None) -> dict:
+        def capture_ticks(
+            params: dict | None = None, run_id: str | None = None, dag_run=None
+        ) -> dict:
             from candleflow.airflow import metrics
             from candleflow.airflow.connections import provider_options, warehouse_url
             from candleflow.services.ticks.jobs import capture_ticks
@@ -62,7 +82,11 @@ def build(wl: watchlist.Watchlist) -> DAG:
             result = capture_ticks(
                 symbols,
                 run_id=run_id,
-                duration=float(params["seconds"]),
+                duration=try_seconds(
+                    float(params["seconds"]),
+                    getattr(dag_run, "start_date", None),
+                    dt.datetime.now(dt.UTC),
+                ),
                 url=warehouse_url(),
                 provider_options=provider_options("tradingview", {}),
             )

@@ -16,6 +16,7 @@ import collections
 import datetime as dt
 import threading
 import time
+import urllib.parse
 
 from candleflow.testing.replay_server import ReplayServer
 from candleflow.testing.soak import faults, oracle, stack, watch
@@ -50,7 +51,16 @@ def _pages(cf: stack.Stack, path: str, key: str) -> list[dict]:
         offset += 100
 
 
-def _settle(cf: stack.Stack, backfill_id: int | None, since: dt.datetime, log) -> None:
+def _settle(
+    cf: stack.Stack,
+    backfill_id: int | None,
+    since: dt.datetime,
+    log,
+    collector_killed: dt.datetime | None = None,
+) -> None:
+    """Wait for the backfill, a successful 1m run that began after ``since`` and, after a
+    killed collector (``collector_killed``: the last kill), the capture's next try: stopping
+    the soak before it would record a fault as not recovered that was only not given time."""
     deadline = time.monotonic() + SETTLE_S
     while time.monotonic() < deadline:
         done = (
@@ -59,10 +69,19 @@ def _settle(cf: stack.Stack, backfill_id: int | None, since: dt.datetime, log) -
         )
         runs = _pages(cf, "/api/v2/dags/ohlcv_1m/dagRuns?state=success", "dag_runs")
         fresh = [r for r in runs if r["start_date"] and report_ts(r["start_date"]) > since]
-        if done and fresh:
+        if done and fresh and _captured_since(cf, collector_killed):
             return
         time.sleep(5)
     log(f"not settled within {SETTLE_S:.0f}s: checking what there is")
+
+
+def _captured_since(cf: stack.Stack, killed: dt.datetime | None) -> bool:
+    """True when a try of the tick capture started after ``killed`` (or nothing was)."""
+    if killed is None:
+        return True
+    path = f"/api/v2/dags/{faults.TICKS_DAG}/dagRuns/~/taskInstances"
+    tis = _pages(cf, path, "task_instances")
+    return any(t["start_date"] and report_ts(t["start_date"]) > killed for t in tis)
 
 
 def report_ts(text: str) -> dt.datetime:
@@ -125,7 +144,8 @@ def soak(
         injector = faults.Injector(cf, server)
         log(f"stack up; {len(plan)} faults over {minutes:g} min")
         faults.run_schedule(injector, plan, time.monotonic(), log)
-        _settle(cf, created["id"], injector.faults[-1].ended, log)
+        kills = [f.began for f in injector.faults if f.kind == "kill:collector" and not f.skipped]
+        _settle(cf, created["id"], injector.faults[-1].ended, log, max(kills, default=None))
         stopped = _stop(cf)
         sampling.set()
         seen.connections = (base_connections, watch.connections(url))
@@ -141,6 +161,11 @@ def soak(
         runs[faults.TICKS_DAG] = collections.Counter(
             r["state"] for r in _pages(cf, f"/api/v2/dags/{faults.TICKS_DAG}/dagRuns", "dag_runs")
         )
+        tries = []  # every try of the capture: a task instance shows its latest only
+        for run in _pages(cf, f"/api/v2/dags/{faults.TICKS_DAG}/dagRuns", "dag_runs"):
+            run_id = urllib.parse.quote(run["dag_run_id"], safe="")
+            path = f"/api/v2/dags/{faults.TICKS_DAG}/dagRuns/{run_id}/taskInstances"
+            tries += cf.patiently(cf.api, f"{path}/capture_ticks/tries")["task_instances"]
         markets = dict(getattr(server.state, "markets", {}))
         crypto = [s for s in names if s.startswith("BINANCE:")]
         return Report(
@@ -155,4 +180,5 @@ def soak(
             leaks=leaks,
             rss=seen.growth(),
             stopped_by_soak=stopped,
+            tries=tries,
         )

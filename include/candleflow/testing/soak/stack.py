@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -126,6 +127,13 @@ def session(pid: int) -> int | None:
         return None
 
 
+# A task process's title: ``airflow worker -- <ti id>`` (``task_runner``). The LocalExecutor's
+# workers, which are the task supervisors, are titled ``airflow worker -- LocalExecutor:
+# <idle>`` or ``... LocalExecutor: <task>``: the same prefix, so a prefix match took a
+# supervisor for a task (a kill:task killed the supervisor, leaving its task unreported).
+TASK_TITLE = re.compile(rb"airflow worker -- ([0-9a-f]{8}-[0-9a-f-]{27})(?:\0|$)")
+
+
 def task_pids(sessions: set[int], ti_id: str | None = None) -> list[int]:
     """Pids of this stack's running task processes (of one task instance with ``ti_id``).
 
@@ -133,7 +141,6 @@ def task_pids(sessions: set[int], ti_id: str | None = None) -> list[int]:
     starts a session of its own; a task keeps its scheduler's session even when it has a
     process group of its own, and Airflow's process titles overwrite the environment, so
     that cannot tell). Other stacks' tasks are not ours to kill."""
-    title = "airflow worker -- " + (ti_id or "")
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -142,8 +149,10 @@ def task_pids(sessions: set[int], ti_id: str | None = None) -> list[int]:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
         except OSError:
             continue
-        named = cmdline.replace(b"\0", b" ").decode(errors="replace").startswith(title)
-        if named and session(int(entry)) in sessions:
+        title = TASK_TITLE.match(cmdline)
+        if not title or (ti_id and title.group(1).decode() != ti_id):
+            continue
+        if session(int(entry)) in sessions:
             found.append(int(entry))
     return found
 
