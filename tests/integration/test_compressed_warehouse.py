@@ -21,21 +21,11 @@ from candleflow import query
 from candleflow.db import bars as db_bars
 from candleflow.db import compaction
 from candleflow.testing import synthetic
+from tests.support.bars import crypto_instrument
 
 UTC = dt.UTC
 SYMBOL = "BINANCE:BTCUSDT"
 CANDLEFLOW = str(Path(sys.executable).with_name("candleflow"))
-
-
-def _instrument(db, symbol: str = SYMBOL) -> int:
-    exchange, ticker = symbol.split(":")
-    with db, db.cursor() as cur:
-        cur.execute(
-            "INSERT INTO candleflow.instruments (symbol, exchange, ticker, session, timezone,"
-            " price_scale) VALUES (%s, %s, %s, '24x7', 'UTC', 100) RETURNING id",
-            (symbol, exchange, ticker),
-        )
-        return cur.fetchone()[0]
 
 
 def _load(db, iid: int, frame: pd.DataFrame, run_id: str) -> db_bars.LoadCounts:
@@ -69,7 +59,7 @@ def _views(db) -> dict[str, pd.DataFrame]:
 @pytest.fixture
 def warehouse(db, db_url):
     """Two months and a bit of 1m bars (Feb, Mar 2024 closed; all older than a day)."""
-    iid = _instrument(db)
+    iid = crypto_instrument(db)
     bars = synthetic.bars(SYMBOL, "1m", "2024-02-27", "2024-03-02 12:00")
     _load(db, iid, bars, "backfill")
     return iid, bars
@@ -154,7 +144,7 @@ def test_a_correction_into_a_compressed_month_rewrites_it_and_a_rerun_changes_no
 
 
 def test_a_symbol_filter_reads_only_that_symbols_segments(db, db_url, warehouse):
-    other = _instrument(db, "BINANCE:ETHUSDT")
+    other = crypto_instrument(db, "BINANCE:ETHUSDT")
     _load(db, other, synthetic.bars("BINANCE:ETHUSDT", "1m", "2024-02-27", "2024-03-01"), "e")
     compaction.compress_closed(db_url, "1d")
     with db.cursor() as cur:  # a few segments: a seq scan is cheaper, but is it avoidable?

@@ -23,23 +23,13 @@ from candleflow.db import compress, connection, migrate, partitions, ticks
 from candleflow.errors import WarehouseUnhealthy
 from candleflow.services.health import check_warehouse
 from candleflow.testing import synthetic
+from tests.support.bars import crypto_instrument
 
 UTC = dt.UTC
 SYMBOL = "BINANCE:BTCUSDT"
 
 
 query_bars = importlib.import_module("candleflow.query.bars")  # the module, not query.bars
-
-
-def _instrument(db, symbol: str = SYMBOL) -> int:
-    exchange, ticker = symbol.split(":")
-    with db, db.cursor() as cur:
-        cur.execute(
-            "INSERT INTO candleflow.instruments (symbol, exchange, ticker, session, timezone,"
-            " price_scale) VALUES (%s, %s, %s, '24x7', 'UTC', 100) RETURNING id",
-            (symbol, exchange, ticker),
-        )
-        return cur.fetchone()[0]
 
 
 def _load(db, iid: int, tf: str, start: str, end: str, run_id: str = "test") -> int:
@@ -94,7 +84,7 @@ def test_partitions_ahead_exist_after_migrate_and_maintenance(db, db_url):
 
 
 def test_a_bar_without_a_partition_lands_in_default_fails_the_check_until_adopted(db, db_url):
-    iid = _instrument(db)
+    iid = crypto_instrument(db)
     loaded = _load(db, iid, "1m", "2019-03-31 23:00", "2019-04-01 01:00")  # two months
     before = _rows(db, "SELECT * FROM candleflow.bars ORDER BY ts")
     assert len(before) == loaded
@@ -137,7 +127,7 @@ def test_migration_converts_a_warehouse_with_bars_and_every_bar_reads_back_the_s
     try:
         migrate.migrate(db, upto=21)
         assert _rows(db, "SELECT max(version) FROM candleflow.schema_migrations") == [(21,)]
-        iid = _instrument(db)
+        iid = crypto_instrument(db)
         for tf, start, end in (
             ("1m", "2024-01-31 22:00", "2024-02-01 02:00"),
             ("1m", "2024-03-10 00:00", "2024-03-10 03:00"),
@@ -210,7 +200,7 @@ def _scanned(plan: str) -> set[str]:
 
 
 def test_one_month_reads_touch_only_that_months_partition(db):
-    iid = _instrument(db)
+    iid = crypto_instrument(db)
     for month in ("2024-02", "2024-03", "2024-04"):
         with db, db.cursor() as cur:
             cur.execute("SELECT candleflow.ensure_partition('bars_1m', %s)", (f"{month}-01",))
@@ -292,7 +282,7 @@ def test_db_partitions_command_adopts_default_rows(db, db_url):
     import sys
     from pathlib import Path
 
-    iid = _instrument(db)
+    iid = crypto_instrument(db)
     with db, db.cursor() as cur:  # a hand-written insert: nothing covered its month
         cur.execute(
             "INSERT INTO candleflow.ticks (instrument_id, ts, price) VALUES (%s, %s, 1.5)",

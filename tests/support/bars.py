@@ -37,3 +37,15 @@ def stored_bars(db, symbol: str, timeframe: str = "1h") -> pd.DataFrame:
         got = pd.DataFrame(cur.fetchall(), columns=list(BAR_COLUMNS))
     got["ts"] = pd.to_datetime(got["ts"], utc=True).dt.as_unit("us")
     return got.astype({c: "float64" for c in BAR_COLUMNS[1:]})
+
+
+def crypto_instrument(db, symbol: str = "BINANCE:BTCUSDT") -> int:
+    """A 24x7 instrument with a price scale of 100 (cents), written as its resolve would."""
+    exchange, ticker = symbol.split(":")
+    with db, db.cursor() as cur:
+        cur.execute(
+            "INSERT INTO candleflow.instruments (symbol, exchange, ticker, session, timezone,"
+            " price_scale) VALUES (%s, %s, %s, '24x7', 'UTC', 100) RETURNING id",
+            (symbol, exchange, ticker),
+        )
+        return cur.fetchone()[0]
