@@ -254,7 +254,19 @@ def test_a_backfill_loads_exactly_its_range_and_a_rerun_changes_nothing(stack_en
             )
             ((is_backfill, loads, inserted, updated),) = cur.fetchall()
             assert is_backfill and loads == 20  # 5 intervals x 2 symbols x 2 backfills
-            assert (inserted, updated) == (7, 0)  # 5 BTC + 2 AAPL bars (16:30 closes later)
+            # The scheduled run may catch up (from a series' watermark) over an interval the
+            # backfill has not loaded yet: such a bar is inserted by it, and the backfill then
+            # finds it stored and equal. Every bar of the range is inserted once, by one of
+            # them, and none is ever rewritten.
+            cur.execute(
+                "SELECT count(*) FROM candleflow.bar_rows b JOIN candleflow.instruments i"
+                " ON i.id = b.instrument_id WHERE b.timeframe = '1h' AND b.ts >= %s"
+                " AND b.ts + interval '1 hour' <= %s AND b.run_id NOT LIKE 'backfill%%'",
+                (start, end),
+            )
+            (caught_up,) = cur.fetchone()
+            # 5 BTC + 2 AAPL bars (16:30 closes later)
+            assert (inserted + caught_up, updated) == (7, 0), caught_up
             cur.execute(
                 "SELECT count(*), count(DISTINCT (instrument_id, timeframe, source, ts))"
                 " FROM candleflow.bar_rows"
@@ -262,12 +274,13 @@ def test_a_backfill_loads_exactly_its_range_and_a_rerun_changes_nothing(stack_en
             total, distinct = cur.fetchone()
             assert total == distinct
         # partitioned warehouse (migration 0022): the backfill of 2024 got its own partition
-        # before loading, the months ahead exist, and no row waits in a DEFAULT partition
+        # before loading, the months ahead exist, and no row waits in a DEFAULT partition (the
+        # health check's compaction may since have moved the closed year into its segments)
         from candleflow.db import partitions
 
         with conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM candleflow.bars_1h_2024")
-            assert cur.fetchone()[0] > 0
+            cur.execute("SELECT to_regclass('candleflow.bars_1h_2024') IS NOT NULL")
+            assert cur.fetchone()[0]
         assert partitions.missing(conn) == []
         assert partitions.default_rows(conn) == {}
     finally:
